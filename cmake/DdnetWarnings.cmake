@@ -1,0 +1,21 @@
+# Warning flags for every target of ours, -Werror when DDNET_WERROR is on (CI), and sanitizers.
+add_library(ddnet_options INTERFACE)
+target_compile_options(ddnet_options INTERFACE
+  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
+                            -Wunused -Woverloaded-virtual -Wnull-dereference -Wdouble-promotion
+                            -Wformat=2 -Wimplicit-fallthrough>
+  $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra --Werror=all-warnings
+                             --expt-relaxed-constexpr -lineinfo>)
+if(DDNET_WERROR)
+  target_compile_options(ddnet_options INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:-Werror> $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Werror>)
+endif()
+if(DDNET_SANITIZE)
+  target_compile_options(ddnet_options INTERFACE
+    $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all>)
+  target_link_options(ddnet_options INTERFACE -fsanitize=address,undefined)
+endif()
+target_include_directories(ddnet_options INTERFACE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/generated)
+if(OpenMP_CXX_FOUND)
+  target_link_libraries(ddnet_options INTERFACE OpenMP::OpenMP_CXX)
+endif()

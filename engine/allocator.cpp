@@ -1,0 +1,204 @@
+// Caching allocator logic (device independent) and the CUDA instance.
+#include "engine/allocator.h"
+
+#include <algorithm>
+
+#include "engine/cuda_runtime_seam.h"
+#include "engine/device.h"
+#include "engine/error.h"
+
+namespace ddnet {
+
+std::string AllocatorStats::str() const {
+  auto mib = [](std::int64_t b) { return static_cast<double>(b) / (1024.0 * 1024.0); };
+  return detail::concat("allocated ", mib(allocated_bytes), " MiB (peak ",
+                        mib(peak_allocated_bytes), " MiB), reserved ", mib(reserved_bytes),
+                        " MiB (peak ", mib(peak_reserved_bytes), " MiB), ", num_allocs,
+                        " allocations, ", num_cache_hits, " cache hits, ", num_backend_allocs,
+                        " device mallocs");
+}
+
+CachingAllocator::CachingAllocator(std::unique_ptr<AllocatorBackend> backend, std::string name)
+    : backend_(std::move(backend)), name_(std::move(name)) {}
+
+CachingAllocator::~CachingAllocator() {
+  // In-use blocks are leaked on purpose: tensors may outlive a static allocator at exit.
+  std::lock_guard<std::mutex> lock(mu_);
+  try {
+    for (auto& p : pending_)
+      for (void* e : p.events) backend_->destroy_event(e);
+    for (auto& [key, ptrs] : free_)
+      for (void* ptr : ptrs) backend_->raw_free(ptr);
+  } catch (const Error&) {
+    // At process exit the CUDA context may be gone already.
+  }
+}
+
+std::size_t CachingAllocator::bin_size(std::size_t bytes) {
+  constexpr std::size_t kSmall = 1u << 20;
+  if (bytes == 0) bytes = 1;
+  if (bytes <= kSmall) return (bytes + 511) / 512 * 512;
+  // 8 bins per octave: step = 2^(floor(log2(bytes)) - 3).
+  std::size_t top = 1;
+  while ((top << 1) <= bytes) top <<= 1;
+  const std::size_t step = top >> 3;
+  return (bytes + step - 1) / step * step;
+}
+
+void CachingAllocator::process_pending_locked() {
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    bool done = std::all_of(it->events.begin(), it->events.end(),
+                            [&](void* e) { return backend_->event_done(e); });
+    if (!done) {
+      ++it;
+      continue;
+    }
+    for (void* e : it->events) backend_->destroy_event(e);
+    free_[{it->block.stream, it->block.size}].push_back(it->block.ptr);
+    it = pending_.erase(it);
+  }
+}
+
+void CachingAllocator::release_cached_locked() {
+  for (auto& [key, ptrs] : free_) {
+    for (void* p : ptrs) {
+      backend_->raw_free(p);
+      stats_.reserved_bytes -= static_cast<std::int64_t>(key.second);
+      ++stats_.num_backend_frees;
+    }
+  }
+  free_.clear();
+}
+
+void* CachingAllocator::backend_alloc_locked(std::size_t size, std::size_t requested) {
+  void* p = backend_->raw_alloc(size);
+  if (!p) {
+    ++stats_.num_oom_retries;
+    process_pending_locked();
+    release_cached_locked();
+    p = backend_->raw_alloc(size);
+  }
+  if (!p) {
+    auto mib = [](std::size_t b) { return static_cast<double>(b) / (1024.0 * 1024.0); };
+    const std::string mem = backend_->describe_memory();
+    DDNET_FAIL(name_, ": out of memory allocating ", mib(requested), " MiB (bin ", mib(size),
+               " MiB); ", stats_.str(), mem.empty() ? "" : "; ", mem);
+  }
+  ++stats_.num_backend_allocs;
+  stats_.reserved_bytes += static_cast<std::int64_t>(size);
+  stats_.peak_reserved_bytes = std::max(stats_.peak_reserved_bytes, stats_.reserved_bytes);
+  return p;
+}
+
+void* CachingAllocator::allocate(std::size_t bytes, void* stream) {
+  const std::size_t size = bin_size(bytes);
+  std::lock_guard<std::mutex> lock(mu_);
+  ++stats_.num_allocs;
+  if (!pending_.empty()) process_pending_locked();
+  void* p = nullptr;
+  auto it = free_.find({stream, size});
+  if (it != free_.end() && !it->second.empty()) {
+    p = it->second.back();
+    it->second.pop_back();
+    ++stats_.num_cache_hits;
+  } else {
+    p = backend_alloc_locked(size, bytes);
+  }
+  in_use_[p] = Block{p, size, bytes, stream, {}};
+  stats_.allocated_bytes += static_cast<std::int64_t>(size);
+  stats_.requested_bytes += static_cast<std::int64_t>(bytes);
+  stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
+  return p;
+}
+
+void CachingAllocator::record_stream(void* p, void* stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = in_use_.find(p);
+  DDNET_CHECK(it != in_use_.end(), name_, ": record_stream on a pointer it did not allocate");
+  Block& b = it->second;
+  if (stream != b.stream &&
+      std::find(b.other_streams.begin(), b.other_streams.end(), stream) == b.other_streams.end())
+    b.other_streams.push_back(stream);
+}
+
+void CachingAllocator::deallocate(void* p) {
+  if (!p) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = in_use_.find(p);
+  DDNET_CHECK(it != in_use_.end(), name_, ": free of a pointer it did not allocate");
+  Block b = std::move(it->second);
+  in_use_.erase(it);
+  stats_.allocated_bytes -= static_cast<std::int64_t>(b.size);
+  stats_.requested_bytes -= static_cast<std::int64_t>(b.requested);
+  if (b.other_streams.empty()) {
+    free_[{b.stream, b.size}].push_back(p);
+    return;
+  }
+  Pending pend{b, {}};
+  for (void* s : b.other_streams) pend.events.push_back(backend_->record_event(s));
+  pend.block.other_streams.clear();
+  pending_.push_back(std::move(pend));
+}
+
+void CachingAllocator::empty_cache() {
+  std::lock_guard<std::mutex> lock(mu_);
+  process_pending_locked();
+  release_cached_locked();
+}
+
+AllocatorStats CachingAllocator::stats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return stats_;
+}
+
+void CachingAllocator::reset_peak_stats() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.peak_allocated_bytes = stats_.allocated_bytes;
+  stats_.peak_reserved_bytes = stats_.reserved_bytes;
+}
+
+void CachingAllocator::reset_counters() {
+  std::lock_guard<std::mutex> lock(mu_);
+  stats_.num_allocs = stats_.num_cache_hits = stats_.num_backend_allocs = 0;
+  stats_.num_backend_frees = stats_.num_oom_retries = 0;
+}
+
+namespace {
+class CudaBackend final : public AllocatorBackend {
+ public:
+  explicit CudaBackend(int device) : device_(device) {}
+  void* raw_alloc(std::size_t bytes) override { return seam::device_malloc(bytes, device_); }
+  void raw_free(void* p) override { seam::device_free(p, device_); }
+  void* record_event(void* stream) override {
+    void* e = seam::event_create(false);
+    seam::event_record(e, stream);
+    return e;
+  }
+  bool event_done(void* event) override { return seam::event_query(event); }
+  void destroy_event(void* event) override { seam::event_destroy(event); }
+  std::string describe_memory() override {
+    std::size_t free_b = 0, total_b = 0;
+    seam::mem_get_info(device_, &free_b, &total_b);
+    return detail::concat("cuda:", device_, " has ", free_b >> 20, " MiB free of ", total_b >> 20,
+                          " MiB");
+  }
+
+ private:
+  int device_;
+};
+}  // namespace
+
+CachingAllocator& cuda_allocator(int device) {
+  static std::mutex mu;
+  static std::map<int, std::unique_ptr<CachingAllocator>> allocators;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& a = allocators[device];
+  if (!a) {
+    Device::cuda(device);  // validates with a clear message
+    a = std::make_unique<CachingAllocator>(std::make_unique<CudaBackend>(device),
+                                           detail::concat("cuda:", device, " allocator"));
+  }
+  return *a;
+}
+
+}  // namespace ddnet

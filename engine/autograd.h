@@ -1,0 +1,90 @@
+// Autograd: a tape of backward closures, walked in reverse by Tensor::backward().
+//
+// An op that supports gradients records one entry per call when grad mode is on and one of its
+// inputs requires grad: its inputs, its outputs and a closure. The closure reads the outputs'
+// gradients and adds its contribution to each input's gradient (gradients accumulate with +=:
+// one dense-block feature map feeds four concatenations). backward() runs the entries that lead
+// to the root in reverse order and then releases the tape (unless retain_graph): the closures
+// and what they saved are freed, and a second backward through the same graph is an error.
+// The tape is per thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace ddnet {
+
+struct AutogradMeta {
+  bool requires_grad = false;
+  Tensor grad;
+  bool grad_owned = false;       // grad's buffer belongs to this slot and may be updated in place
+  std::uint64_t generation = 0;  // tape generation of the producing entry; 0 for leaves
+  std::size_t entry = 0;         // index of the producing entry on the tape
+  bool is_leaf() const { return generation == 0; }
+};
+
+// What an input looked like when the op ran: enough to allocate its gradient.
+struct TensorSignature {
+  Shape shape;
+  Device device;
+  DType dtype = DType::f32;
+};
+
+class GradContext {
+ public:
+  // Gradient of output i; an undefined tensor means zero (that output did not reach the root).
+  const Tensor& grad_output(std::size_t i = 0) const;
+  std::size_t num_inputs() const { return inputs_.size(); }
+  bool needs_input_grad(std::size_t i) const;
+  // input i's gradient += g (g is not modified; the first contribution is kept without a copy).
+  void accumulate(std::size_t i, const Tensor& g);
+  // input i's gradient buffer for kernels that add into it themselves (e.g. cuDNN with beta=1):
+  // zero-filled on first use, and private to this slot.
+  Tensor& input_grad_buffer(std::size_t i);
+
+ private:
+  friend void run_backward(const Tensor&, const Tensor&, bool);
+  std::vector<AutogradMeta*> inputs_;
+  const std::vector<TensorSignature>* signatures_ = nullptr;
+  std::vector<Tensor> grad_outputs_;
+};
+
+using BackwardFn = std::function<void(GradContext&)>;
+
+bool grad_enabled();
+
+// Disables recording for its lifetime (evaluation, optimizer steps).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// True when grad mode is on and any input requires grad: the op should record.
+bool should_record(std::initializer_list<const Tensor*> inputs);
+// Records an entry; outputs become non-leaf tensors that require grad.
+void record(const char* op, std::vector<Tensor> inputs, std::vector<Tensor> outputs,
+            BackwardFn backward);
+// Entries on this thread's tape, and dropping them without a backward (e.g. after a forward
+// pass in grad mode whose result is not trained on).
+std::size_t tape_size();
+void clear_tape();
+
+// Used by Tensor::backward().
+void run_backward(const Tensor& root, const Tensor& seed, bool retain_graph);
+
+// y += x elementwise: same shape, dtype and device; y contiguous. The engine's own small kernel,
+// so that autograd needs nothing above the engine.
+void accumulate_into(Tensor& y, const Tensor& x);
+
+}  // namespace ddnet

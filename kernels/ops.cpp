@@ -1,0 +1,177 @@
+// Checks and device dispatch for the tensor-level kernels.
+#include "kernels/ops.h"
+
+#include "kernels/copy.h"
+#include "kernels/dispatch.h"
+#include "kernels/elementwise.h"
+
+namespace ddnet::kernels {
+
+using detail::dispatch_float;
+using detail::stream_of;
+
+namespace {
+
+void check_input(const char* op, const char* name, const Tensor& t) {
+  DDNET_CHECK(t.defined(), op, ": input ", name, " is undefined");
+  DDNET_CHECK(t.is_contiguous(), op, ": input ", name, " ", t.str(),
+              " is a strided view; make it contiguous with kernels::contiguous() first");
+}
+
+void check_same(const char* op, const Tensor& a, const Tensor& b) {
+  check_input(op, "a", a);
+  check_input(op, "b", b);
+  DDNET_CHECK(a.shape() == b.shape(), op, ": shapes differ: ", a.shape().str(), " vs ",
+              b.shape().str(), " (no broadcasting)");
+  DDNET_CHECK(a.dtype() == b.dtype(), op, ": element types differ: ", a.str(), " vs ", b.str());
+  DDNET_CHECK(a.device() == b.device(), op, ": devices differ: ", a.device().str(), " vs ",
+              b.device().str(), "; copy one with to() first");
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  check_same("add", a, b);
+  Tensor y = Tensor::empty(a.shape(), a.device(), a.dtype());
+  dispatch_float(a, "add", [&](auto z) {
+    using T = decltype(z);
+    if (a.device().is_cpu()) cpu::add(a.data<T>(), b.data<T>(), y.data<T>(), a.numel());
+    else DDNET_CUDA_CALL(cuda::add(a.data<T>(), b.data<T>(), y.data<T>(), a.numel(), stream_of(a)));
+  });
+  return y;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  check_same("mul", a, b);
+  Tensor y = Tensor::empty(a.shape(), a.device(), a.dtype());
+  dispatch_float(a, "mul", [&](auto z) {
+    using T = decltype(z);
+    if (a.device().is_cpu()) cpu::mul(a.data<T>(), b.data<T>(), y.data<T>(), a.numel());
+    else DDNET_CUDA_CALL(cuda::mul(a.data<T>(), b.data<T>(), y.data<T>(), a.numel(), stream_of(a)));
+  });
+  return y;
+}
+
+Tensor scale(const Tensor& x, double alpha) {
+  check_input("scale", "x", x);
+  Tensor y = Tensor::empty(x.shape(), x.device(), x.dtype());
+  dispatch_float(x, "scale", [&](auto z) {
+    using T = decltype(z);
+    const T a = static_cast<T>(alpha);
+    if (x.device().is_cpu()) cpu::scale(x.data<T>(), a, y.data<T>(), x.numel());
+    else DDNET_CUDA_CALL(cuda::scale(x.data<T>(), a, y.data<T>(), x.numel(), stream_of(x)));
+  });
+  return y;
+}
+
+void axpy_(double alpha, const Tensor& x, Tensor& y) {
+  check_same("axpy", x, y);
+  dispatch_float(x, "axpy", [&](auto z) {
+    using T = decltype(z);
+    const T a = static_cast<T>(alpha);
+    if (x.device().is_cpu()) cpu::axpy(a, x.data<T>(), y.data<T>(), x.numel());
+    else DDNET_CUDA_CALL(cuda::axpy(a, x.data<T>(), y.data<T>(), x.numel(), stream_of(x)));
+  });
+}
+
+void fill_(Tensor& y, double value) {
+  check_input("fill", "y", y);
+  dispatch_float(y, "fill", [&](auto z) {
+    using T = decltype(z);
+    const T v = static_cast<T>(value);
+    if (y.device().is_cpu()) cpu::fill(y.data<T>(), v, y.numel());
+    else DDNET_CUDA_CALL(cuda::fill(y.data<T>(), v, y.numel(), stream_of(y)));
+  });
+}
+
+Tensor scale_by_scalar(const Tensor& x, const Tensor& s, double alpha, const Shape& shape) {
+  DDNET_CHECK(s.defined() && s.numel() == 1, "scale_by_scalar: the scalar must have one element, got ",
+              s.str());
+  if (x.defined()) {
+    check_input("scale_by_scalar", "x", x);
+    DDNET_CHECK(x.shape() == shape && x.dtype() == s.dtype() && x.device() == s.device(),
+                "scale_by_scalar: ", x.str(), " with scalar ", s.str(), " and shape ", shape.str());
+  }
+  Tensor y = Tensor::empty(shape, s.device(), s.dtype());
+  dispatch_float(s, "scale_by_scalar", [&](auto z) {
+    using T = decltype(z);
+    const T* xp = x.defined() ? x.data<T>() : nullptr;
+    const T a = static_cast<T>(alpha);
+    if (s.device().is_cpu()) cpu::scale_by_scalar(xp, s.data<T>(), a, y.data<T>(), y.numel());
+    else DDNET_CUDA_CALL(cuda::scale_by_scalar(xp, s.data<T>(), a, y.data<T>(), y.numel(), stream_of(s)));
+  });
+  return y;
+}
+
+Tensor leaky_relu(const Tensor& x, double slope) {
+  check_input("leaky_relu", "x", x);
+  Tensor y = Tensor::empty(x.shape(), x.device(), x.dtype());
+  dispatch_float(x, "leaky_relu", [&](auto z) {
+    using T = decltype(z);
+    const T k = static_cast<T>(slope);
+    if (x.device().is_cpu()) cpu::leaky_relu(x.data<T>(), k, y.data<T>(), x.numel());
+    else DDNET_CUDA_CALL(cuda::leaky_relu(x.data<T>(), k, y.data<T>(), x.numel(), stream_of(x)));
+  });
+  return y;
+}
+
+Tensor leaky_relu_backward(const Tensor& x, const Tensor& dy, double slope) {
+  check_same("leaky_relu_backward", x, dy);
+  Tensor dx = Tensor::empty(x.shape(), x.device(), x.dtype());
+  dispatch_float(x, "leaky_relu_backward", [&](auto z) {
+    using T = decltype(z);
+    const T k = static_cast<T>(slope);
+    if (x.device().is_cpu())
+      cpu::leaky_relu_backward(x.data<T>(), dy.data<T>(), k, dx.data<T>(), x.numel());
+    else
+      DDNET_CUDA_CALL(cuda::leaky_relu_backward(x.data<T>(), dy.data<T>(), k, dx.data<T>(), x.numel(), stream_of(x)));
+  });
+  return dx;
+}
+
+Tensor reduce(ReduceOp op, const Tensor& x) {
+  check_input(reduce_op_name(op), "x", x);
+  DDNET_CHECK(op != ReduceOp::max || x.numel() > 0, "max: ", x.str(), " is empty");
+  Tensor out = Tensor::empty(Shape{1}, x.device(), x.dtype());
+  dispatch_float(x, reduce_op_name(op), [&](auto z) {
+    using T = decltype(z);
+    if (x.device().is_cpu()) {
+      out.data<T>()[0] = cpu::reduce(op, x.data<T>(), x.numel());
+    } else {
+      DDNET_CUDA_CALL({
+        Tensor ws = Tensor::empty(Shape{cuda::reduce_workspace(x.numel())}, x.device(), x.dtype());
+        cuda::reduce(op, x.data<T>(), x.numel(), out.data<T>(), ws.data<T>(), stream_of(x));
+      });
+    }
+  });
+  return out;
+}
+
+void copy(const Tensor& src, Tensor& dst) {
+  DDNET_CHECK(src.defined() && dst.defined(), "copy: undefined tensor");
+  DDNET_CHECK(src.shape() == dst.shape() && src.dtype() == dst.dtype(), "copy: ", src.str(),
+              " into ", dst.str(), ": shape or element type differs");
+  DDNET_CHECK(src.device() == dst.device(), "copy: ", src.str(), " into ", dst.str(),
+              ": devices differ; Tensor::copy_ moves data between devices");
+  StridedCopy L;
+  L.ndim = src.dim();
+  for (int d = 0; d < L.ndim; ++d) {
+    L.size[d] = src.size(d);
+    L.src_stride[d] = src.stride(d);
+    L.dst_stride[d] = dst.stride(d);
+  }
+  dispatch_float(src, "copy", [&](auto z) {
+    using T = decltype(z);
+    if (src.device().is_cpu()) cpu::strided_copy(src.data<T>(), dst.data<T>(), L);
+    else DDNET_CUDA_CALL(cuda::strided_copy(src.data<T>(), dst.data<T>(), L, stream_of(src)));
+  });
+}
+
+Tensor contiguous(const Tensor& x) {
+  if (x.is_contiguous()) return x;
+  Tensor y = Tensor::empty(x.shape(), x.device(), x.dtype());
+  copy(x, y);
+  return y;
+}
+
+}  // namespace ddnet::kernels

@@ -1,0 +1,61 @@
+// CPU reductions: fixed 16 Ki-element chunks in parallel, combined in order, in double.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "engine/parallel.h"
+#include "kernels/reduce.h"
+
+namespace ddnet::kernels {
+
+const char* reduce_op_name(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::sum: return "sum";
+    case ReduceOp::mean: return "mean";
+    case ReduceOp::max: return "max";
+    case ReduceOp::sum_sq: return "sum_sq";
+  }
+  return "?";
+}
+
+namespace cpu {
+
+namespace {
+constexpr std::int64_t kChunk = 1 << 14;
+
+double combine(ReduceOp op, double a, double b) {
+  if (op != ReduceOp::max) return a + b;
+  return (std::isnan(a) || a > b) ? a : b;  // a NaN on either side wins, as in PyTorch
+}
+}  // namespace
+
+template <class T>
+T reduce(ReduceOp op, const T* x, std::int64_t n) {
+  const double identity = op == ReduceOp::max ? -std::numeric_limits<double>::infinity() : 0.0;
+  const std::int64_t chunks = (n + kChunk - 1) / kChunk;
+  std::vector<double> partial(static_cast<std::size_t>(chunks), identity);
+  parallel_for(chunks, 1, [&](std::int64_t cb, std::int64_t ce) {
+    for (std::int64_t c = cb; c < ce; ++c) {
+      const std::int64_t b = c * kChunk, e = std::min(n, b + kChunk);
+      double acc = identity;
+      if (op == ReduceOp::max) {
+        for (std::int64_t i = b; i < e; ++i) acc = combine(op, acc, static_cast<double>(x[i]));
+      } else if (op == ReduceOp::sum_sq) {
+        for (std::int64_t i = b; i < e; ++i) acc += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+      } else {
+        for (std::int64_t i = b; i < e; ++i) acc += static_cast<double>(x[i]);
+      }
+      partial[static_cast<std::size_t>(c)] = acc;
+    }
+  });
+  double r = identity;
+  for (double p : partial) r = combine(op, r, p);
+  if (op == ReduceOp::mean) r = n > 0 ? r / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+  return static_cast<T>(r);
+}
+
+template float reduce<float>(ReduceOp, const float*, std::int64_t);
+template double reduce<double>(ReduceOp, const double*, std::int64_t);
+
+}  // namespace cpu
+}  // namespace ddnet::kernels

@@ -1,0 +1,73 @@
+// Backward closures of the differentiable elementwise ops and reductions.
+#include "layers/functional.h"
+
+#include "engine/autograd.h"
+#include "kernels/ops.h"
+
+namespace ddnet::F {
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor y = kernels::add(a, b);
+  if (should_record({&a, &b}))
+    record("add", {a, b}, {y}, [](GradContext& ctx) {
+      ctx.accumulate(0, ctx.grad_output());
+      ctx.accumulate(1, ctx.grad_output());
+    });
+  return y;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor y = kernels::mul(a, b);
+  if (should_record({&a, &b}))
+    record("mul", {a, b}, {y}, [a, b](GradContext& ctx) {
+      const Tensor& g = ctx.grad_output();
+      if (ctx.needs_input_grad(0)) ctx.accumulate(0, kernels::mul(g, b));
+      if (ctx.needs_input_grad(1)) ctx.accumulate(1, kernels::mul(g, a));
+    });
+  return y;
+}
+
+Tensor scale(const Tensor& x, double alpha) {
+  Tensor y = kernels::scale(x, alpha);
+  if (should_record({&x}))
+    record("scale", {x}, {y}, [alpha](GradContext& ctx) {
+      ctx.accumulate(0, kernels::scale(ctx.grad_output(), alpha));
+    });
+  return y;
+}
+
+Tensor leaky_relu(const Tensor& x, double slope) {
+  Tensor y = kernels::leaky_relu(x, slope);
+  if (should_record({&x}))
+    record("leaky_relu", {x}, {y}, [x, slope](GradContext& ctx) {
+      ctx.accumulate(0, kernels::leaky_relu_backward(x, ctx.grad_output(), slope));
+    });
+  return y;
+}
+
+namespace {
+// d(sum)/dx = 1, d(mean)/dx = 1/n, d(sum_sq)/dx = 2x: all scale_by_scalar of the seed.
+Tensor reduction(kernels::ReduceOp op, const char* name, const Tensor& x) {
+  Tensor y = kernels::reduce(op, x);
+  if (should_record({&x})) {
+    const Tensor saved = op == kernels::ReduceOp::sum_sq ? x : Tensor();
+    const double n = static_cast<double>(x.numel());
+    record(name, {x}, {y}, [op, saved, n, shape = x.shape()](GradContext& ctx) {
+      const Tensor& g = ctx.grad_output();
+      switch (op) {
+        case kernels::ReduceOp::sum: ctx.accumulate(0, kernels::scale_by_scalar({}, g, 1.0, shape)); break;
+        case kernels::ReduceOp::mean: ctx.accumulate(0, kernels::scale_by_scalar({}, g, 1.0 / n, shape)); break;
+        case kernels::ReduceOp::sum_sq: ctx.accumulate(0, kernels::scale_by_scalar(saved, g, 2.0, shape)); break;
+        case kernels::ReduceOp::max: DDNET_FAIL("max has no backward");
+      }
+    });
+  }
+  return y;
+}
+}  // namespace
+
+Tensor sum(const Tensor& x) { return reduction(kernels::ReduceOp::sum, "sum", x); }
+Tensor mean(const Tensor& x) { return reduction(kernels::ReduceOp::mean, "mean", x); }
+Tensor sum_sq(const Tensor& x) { return reduction(kernels::ReduceOp::sum_sq, "sum_sq", x); }
+
+}  // namespace ddnet::F
