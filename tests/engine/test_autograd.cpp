@@ -1,0 +1,93 @@
+// Autograd: shared inputs accumulate, leaves keep gradients across backward calls, released
+// graphs refuse a second backward, no-grad scopes record nothing.
+#include <catch2/catch.hpp>
+
+#include "engine/autograd.h"
+#include "layers/functional.h"
+
+using namespace ddnet;
+using Catch::Matchers::Contains;
+
+namespace {
+Tensor vec(std::vector<float> v) { return Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())}); }
+}  // namespace
+
+TEST_CASE("autograd: a shared input accumulates both contributions", "[autograd]") {
+  Tensor a = vec({1, -2, 3}).set_requires_grad();
+  Tensor b = vec({4, 5, -6}).set_requires_grad();
+  // L = sum(a * b + a): dL/da = b + 1, dL/db = a
+  Tensor loss = F::sum(F::add(F::mul(a, b), a));
+  REQUIRE(tape_size() == 3);
+  loss.backward();
+  REQUIRE(a.grad().to_vector<float>() == std::vector<float>{5, 6, -5});
+  REQUIRE(b.grad().to_vector<float>() == std::vector<float>{1, -2, 3});
+  REQUIRE(tape_size() == 0);
+}
+
+TEST_CASE("autograd: one map feeding four consumers (a dense block's pattern)", "[autograd]") {
+  Tensor x = vec({0.5f, -1.f}).set_requires_grad();
+  Tensor h = F::leaky_relu(x);  // non-leaf, used four times
+  Tensor l = F::add(F::add(F::scale(h, 1), F::scale(h, 2)), F::add(F::scale(h, 3), F::scale(h, 4)));
+  F::sum(l).backward();
+  const auto g = x.grad().to_vector<float>();
+  REQUIRE(g[0] == Approx(10.f));
+  REQUIRE(g[1] == Approx(0.1f));
+}
+
+TEST_CASE("autograd: leaf gradients accumulate across backward calls until zeroed", "[autograd]") {
+  Tensor w = vec({1, 2}).set_requires_grad();
+  F::sum(F::scale(w, 3)).backward();
+  F::sum(F::scale(w, 3)).backward();
+  REQUIRE(w.grad().to_vector<float>() == std::vector<float>{6, 6});
+  w.zero_grad();
+  REQUIRE((!w.grad().defined() || w.grad().to_vector<float>() == std::vector<float>{0, 0}));
+}
+
+TEST_CASE("autograd: a gradient view into an arena is accumulated in place", "[autograd]") {
+  Tensor arena = Tensor::zeros({5});
+  Tensor w = vec({1, 2}).set_requires_grad();
+  w.set_grad(arena.narrow(0, 1, 2));
+  F::sum(F::mul(w, w)).backward();
+  REQUIRE(arena.to_vector<float>() == std::vector<float>{0, 2, 4, 0, 0});
+  w.zero_grad();
+  REQUIRE(arena.to_vector<float>() == std::vector<float>{0, 0, 0, 0, 0});
+  REQUIRE(w.grad().shares_storage_with(arena));
+}
+
+TEST_CASE("autograd: a second backward through a released graph is an error", "[autograd]") {
+  Tensor a = vec({1, 2}).set_requires_grad();
+  Tensor loss = F::sum(F::mul(a, a));
+  loss.backward();
+  REQUIRE_THROWS_WITH(loss.backward(), Contains("already released") && Contains("retain_graph=true"));
+
+  Tensor loss2 = F::sum(F::mul(a, a));
+  a.zero_grad();
+  loss2.backward({}, /*retain_graph=*/true);
+  loss2.backward();
+  REQUIRE(a.grad().to_vector<float>() == std::vector<float>{4, 8});
+
+  Tensor h = F::scale(a, 2);
+  clear_tape();
+  REQUIRE_THROWS_WITH(F::sum(h), Contains("already released"));
+}
+
+TEST_CASE("autograd: no-grad scopes record nothing", "[autograd]") {
+  Tensor a = vec({1, 2}).set_requires_grad();
+  {
+    NoGradGuard guard;
+    Tensor y = F::mul(a, a);
+    REQUIRE_FALSE(y.requires_grad());
+    REQUIRE(tape_size() == 0);
+    REQUIRE_THROWS_WITH(F::sum(y).backward(), Contains("does not require grad"));
+  }
+  REQUIRE(grad_enabled());
+}
+
+TEST_CASE("autograd: errors a user can act on", "[autograd]") {
+  Tensor a = vec({1, 2}).set_requires_grad();
+  Tensor y = F::scale(a, 2);
+  REQUIRE_THROWS_WITH(y.backward(), Contains("needs an explicit gradient"));
+  REQUIRE_THROWS_WITH(y.backward(vec({1, 2, 3})), Contains("does not match"));
+  REQUIRE_THROWS_WITH(y.set_requires_grad(), Contains("only leaves"));
+  clear_tape();
+}

@@ -1,0 +1,102 @@
+// GPU entries for the engine: host<->device copies (views included), the CUDA caching
+// allocator's statistics, streams and events, RNG equality with the CPU, accumulation.
+#include <catch2/catch.hpp>
+
+#include "engine/allocator.h"
+#include "engine/autograd.h"
+#include "engine/rng.h"
+#include "engine/stream.h"
+
+using namespace ddnet;
+using Catch::Matchers::Contains;
+
+TEST_CASE("gpu engine: round trips, channel views across devices", "[gpu]") {
+  const Device gpu = Device::cuda(0);
+  Generator g(1);
+  Tensor x = g.uniform({2, 5, 3, 4, 7});
+  Tensor on = x.to(gpu);
+  REQUIRE(on.device() == gpu);
+  REQUIRE(on.to(Device::cpu()).to_vector<float>() == x.to_vector<float>());
+  // cpu slice -> gpu buffer slice, then back (cudaMemcpy2D on both sides)
+  Tensor buf = Tensor::zeros({2, 9, 3, 4, 7}, gpu);
+  Tensor dst = buf.narrow(1, 3, 5);
+  dst.copy_(x);
+  REQUIRE(dst.to(Device::cpu()).to_vector<float>() == x.to_vector<float>());
+  Tensor back = Tensor::zeros({2, 5, 3, 4, 7});
+  back.copy_(dst);
+  REQUIRE(back.to_vector<float>() == x.to_vector<float>());
+  REQUIRE(Tensor::full({3}, 2.0, gpu).to_vector<float>() == std::vector<float>{2, 2, 2});
+}
+
+TEST_CASE("gpu engine: caching allocator statistics", "[gpu][allocator]") {
+  const Device gpu = Device::cuda(0);
+  CachingAllocator& a = cuda_allocator(0);
+  cuda_synchronize(0);
+  a.empty_cache();
+  a.reset_peak_stats();
+  a.reset_counters();
+  const auto base = a.stats();
+  {
+    Tensor t = Tensor::empty({1 << 20}, gpu);  // 4 MiB
+    auto s = a.stats();
+    REQUIRE(s.allocated_bytes - base.allocated_bytes == (4 << 20));
+    REQUIRE(s.num_backend_allocs == 1);
+  }
+  REQUIRE(a.stats().allocated_bytes == base.allocated_bytes);
+  { Tensor t2 = Tensor::empty({1 << 20}, gpu); }
+  auto s = a.stats();
+  REQUIRE(s.num_cache_hits == 1);
+  REQUIRE(s.num_backend_allocs == 1);
+  REQUIRE(s.peak_allocated_bytes - base.allocated_bytes == (4 << 20));
+  a.reset_peak_stats();
+  REQUIRE(a.stats().peak_allocated_bytes == base.allocated_bytes);
+}
+
+TEST_CASE("gpu engine: streams, events and stream guards", "[gpu]") {
+  const Device gpu = Device::cuda(0);
+  Stream s = Stream::create(0);
+  Event start(true), stop(true);
+  {
+    StreamGuard guard(s);
+    REQUIRE(current_stream(0) == s);
+    start.record(s);
+    Tensor t = Tensor::zeros({1 << 22}, gpu);
+    Tensor u = Generator(3).uniform({1 << 22}, gpu);
+    accumulate_into(t, u);
+    stop.record(s);
+    stop.synchronize();
+    REQUIRE(stop.query());
+    REQUIRE(stop.elapsed_ms(start) >= 0.f);
+    REQUIRE(t.to_vector<float>() == u.to_vector<float>());
+  }
+  REQUIRE(current_stream(0).handle() == nullptr);
+}
+
+TEST_CASE("gpu engine: uniform and normal tensors are bit-identical to the CPU", "[gpu][rng]") {
+  const Device gpu = Device::cuda(0);
+  for (std::int64_t n : {1, 3, 4, 33, 1023, 65537, 1000003}) {
+    for (std::uint64_t offset : {0ull, 5ull, 1ull << 33}) {
+      Tensor c = Tensor::empty({n}), d = Tensor::empty({n}, gpu);
+      fill_uniform(c, 1234, offset, -1.f, 2.f);
+      fill_uniform(d, 1234, offset, -1.f, 2.f);
+      REQUIRE(d.to_vector<float>() == c.to_vector<float>());
+      fill_normal(c, 99, offset, 0.5f, 3.f);
+      fill_normal(d, 99, offset, 0.5f, 3.f);
+      REQUIRE(d.to_vector<float>() == c.to_vector<float>());
+    }
+  }
+}
+
+TEST_CASE("gpu engine: gradient accumulation on the device", "[gpu][autograd]") {
+  const Device gpu = Device::cuda(0);
+  Tensor y = Tensor::full({1000}, 1.0, gpu), x = Tensor::full({1000}, 2.0, gpu);
+  accumulate_into(y, x);
+  for (float v : y.to_vector<float>()) REQUIRE(v == 3.f);
+}
+
+TEST_CASE("gpu engine: the sync-after-launch switch surfaces no error on good launches", "[gpu]") {
+  set_sync_after_launch(true);
+  Tensor t = Generator(1).normal({4097}, Device::cuda(0));
+  set_sync_after_launch(false);
+  REQUIRE(t.to_vector<float>().size() == 4097);
+}

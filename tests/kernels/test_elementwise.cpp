@@ -1,0 +1,58 @@
+// Elementwise kernels: values, shape errors, and gradient checks over odd shapes.
+#include <catch2/catch.hpp>
+
+#include "kernels/ops.h"
+#include "layers/functional.h"
+#include "tests/op_harness.h"
+
+using namespace ddnet;
+using Catch::Matchers::Contains;
+
+namespace {
+Tensor vec(std::vector<float> v) { return Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())}); }
+}  // namespace
+
+TEST_CASE("elementwise: values", "[kernels]") {
+  Tensor a = vec({1, -2, 3}), b = vec({0.5f, 4, -1});
+  REQUIRE(kernels::add(a, b).to_vector<float>() == std::vector<float>{1.5f, 2, 2});
+  REQUIRE(kernels::mul(a, b).to_vector<float>() == std::vector<float>{0.5f, -8, -3});
+  REQUIRE(kernels::scale(a, -2).to_vector<float>() == std::vector<float>{-2, 4, -6});
+  Tensor y = b.clone();
+  kernels::axpy_(2, a, y);
+  REQUIRE(y.to_vector<float>() == std::vector<float>{2.5f, 0, 5});
+  kernels::fill_(y, 7);
+  REQUIRE(y.to_vector<float>() == std::vector<float>{7, 7, 7});
+  REQUIRE(kernels::leaky_relu(a, 0.01).to_vector<float>() == std::vector<float>{1, -0.02f, 3});
+  REQUIRE(kernels::leaky_relu_backward(a, vec({1, 1, 1}), 0.01).to_vector<float>() ==
+          std::vector<float>{1, 0.01f, 1});
+  REQUIRE(kernels::scale_by_scalar({}, vec({2}), 0.5, {2}).to_vector<float>() == std::vector<float>{1, 1});
+}
+
+TEST_CASE("elementwise: large inputs take the multi-threaded path", "[kernels]") {
+  const std::int64_t n = 300001;
+  Tensor a = Tensor::full({n}, 1.5), b = Tensor::full({n}, 2.0);
+  const auto y = kernels::mul(a, b).to_vector<float>();
+  REQUIRE(y.front() == 3.f);
+  REQUIRE(y[static_cast<std::size_t>(n / 2)] == 3.f);
+  REQUIRE(y.back() == 3.f);
+}
+
+TEST_CASE("elementwise: mismatched inputs are refused with the reason", "[kernels]") {
+  REQUIRE_THROWS_WITH(kernels::add(vec({1, 2}), vec({1, 2, 3})), Contains("shapes differ: (2) vs (3)"));
+  Tensor d = Tensor::zeros({2}, Device::cpu(), DType::f64);
+  REQUIRE_THROWS_WITH(kernels::mul(vec({1, 2}), d), Contains("element types differ"));
+  Tensor strided = Tensor::zeros({2, 4}).narrow(1, 0, 2);
+  REQUIRE_THROWS_WITH(kernels::scale(strided, 2), Contains("strided view"));
+  Tensor i = Tensor::zeros({2}, Device::cpu(), DType::i32);
+  REQUIRE_THROWS_WITH(kernels::scale(i, 2), Contains("only float32 and float64"));
+}
+
+TEST_CASE("elementwise: gradient checks over odd shapes", "[kernels][gradcheck]") {
+  for (const Shape& s : test::odd_shapes()) {
+    if (s.numel() > 20000) continue;
+    test::check_gradient({"add", {s, s}, [](const auto& in) { return F::add(in[0], in[1]); }});
+    test::check_gradient({"mul", {s, s}, [](const auto& in) { return F::mul(in[0], in[1]); }});
+    test::check_gradient({"scale", {s}, [](const auto& in) { return F::scale(in[0], -1.7); }});
+    test::check_gradient({"leaky_relu", {s}, [](const auto& in) { return F::leaky_relu(in[0], 0.01); }});
+  }
+}
