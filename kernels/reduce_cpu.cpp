@@ -27,6 +27,11 @@ double combine(ReduceOp op, double a, double b) {
   if (op != ReduceOp::max) return a + b;
   return (std::isnan(a) || a > b) ? a : b;  // a NaN on either side wins, as in PyTorch
 }
+// One element into an accumulator: x for sum/mean, x^2 for sum_sq, max for max.
+inline double fold(ReduceOp op, double acc, double v) {
+  if (op == ReduceOp::sum_sq) return acc + v * v;
+  return combine(op, acc, v);
+}
 }  // namespace
 
 template <class T>
@@ -37,14 +42,15 @@ T reduce(ReduceOp op, const T* x, std::int64_t n) {
   parallel_for(chunks, 1, [&](std::int64_t cb, std::int64_t ce) {
     for (std::int64_t c = cb; c < ce; ++c) {
       const std::int64_t b = c * kChunk, e = std::min(n, b + kChunk);
+      // 8 interleaved accumulators break the add latency chain; combined in a fixed order.
+      double acc8[8];
+      for (double& a : acc8) a = identity;
+      std::int64_t i = b;
+      for (; i + 8 <= e; i += 8)
+        for (int k = 0; k < 8; ++k) acc8[k] = fold(op, acc8[k], static_cast<double>(x[i + k]));
+      for (int k = 0; i < e; ++i, ++k) acc8[k] = fold(op, acc8[k], static_cast<double>(x[i]));
       double acc = identity;
-      if (op == ReduceOp::max) {
-        for (std::int64_t i = b; i < e; ++i) acc = combine(op, acc, static_cast<double>(x[i]));
-      } else if (op == ReduceOp::sum_sq) {
-        for (std::int64_t i = b; i < e; ++i) acc += static_cast<double>(x[i]) * static_cast<double>(x[i]);
-      } else {
-        for (std::int64_t i = b; i < e; ++i) acc += static_cast<double>(x[i]);
-      }
+      for (double a : acc8) acc = combine(op, acc, a);
       partial[static_cast<std::size_t>(c)] = acc;
     }
   });
