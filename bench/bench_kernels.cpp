@@ -100,7 +100,9 @@ BENCHMARK_CAPTURE(BM_leaky_relu, cuda, true)->UseManualTime()->Unit(benchmark::k
 BENCHMARK_CAPTURE(BM_sum, cpu, false)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_sum, cuda, true)->UseManualTime()->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_copy_into_channel_slice, cpu, false)->Unit(benchmark::kMicrosecond);
-BENCHMARK_CAPTURE(BM_copy_into_channel_slice, cuda, true)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_copy_into_channel_slice, cuda, true)
+    ->UseManualTime()
+    ->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_normal, cpu, false)->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(BM_normal, cuda, true)->UseManualTime()->Unit(benchmark::kMicrosecond);
 

@@ -28,8 +28,10 @@ void accumulate_into(Tensor& y, const Tensor& x_in) {
   } else {
 #if DDNET_WITH_CUDA
     void* s = current_stream(y.device().index()).handle();
-    if (y.dtype() == DType::f32) return engine_cuda::accumulate(y.data<float>(), x.data<float>(), n, s);
-    if (y.dtype() == DType::f64) return engine_cuda::accumulate(y.data<double>(), x.data<double>(), n, s);
+    if (y.dtype() == DType::f32)
+      return engine_cuda::accumulate(y.data<float>(), x.data<float>(), n, s);
+    if (y.dtype() == DType::f64)
+      return engine_cuda::accumulate(y.data<double>(), x.data<double>(), n, s);
 #endif
   }
   DDNET_FAIL("gradient accumulation: ", y.str(), " is not supported");

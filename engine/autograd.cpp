@@ -44,8 +44,9 @@ bool& grad_mode() {
 }
 
 void check_same(const Tensor& grad, const Tensor& of, const char* what) {
-  DDNET_CHECK(grad.shape() == of.shape() && grad.dtype() == of.dtype() && grad.device() == of.device(),
-              what, ": gradient ", grad.str(), " does not match ", of.str());
+  DDNET_CHECK(
+      grad.shape() == of.shape() && grad.dtype() == of.dtype() && grad.device() == of.device(),
+      what, ": gradient ", grad.str(), " does not match ", of.str());
 }
 
 // slot += g, copying g only when the slot already holds a buffer it does not own.
@@ -72,7 +73,8 @@ const Tensor& GradContext::grad_output(std::size_t i) const {
 }
 
 bool GradContext::needs_input_grad(std::size_t i) const {
-  DDNET_CHECK(i < inputs_.size(), "needs_input_grad(", i, "): the op has ", inputs_.size(), " inputs");
+  DDNET_CHECK(i < inputs_.size(), "needs_input_grad(", i, "): the op has ", inputs_.size(),
+              " inputs");
   return inputs_[i]->requires_grad;
 }
 
@@ -97,10 +99,16 @@ Tensor& GradContext::input_grad_buffer(std::size_t i) {
   return slot.grad;
 }
 
-bool grad_enabled() { return grad_mode(); }
+bool grad_enabled() {
+  return grad_mode();
+}
 
-NoGradGuard::NoGradGuard() : previous_(grad_mode()) { grad_mode() = false; }
-NoGradGuard::~NoGradGuard() { grad_mode() = previous_; }
+NoGradGuard::NoGradGuard() : previous_(grad_mode()) {
+  grad_mode() = false;
+}
+NoGradGuard::~NoGradGuard() {
+  grad_mode() = previous_;
+}
 
 bool should_record(std::initializer_list<const Tensor*> inputs) {
   if (!grad_mode()) return false;
@@ -133,8 +141,12 @@ void record(const char* op, std::vector<Tensor> inputs, std::vector<Tensor> outp
   t.entries.push_back(std::move(e));
 }
 
-std::size_t tape_size() { return tape().entries.size(); }
-void clear_tape() { tape().release(); }
+std::size_t tape_size() {
+  return tape().entries.size();
+}
+void clear_tape() {
+  tape().release();
+}
 
 void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph) {
   DDNET_CHECK(root.defined(), "backward() on an undefined tensor");

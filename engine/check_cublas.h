@@ -8,7 +8,8 @@
 
 namespace ddnet::detail {
 inline void check_cublas(cublasStatus_t s, const char* call, const char* file, int line) {
-  if (s != CUBLAS_STATUS_SUCCESS) throw_call_error("cuBLAS", call, static_cast<long>(s), cublasGetStatusString(s), file, line);
+  if (s != CUBLAS_STATUS_SUCCESS)
+    throw_call_error("cuBLAS", call, static_cast<long>(s), cublasGetStatusString(s), file, line);
 }
 }  // namespace ddnet::detail
 

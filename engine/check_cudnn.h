@@ -8,7 +8,8 @@
 
 namespace ddnet::detail {
 inline void check_cudnn(cudnnStatus_t s, const char* call, const char* file, int line) {
-  if (s != CUDNN_STATUS_SUCCESS) throw_call_error("cuDNN", call, static_cast<long>(s), cudnnGetErrorString(s), file, line);
+  if (s != CUDNN_STATUS_SUCCESS)
+    throw_call_error("cuDNN", call, static_cast<long>(s), cudnnGetErrorString(s), file, line);
 }
 }  // namespace ddnet::detail
 

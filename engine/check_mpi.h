@@ -22,10 +22,12 @@ inline void check_mpi(int rc, const char* call, const char* file, int line) {
     MPI_Finalized(&finalized);
     char text[MPI_MAX_ERROR_STRING] = {0};
     int len = 0;
-    if (!initialized || finalized || MPI_Error_string(rc, text, &len) != MPI_SUCCESS) text[0] = '\0';
-    throw_call_error("MPI", call, rc,
-                     text[0] ? text : (initialized ? "no error text" : "MPI not initialised: no error text"),
-                     file, line);
+    if (!initialized || finalized || MPI_Error_string(rc, text, &len) != MPI_SUCCESS)
+      text[0] = '\0';
+    throw_call_error(
+        "MPI", call, rc,
+        text[0] ? text : (initialized ? "no error text" : "MPI not initialised: no error text"),
+        file, line);
   }
 }
 }  // namespace ddnet::detail

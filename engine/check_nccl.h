@@ -8,7 +8,8 @@
 
 namespace ddnet::detail {
 inline void check_nccl(ncclResult_t s, const char* call, const char* file, int line) {
-  if (s != ncclSuccess) throw_call_error("NCCL", call, static_cast<long>(s), ncclGetErrorString(s), file, line);
+  if (s != ncclSuccess)
+    throw_call_error("NCCL", call, static_cast<long>(s), ncclGetErrorString(s), file, line);
 }
 }  // namespace ddnet::detail
 

@@ -15,15 +15,23 @@ namespace seam {
 namespace {
 cudaMemcpyKind to_cuda(CopyKind k) {
   switch (k) {
-    case CopyKind::host_to_device: return cudaMemcpyHostToDevice;
-    case CopyKind::device_to_host: return cudaMemcpyDeviceToHost;
-    case CopyKind::device_to_device: return cudaMemcpyDeviceToDevice;
-    case CopyKind::host_to_host: return cudaMemcpyHostToHost;
+    case CopyKind::host_to_device:
+      return cudaMemcpyHostToDevice;
+    case CopyKind::device_to_host:
+      return cudaMemcpyDeviceToHost;
+    case CopyKind::device_to_device:
+      return cudaMemcpyDeviceToDevice;
+    case CopyKind::host_to_host:
+      return cudaMemcpyHostToHost;
   }
   return cudaMemcpyDefault;
 }
-cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
-cudaEvent_t as_event(void* e) { return static_cast<cudaEvent_t>(e); }
+cudaStream_t as_stream(void* s) {
+  return static_cast<cudaStream_t>(s);
+}
+cudaEvent_t as_event(void* e) {
+  return static_cast<cudaEvent_t>(e);
+}
 }  // namespace
 
 int device_count(std::string* why_none) {
@@ -47,11 +55,13 @@ int device_count(std::string* why_none) {
 std::string device_name(int device) {
   cudaDeviceProp prop{};
   CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
-  return detail::concat(prop.name, " (sm_", prop.major, prop.minor, ", ",
-                        prop.totalGlobalMem >> 20, " MiB)");
+  return detail::concat(prop.name, " (sm_", prop.major, prop.minor, ", ", prop.totalGlobalMem >> 20,
+                        " MiB)");
 }
 
-void set_device(int device) { CUDA_CHECK(cudaSetDevice(device)); }
+void set_device(int device) {
+  CUDA_CHECK(cudaSetDevice(device));
+}
 int get_device() {
   int d = 0;
   CUDA_CHECK(cudaGetDevice(&d));
@@ -86,7 +96,9 @@ void* host_alloc_pinned(std::size_t bytes) {
   CUDA_CHECK(cudaHostAlloc(&p, bytes, cudaHostAllocDefault));
   return p;
 }
-void host_free_pinned(void* p) { CUDA_CHECK(cudaFreeHost(p)); }
+void host_free_pinned(void* p) {
+  CUDA_CHECK(cudaFreeHost(p));
+}
 
 void memcpy_async(void* dst, const void* src, std::size_t bytes, CopyKind kind, void* stream) {
   CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, to_cuda(kind), as_stream(stream)));
@@ -106,15 +118,21 @@ void* stream_create(int device) {
   CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   return s;
 }
-void stream_destroy(void* stream) { CUDA_CHECK(cudaStreamDestroy(as_stream(stream))); }
-void stream_synchronize(void* stream) { CUDA_CHECK(cudaStreamSynchronize(as_stream(stream))); }
+void stream_destroy(void* stream) {
+  CUDA_CHECK(cudaStreamDestroy(as_stream(stream)));
+}
+void stream_synchronize(void* stream) {
+  CUDA_CHECK(cudaStreamSynchronize(as_stream(stream)));
+}
 
 void* event_create(bool timing) {
   cudaEvent_t e = nullptr;
   CUDA_CHECK(cudaEventCreateWithFlags(&e, timing ? cudaEventDefault : cudaEventDisableTiming));
   return e;
 }
-void event_destroy(void* event) { CUDA_CHECK(cudaEventDestroy(as_event(event))); }
+void event_destroy(void* event) {
+  CUDA_CHECK(cudaEventDestroy(as_event(event)));
+}
 void event_record(void* event, void* stream) {
   CUDA_CHECK(cudaEventRecord(as_event(event), as_stream(stream)));
 }
@@ -127,7 +145,9 @@ bool event_query(void* event) {
   CUDA_CHECK(err);
   return true;
 }
-void event_synchronize(void* event) { CUDA_CHECK(cudaEventSynchronize(as_event(event))); }
+void event_synchronize(void* event) {
+  CUDA_CHECK(cudaEventSynchronize(as_event(event)));
+}
 void stream_wait_event(void* stream, void* event) {
   CUDA_CHECK(cudaStreamWaitEvent(as_stream(stream), as_event(event), 0));
 }

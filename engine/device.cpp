@@ -39,15 +39,23 @@ std::string Device::str() const {
   return is_cpu() ? std::string("cpu") : detail::concat("cuda:", index_);
 }
 
-bool cuda_compiled() { return DDNET_WITH_CUDA != 0; }
-int cuda_device_count() { return seam::device_count(nullptr); }
+bool cuda_compiled() {
+  return DDNET_WITH_CUDA != 0;
+}
+int cuda_device_count() {
+  return seam::device_count(nullptr);
+}
 std::string cuda_unavailable_reason() {
   std::string why;
   seam::device_count(&why);
   return why;
 }
-std::string cuda_device_name(int index) { return seam::device_name(Device::cuda(index).index()); }
-void cuda_synchronize(int index) { seam::device_synchronize(index); }
+std::string cuda_device_name(int index) {
+  return seam::device_name(Device::cuda(index).index());
+}
+void cuda_synchronize(int index) {
+  seam::device_synchronize(index);
+}
 
 namespace {
 std::atomic<bool>& sync_flag() {
@@ -59,7 +67,11 @@ std::atomic<bool>& sync_flag() {
 }
 }  // namespace
 
-void set_sync_after_launch(bool on) { sync_flag().store(on); }
-bool sync_after_launch() { return sync_flag().load(); }
+void set_sync_after_launch(bool on) {
+  sync_flag().store(on);
+}
+bool sync_after_launch() {
+  return sync_flag().load();
+}
 
 }  // namespace ddnet

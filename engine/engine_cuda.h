@@ -6,7 +6,7 @@
 
 namespace ddnet::engine_cuda {
 
-void accumulate(float* y, const float* x, std::int64_t n, void* stream);   // y += x
+void accumulate(float* y, const float* x, std::int64_t n, void* stream);  // y += x
 void accumulate(double* y, const double* x, std::int64_t n, void* stream);
 void philox_uniform(float* out, std::int64_t n, std::uint64_t seed, std::uint64_t offset, float lo,
                     float hi, void* stream);

@@ -15,7 +15,8 @@ namespace {
 constexpr int kThreads = 256;
 
 unsigned blocks_for(std::int64_t work) {
-  return static_cast<unsigned>(std::max<std::int64_t>(1, std::min<std::int64_t>((work + kThreads - 1) / kThreads, 65535LL * 8)));
+  return static_cast<unsigned>(std::max<std::int64_t>(
+      1, std::min<std::int64_t>((work + kThreads - 1) / kThreads, 65535LL * 8)));
 }
 
 template <class T>
@@ -30,8 +31,8 @@ template <bool Normal>
 __global__ void philox_kernel(float* __restrict__ out, std::int64_t n, std::uint64_t seed,
                               std::uint64_t offset, float a, float b) {
   const std::int64_t blocks = (n + 3) / 4;
-  for (std::int64_t k = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; k < blocks;
-       k += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+  for (std::int64_t k = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x;
+       k < blocks; k += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
     const std::int64_t first = 4 * k;
     const int count = static_cast<int>(n - first < 4 ? n - first : 4);
     float v[4];

@@ -36,7 +36,8 @@ std::string concat(const Args&... args) {
 // already been printed or silenced by the caller, so the message names the call.
 template <class T>
 T check_hdf5(T result, const char* call, const char* file, int line) {
-  if (result < 0) throw_call_error("HDF5", call, static_cast<long>(result), "call failed", file, line);
+  if (result < 0)
+    throw_call_error("HDF5", call, static_cast<long>(result), "call failed", file, line);
   return result;
 }
 }  // namespace detail
@@ -45,10 +46,10 @@ T check_hdf5(T result, const char* call, const char* file, int line) {
 
 // DDNET_CHECK(cond, parts...): throws ddnet::Error("file:line: parts...") when cond is false.
 // Messages should say what a user can act on: "conv3d: input has 2 channels, weight expects 1".
-#define DDNET_CHECK(cond, ...)                                                               \
-  do {                                                                                       \
-    if (!(cond)) ::ddnet::detail::throw_error(::ddnet::detail::concat(__VA_ARGS__), __FILE__, \
-                                              __LINE__);                                     \
+#define DDNET_CHECK(cond, ...)                                                                \
+  do {                                                                                        \
+    if (!(cond))                                                                              \
+      ::ddnet::detail::throw_error(::ddnet::detail::concat(__VA_ARGS__), __FILE__, __LINE__); \
   } while (0)
 
 #define DDNET_FAIL(...) \

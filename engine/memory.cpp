@@ -44,7 +44,8 @@ void Storage::record_stream(const Stream& stream) {
 
 PinnedBuffer::PinnedBuffer(std::size_t bytes) : bytes_(bytes) {
   std::string why;
-  DDNET_CHECK(seam::device_count(&why) > 0, "pinned host memory needs CUDA, which is unusable: ", why);
+  DDNET_CHECK(seam::device_count(&why) > 0,
+              "pinned host memory needs CUDA, which is unusable: ", why);
   data_ = seam::host_alloc_pinned(bytes == 0 ? 1 : bytes);
 }
 

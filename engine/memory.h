@@ -26,7 +26,8 @@ class Storage {
   void record_stream(const Stream& stream);
 
  private:
-  Storage(void* data, std::size_t bytes, Device device) : data_(data), bytes_(bytes), device_(device) {}
+  Storage(void* data, std::size_t bytes, Device device)
+      : data_(data), bytes_(bytes), device_(device) {}
   void* data_;
   std::size_t bytes_;
   Device device_;

@@ -9,9 +9,9 @@
 // -ffp-contract=off), so no compiler fuses differently on the two sides.
 #pragma once
 
+#include <math.h>  // sqrt, fmaf: global names in host and device code
 #include <cstdint>
 #include <cstring>
-#include <math.h>  // sqrt, fmaf: global names in host and device code
 
 #if defined(__CUDACC__)
 #define DDNET_HD __host__ __device__ __forceinline__
@@ -52,12 +52,15 @@ DDNET_HD Block philox4x32_10(std::uint32_t c0, std::uint32_t c1, std::uint32_t c
 }
 
 DDNET_HD Block block_at(std::uint64_t seed, std::uint64_t counter) {
-  return philox4x32_10(static_cast<std::uint32_t>(counter), static_cast<std::uint32_t>(counter >> 32),
-                       0u, 0u, static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
+  return philox4x32_10(static_cast<std::uint32_t>(counter),
+                       static_cast<std::uint32_t>(counter >> 32), 0u, 0u,
+                       static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32));
 }
 
 // [0, 1) with 24 random bits: exact in float.
-DDNET_HD float to_unit(std::uint32_t w) { return static_cast<float>(w >> 8) * (1.0f / 16777216.0f); }
+DDNET_HD float to_unit(std::uint32_t w) {
+  return static_cast<float>(w >> 8) * (1.0f / 16777216.0f);
+}
 
 DDNET_HD float uniform(std::uint32_t w, float lo, float hi) {
   return fmaf(to_unit(w), hi - lo, lo);
@@ -116,10 +119,22 @@ DDNET_HD void sincos_2pi(double u, double* s, double* c) {
   cs = -0.5 + f2 * cs;
   cs = 1.0 + f2 * cs;
   switch (q & 3) {
-    case 0: *s = sn; *c = cs; break;
-    case 1: *s = cs; *c = -sn; break;
-    case 2: *s = -sn; *c = -cs; break;
-    default: *s = -cs; *c = sn; break;
+    case 0:
+      *s = sn;
+      *c = cs;
+      break;
+    case 1:
+      *s = cs;
+      *c = -sn;
+      break;
+    case 2:
+      *s = -sn;
+      *c = -cs;
+      break;
+    default:
+      *s = -cs;
+      *c = sn;
+      break;
   }
 }
 
@@ -136,8 +151,8 @@ DDNET_HD void normal_pair(std::uint32_t a, std::uint32_t b, float mean, float st
 }
 
 // The 4 values of block `counter` (fewer at the tail: `count` <= 4).
-DDNET_HD void uniform_block(std::uint64_t seed, std::uint64_t counter, float lo, float hi, float* out,
-                            int count) {
+DDNET_HD void uniform_block(std::uint64_t seed, std::uint64_t counter, float lo, float hi,
+                            float* out, int count) {
   const Block b = block_at(seed, counter);
   for (int j = 0; j < count; ++j) out[j] = uniform(b.w[j], lo, hi);
 }

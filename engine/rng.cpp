@@ -18,7 +18,8 @@ void fill_cpu(float* out, std::int64_t n, BlockFn&& block) {
   parallel_for(blocks, 4096, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t k = b; k < e; ++k) {
       const std::int64_t first = 4 * k;
-      block(static_cast<std::uint64_t>(k), out + first, static_cast<int>(std::min<std::int64_t>(4, n - first)));
+      block(static_cast<std::uint64_t>(k), out + first,
+            static_cast<int>(std::min<std::int64_t>(4, n - first)));
     }
   });
 }

@@ -10,19 +10,24 @@
 namespace ddnet {
 
 // Fill a contiguous float32 tensor. `offset` counts Philox blocks of 4 values.
-void fill_uniform(Tensor& t, std::uint64_t seed, std::uint64_t offset, float lo = 0.f, float hi = 1.f);
+void fill_uniform(Tensor& t, std::uint64_t seed, std::uint64_t offset, float lo = 0.f,
+                  float hi = 1.f);
 void fill_normal(Tensor& t, std::uint64_t seed, std::uint64_t offset, float mean = 0.f,
                  float stddev = 1.f);
 
 // Blocks of 4 values that a tensor of n elements consumes.
-constexpr std::uint64_t philox_blocks(std::int64_t n) { return (static_cast<std::uint64_t>(n) + 3) / 4; }
+constexpr std::uint64_t philox_blocks(std::int64_t n) {
+  return (static_cast<std::uint64_t>(n) + 3) / 4;
+}
 
 // A seed and a running offset: each draw uses fresh blocks.
 class Generator {
  public:
-  explicit Generator(std::uint64_t seed = 0, std::uint64_t offset = 0) : seed_(seed), offset_(offset) {}
+  explicit Generator(std::uint64_t seed = 0, std::uint64_t offset = 0)
+      : seed_(seed), offset_(offset) {}
   Tensor uniform(const Shape& shape, Device device = Device::cpu(), float lo = 0.f, float hi = 1.f);
-  Tensor normal(const Shape& shape, Device device = Device::cpu(), float mean = 0.f, float stddev = 1.f);
+  Tensor normal(const Shape& shape, Device device = Device::cpu(), float mean = 0.f,
+                float stddev = 1.f);
   // For host-side choices (loader shuffles, crop positions): one value in [0, 1), and an
   // integer in [0, n).
   double next_unit();

@@ -15,7 +15,9 @@ std::map<int, Stream>& current_streams() {
 }
 }  // namespace
 
-Stream Stream::default_stream(int device) { return Stream(nullptr, device, nullptr); }
+Stream Stream::default_stream(int device) {
+  return Stream(nullptr, device, nullptr);
+}
 
 Stream Stream::create(int device) {
   Device::cuda(device);  // validates the index with a clear message
@@ -30,7 +32,9 @@ Stream Stream::create(int device) {
   return Stream(h, device, std::move(owner));
 }
 
-void Stream::synchronize() const { seam::stream_synchronize(handle_); }
+void Stream::synchronize() const {
+  seam::stream_synchronize(handle_);
+}
 
 Stream current_stream(int device) {
   auto& m = current_streams();
@@ -41,7 +45,9 @@ Stream current_stream(int device) {
 StreamGuard::StreamGuard(const Stream& stream) : previous_(current_stream(stream.device())) {
   current_streams()[stream.device()] = stream;
 }
-StreamGuard::~StreamGuard() { current_streams()[previous_.device()] = previous_; }
+StreamGuard::~StreamGuard() {
+  current_streams()[previous_.device()] = previous_;
+}
 
 Event::Event(bool timing) : handle_(seam::event_create(timing)), device_(seam::get_device()) {}
 Event::~Event() {
@@ -50,10 +56,18 @@ Event::~Event() {
   } catch (const Error&) {
   }
 }
-void Event::record(const Stream& stream) { seam::event_record(handle_, stream.handle()); }
-void Event::wait(const Stream& stream) const { seam::stream_wait_event(stream.handle(), handle_); }
-bool Event::query() const { return seam::event_query(handle_); }
-void Event::synchronize() const { seam::event_synchronize(handle_); }
+void Event::record(const Stream& stream) {
+  seam::event_record(handle_, stream.handle());
+}
+void Event::wait(const Stream& stream) const {
+  seam::stream_wait_event(stream.handle(), handle_);
+}
+bool Event::query() const {
+  return seam::event_query(handle_);
+}
+void Event::synchronize() const {
+  seam::event_synchronize(handle_);
+}
 float Event::elapsed_ms(const Event& since) const {
   return seam::event_elapsed_ms(since.handle_, handle_);
 }

@@ -51,7 +51,7 @@ class Event {
 
   void record(const Stream& stream);
   void wait(const Stream& stream) const;  // `stream` waits for this event (no host block)
-  bool query() const;                      // true when the recorded work is done
+  bool query() const;                     // true when the recorded work is done
   void synchronize() const;
   float elapsed_ms(const Event& since) const;  // both recorded with timing = true
 

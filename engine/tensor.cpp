@@ -59,7 +59,8 @@ bool as_pitched(const Shape& shape, const Shape& strides, Pitched* out) {
 }
 
 seam::CopyKind copy_kind(Device src, Device dst) {
-  if (src.is_cpu()) return dst.is_cpu() ? seam::CopyKind::host_to_host : seam::CopyKind::host_to_device;
+  if (src.is_cpu())
+    return dst.is_cpu() ? seam::CopyKind::host_to_host : seam::CopyKind::host_to_device;
   return dst.is_cpu() ? seam::CopyKind::device_to_host : seam::CopyKind::device_to_device;
 }
 
@@ -92,32 +93,45 @@ Tensor Tensor::full(const Shape& shape, double value, Device device, DType dtype
   Tensor host = empty(shape, Device::cpu(), dtype);
   const std::int64_t n = host.numel();
   switch (dtype) {
-    case DType::f32: std::fill_n(host.data<float>(), n, static_cast<float>(value)); break;
-    case DType::f64: std::fill_n(host.data<double>(), n, value); break;
-    case DType::i32: std::fill_n(host.data<std::int32_t>(), n, static_cast<std::int32_t>(value)); break;
-    default: DDNET_FAIL("Tensor::full: ", dtype_name(dtype), " is not supported yet");
+    case DType::f32:
+      std::fill_n(host.data<float>(), n, static_cast<float>(value));
+      break;
+    case DType::f64:
+      std::fill_n(host.data<double>(), n, value);
+      break;
+    case DType::i32:
+      std::fill_n(host.data<std::int32_t>(), n, static_cast<std::int32_t>(value));
+      break;
+    default:
+      DDNET_FAIL("Tensor::full: ", dtype_name(dtype), " is not supported yet");
   }
   return host.to(device);
 }
 
 Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape, Device device) {
-  DDNET_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(), "from_vector: ",
-              values.size(), " values for shape ", shape.str(), " (", shape.numel(), " elements)");
+  DDNET_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(),
+              "from_vector: ", values.size(), " values for shape ", shape.str(), " (",
+              shape.numel(), " elements)");
   Tensor host = empty(shape, Device::cpu(), DType::f32);
   if (!values.empty()) std::memcpy(host.raw_data(), values.data(), values.size() * sizeof(float));
   return host.to(device);
 }
 
 Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape, Device device) {
-  DDNET_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(), "from_vector: ",
-              values.size(), " values for shape ", shape.str(), " (", shape.numel(), " elements)");
+  DDNET_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(),
+              "from_vector: ", values.size(), " values for shape ", shape.str(), " (",
+              shape.numel(), " elements)");
   Tensor host = empty(shape, Device::cpu(), DType::f64);
   if (!values.empty()) std::memcpy(host.raw_data(), values.data(), values.size() * sizeof(double));
   return host.to(device);
 }
 
-const Shape& Tensor::shape() const { return impl().shape; }
-const Shape& Tensor::strides() const { return impl().strides; }
+const Shape& Tensor::shape() const {
+  return impl().shape;
+}
+const Shape& Tensor::strides() const {
+  return impl().strides;
+}
 std::int64_t Tensor::size(int d) const {
   DDNET_CHECK(d >= 0 && d < dim(), "size(", d, ") of a ", dim(), "-d tensor");
   return impl().shape[d];
@@ -126,10 +140,18 @@ std::int64_t Tensor::stride(int d) const {
   DDNET_CHECK(d >= 0 && d < dim(), "stride(", d, ") of a ", dim(), "-d tensor");
   return impl().strides[d];
 }
-std::int64_t Tensor::storage_offset() const { return impl().offset; }
-DType Tensor::dtype() const { return impl().dtype; }
-Device Tensor::device() const { return impl().storage->device(); }
-const std::shared_ptr<Storage>& Tensor::storage() const { return impl().storage; }
+std::int64_t Tensor::storage_offset() const {
+  return impl().offset;
+}
+DType Tensor::dtype() const {
+  return impl().dtype;
+}
+Device Tensor::device() const {
+  return impl().storage->device();
+}
+const std::shared_ptr<Storage>& Tensor::storage() const {
+  return impl().storage;
+}
 bool Tensor::shares_storage_with(const Tensor& other) const {
   return defined() && other.defined() && impl_->storage == other.impl_->storage;
 }
@@ -170,7 +192,8 @@ Tensor Tensor::narrow(int d, std::int64_t start, std::int64_t length) const {
 }
 
 Tensor Tensor::view(const Shape& shape) const {
-  DDNET_CHECK(is_contiguous(), "view ", shape.str(), " of non-contiguous ", str(), ": clone() first");
+  DDNET_CHECK(is_contiguous(), "view ", shape.str(), " of non-contiguous ", str(),
+              ": clone() first");
   DDNET_CHECK(shape.numel() == numel(), "view: shape ", shape.str(), " has ", shape.numel(),
               " elements, ", str(), " has ", numel());
   auto v = std::make_shared<Impl>(impl());
@@ -216,7 +239,8 @@ Tensor& Tensor::copy_(const Tensor& src) {
     char* dp = static_cast<char*>(raw_data());
     for (std::int64_t r = 0; r < s.rows; ++r)
       std::memcpy(dp + r * d.pitch * static_cast<std::int64_t>(es),
-                  sp + r * s.pitch * static_cast<std::int64_t>(es), static_cast<std::size_t>(s.cols) * es);
+                  sp + r * s.pitch * static_cast<std::int64_t>(es),
+                  static_cast<std::size_t>(s.cols) * es);
     return *this;
   }
   const int cuda_dev = dd.is_cuda() ? dd.index() : sd.index();
@@ -228,8 +252,9 @@ Tensor& Tensor::copy_(const Tensor& src) {
                        stream.handle());
   } else {
     seam::memcpy2d_async(raw_data(), static_cast<std::size_t>(d.pitch) * es, src.raw_data(),
-                         static_cast<std::size_t>(s.pitch) * es, static_cast<std::size_t>(s.cols) * es,
-                         static_cast<std::size_t>(s.rows), kind, stream.handle());
+                         static_cast<std::size_t>(s.pitch) * es,
+                         static_cast<std::size_t>(s.cols) * es, static_cast<std::size_t>(s.rows),
+                         kind, stream.handle());
   }
   if (dd.is_cpu()) stream.synchronize();  // host data is valid when copy_ returns
   return *this;
@@ -261,16 +286,22 @@ template std::vector<std::int32_t> Tensor::to_vector<std::int32_t>() const;
 double Tensor::item() const {
   DDNET_CHECK(numel() == 1, "item() of ", str(), ": only one-element tensors have a value");
   switch (dtype()) {
-    case DType::f32: return static_cast<double>(to_vector<float>()[0]);
-    case DType::f64: return to_vector<double>()[0];
-    case DType::i32: return to_vector<std::int32_t>()[0];
-    default: DDNET_FAIL("item() of ", str(), ": element type not supported yet");
+    case DType::f32:
+      return static_cast<double>(to_vector<float>()[0]);
+    case DType::f64:
+      return to_vector<double>()[0];
+    case DType::i32:
+      return to_vector<std::int32_t>()[0];
+    default:
+      DDNET_FAIL("item() of ", str(), ": element type not supported yet");
   }
 }
 
 // ---- autograd state ----
 
-AutogradMeta& Tensor::autograd_meta() const { return *autograd_meta_ptr(); }
+AutogradMeta& Tensor::autograd_meta() const {
+  return *autograd_meta_ptr();
+}
 
 std::shared_ptr<AutogradMeta> Tensor::autograd_meta_ptr() const {
   Impl& i = impl();
@@ -278,9 +309,13 @@ std::shared_ptr<AutogradMeta> Tensor::autograd_meta_ptr() const {
   return i.meta;
 }
 
-bool Tensor::requires_grad() const { return defined() && impl_->meta && impl_->meta->requires_grad; }
+bool Tensor::requires_grad() const {
+  return defined() && impl_->meta && impl_->meta->requires_grad;
+}
 
-bool Tensor::is_leaf() const { return !impl().meta || impl().meta->is_leaf(); }
+bool Tensor::is_leaf() const {
+  return !impl().meta || impl().meta->is_leaf();
+}
 
 Tensor& Tensor::set_requires_grad(bool on) {
   DDNET_CHECK(is_leaf(), "set_requires_grad on ", str(),
@@ -291,7 +326,9 @@ Tensor& Tensor::set_requires_grad(bool on) {
   return *this;
 }
 
-Tensor Tensor::grad() const { return impl().meta ? impl().meta->grad : Tensor(); }
+Tensor Tensor::grad() const {
+  return impl().meta ? impl().meta->grad : Tensor();
+}
 
 void Tensor::set_grad(const Tensor& grad) {
   if (grad.defined()) {

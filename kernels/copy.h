@@ -19,10 +19,12 @@ struct StridedCopy {
 };
 
 namespace cpu {
-template <class T> void strided_copy(const T* src, T* dst, const StridedCopy& layout);
+template <class T>
+void strided_copy(const T* src, T* dst, const StridedCopy& layout);
 }
 namespace cuda {
-template <class T> void strided_copy(const T* src, T* dst, const StridedCopy& layout, void* stream);
+template <class T>
+void strided_copy(const T* src, T* dst, const StridedCopy& layout, void* stream);
 }
 
 }  // namespace ddnet::kernels

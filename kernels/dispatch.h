@@ -12,13 +12,20 @@ namespace ddnet::kernels::detail {
 template <class Fn>
 void dispatch_float(const Tensor& t, const char* op, Fn&& fn) {
   switch (t.dtype()) {
-    case DType::f32: fn(float{}); return;
-    case DType::f64: fn(double{}); return;
-    default: DDNET_FAIL(op, ": ", t.str(), ": only float32 and float64 are supported");
+    case DType::f32:
+      fn(float{});
+      return;
+    case DType::f64:
+      fn(double{});
+      return;
+    default:
+      DDNET_FAIL(op, ": ", t.str(), ": only float32 and float64 are supported");
   }
 }
 
-inline void* stream_of(const Tensor& t) { return current_stream(t.device().index()).handle(); }
+inline void* stream_of(const Tensor& t) {
+  return current_stream(t.device().index()).handle();
+}
 
 }  // namespace ddnet::kernels::detail
 

@@ -58,14 +58,14 @@ void leaky_relu_backward(const T* x, const T* dy, T slope, T* dx, std::int64_t n
   });
 }
 
-#define DDNET_INSTANTIATE(T)                                                            \
-  template void add<T>(const T*, const T*, T*, std::int64_t);                           \
-  template void mul<T>(const T*, const T*, T*, std::int64_t);                           \
-  template void scale<T>(const T*, T, T*, std::int64_t);                                \
-  template void axpy<T>(T, const T*, T*, std::int64_t);                                 \
-  template void fill<T>(T*, T, std::int64_t);                                           \
-  template void scale_by_scalar<T>(const T*, const T*, T, T*, std::int64_t);            \
-  template void leaky_relu<T>(const T*, T, T*, std::int64_t);                           \
+#define DDNET_INSTANTIATE(T)                                                 \
+  template void add<T>(const T*, const T*, T*, std::int64_t);                \
+  template void mul<T>(const T*, const T*, T*, std::int64_t);                \
+  template void scale<T>(const T*, T, T*, std::int64_t);                     \
+  template void axpy<T>(T, const T*, T*, std::int64_t);                      \
+  template void fill<T>(T*, T, std::int64_t);                                \
+  template void scale_by_scalar<T>(const T*, const T*, T, T*, std::int64_t); \
+  template void leaky_relu<T>(const T*, T, T*, std::int64_t);                \
   template void leaky_relu_backward<T>(const T*, const T*, T, T*, std::int64_t);
 DDNET_INSTANTIATE(float)
 DDNET_INSTANTIATE(double)

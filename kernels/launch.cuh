@@ -19,10 +19,12 @@ inline unsigned grid_for(std::int64_t n, int per_thread = 1) {
   return static_cast<unsigned>(std::clamp<std::int64_t>(blocks, 1, 65535LL * 4));
 }
 
-inline cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
+inline cudaStream_t as_stream(void* s) {
+  return static_cast<cudaStream_t>(s);
+}
 
-#define DDNET_GRID_STRIDE(i, n)                                                         \
-  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; \
-       i < (n); i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
+#define DDNET_GRID_STRIDE(i, n)                                                                    \
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < (n); \
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
 
 }  // namespace ddnet::kernels::cuda_detail

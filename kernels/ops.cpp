@@ -35,8 +35,10 @@ Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = Tensor::empty(a.shape(), a.device(), a.dtype());
   dispatch_float(a, "add", [&](auto z) {
     using T = decltype(z);
-    if (a.device().is_cpu()) cpu::add(a.data<T>(), b.data<T>(), y.data<T>(), a.numel());
-    else DDNET_CUDA_CALL(cuda::add(a.data<T>(), b.data<T>(), y.data<T>(), a.numel(), stream_of(a)));
+    if (a.device().is_cpu())
+      cpu::add(a.data<T>(), b.data<T>(), y.data<T>(), a.numel());
+    else
+      DDNET_CUDA_CALL(cuda::add(a.data<T>(), b.data<T>(), y.data<T>(), a.numel(), stream_of(a)));
   });
   return y;
 }
@@ -46,8 +48,10 @@ Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor y = Tensor::empty(a.shape(), a.device(), a.dtype());
   dispatch_float(a, "mul", [&](auto z) {
     using T = decltype(z);
-    if (a.device().is_cpu()) cpu::mul(a.data<T>(), b.data<T>(), y.data<T>(), a.numel());
-    else DDNET_CUDA_CALL(cuda::mul(a.data<T>(), b.data<T>(), y.data<T>(), a.numel(), stream_of(a)));
+    if (a.device().is_cpu())
+      cpu::mul(a.data<T>(), b.data<T>(), y.data<T>(), a.numel());
+    else
+      DDNET_CUDA_CALL(cuda::mul(a.data<T>(), b.data<T>(), y.data<T>(), a.numel(), stream_of(a)));
   });
   return y;
 }
@@ -58,8 +62,10 @@ Tensor scale(const Tensor& x, double alpha) {
   dispatch_float(x, "scale", [&](auto z) {
     using T = decltype(z);
     const T a = static_cast<T>(alpha);
-    if (x.device().is_cpu()) cpu::scale(x.data<T>(), a, y.data<T>(), x.numel());
-    else DDNET_CUDA_CALL(cuda::scale(x.data<T>(), a, y.data<T>(), x.numel(), stream_of(x)));
+    if (x.device().is_cpu())
+      cpu::scale(x.data<T>(), a, y.data<T>(), x.numel());
+    else
+      DDNET_CUDA_CALL(cuda::scale(x.data<T>(), a, y.data<T>(), x.numel(), stream_of(x)));
   });
   return y;
 }
@@ -69,8 +75,10 @@ void axpy_(double alpha, const Tensor& x, Tensor& y) {
   dispatch_float(x, "axpy", [&](auto z) {
     using T = decltype(z);
     const T a = static_cast<T>(alpha);
-    if (x.device().is_cpu()) cpu::axpy(a, x.data<T>(), y.data<T>(), x.numel());
-    else DDNET_CUDA_CALL(cuda::axpy(a, x.data<T>(), y.data<T>(), x.numel(), stream_of(x)));
+    if (x.device().is_cpu())
+      cpu::axpy(a, x.data<T>(), y.data<T>(), x.numel());
+    else
+      DDNET_CUDA_CALL(cuda::axpy(a, x.data<T>(), y.data<T>(), x.numel(), stream_of(x)));
   });
 }
 
@@ -79,14 +87,16 @@ void fill_(Tensor& y, double value) {
   dispatch_float(y, "fill", [&](auto z) {
     using T = decltype(z);
     const T v = static_cast<T>(value);
-    if (y.device().is_cpu()) cpu::fill(y.data<T>(), v, y.numel());
-    else DDNET_CUDA_CALL(cuda::fill(y.data<T>(), v, y.numel(), stream_of(y)));
+    if (y.device().is_cpu())
+      cpu::fill(y.data<T>(), v, y.numel());
+    else
+      DDNET_CUDA_CALL(cuda::fill(y.data<T>(), v, y.numel(), stream_of(y)));
   });
 }
 
 Tensor scale_by_scalar(const Tensor& x, const Tensor& s, double alpha, const Shape& shape) {
-  DDNET_CHECK(s.defined() && s.numel() == 1, "scale_by_scalar: the scalar must have one element, got ",
-              s.str());
+  DDNET_CHECK(s.defined() && s.numel() == 1,
+              "scale_by_scalar: the scalar must have one element, got ", s.str());
   if (x.defined()) {
     check_input("scale_by_scalar", "x", x);
     DDNET_CHECK(x.shape() == shape && x.dtype() == s.dtype() && x.device() == s.device(),
@@ -97,8 +107,11 @@ Tensor scale_by_scalar(const Tensor& x, const Tensor& s, double alpha, const Sha
     using T = decltype(z);
     const T* xp = x.defined() ? x.data<T>() : nullptr;
     const T a = static_cast<T>(alpha);
-    if (s.device().is_cpu()) cpu::scale_by_scalar(xp, s.data<T>(), a, y.data<T>(), y.numel());
-    else DDNET_CUDA_CALL(cuda::scale_by_scalar(xp, s.data<T>(), a, y.data<T>(), y.numel(), stream_of(s)));
+    if (s.device().is_cpu())
+      cpu::scale_by_scalar(xp, s.data<T>(), a, y.data<T>(), y.numel());
+    else
+      DDNET_CUDA_CALL(
+          cuda::scale_by_scalar(xp, s.data<T>(), a, y.data<T>(), y.numel(), stream_of(s)));
   });
   return y;
 }
@@ -109,8 +122,10 @@ Tensor leaky_relu(const Tensor& x, double slope) {
   dispatch_float(x, "leaky_relu", [&](auto z) {
     using T = decltype(z);
     const T k = static_cast<T>(slope);
-    if (x.device().is_cpu()) cpu::leaky_relu(x.data<T>(), k, y.data<T>(), x.numel());
-    else DDNET_CUDA_CALL(cuda::leaky_relu(x.data<T>(), k, y.data<T>(), x.numel(), stream_of(x)));
+    if (x.device().is_cpu())
+      cpu::leaky_relu(x.data<T>(), k, y.data<T>(), x.numel());
+    else
+      DDNET_CUDA_CALL(cuda::leaky_relu(x.data<T>(), k, y.data<T>(), x.numel(), stream_of(x)));
   });
   return y;
 }
@@ -124,7 +139,8 @@ Tensor leaky_relu_backward(const Tensor& x, const Tensor& dy, double slope) {
     if (x.device().is_cpu())
       cpu::leaky_relu_backward(x.data<T>(), dy.data<T>(), k, dx.data<T>(), x.numel());
     else
-      DDNET_CUDA_CALL(cuda::leaky_relu_backward(x.data<T>(), dy.data<T>(), k, dx.data<T>(), x.numel(), stream_of(x)));
+      DDNET_CUDA_CALL(cuda::leaky_relu_backward(x.data<T>(), dy.data<T>(), k, dx.data<T>(),
+                                                x.numel(), stream_of(x)));
   });
   return dx;
 }
@@ -162,8 +178,10 @@ void copy(const Tensor& src, Tensor& dst) {
   }
   dispatch_float(src, "copy", [&](auto z) {
     using T = decltype(z);
-    if (src.device().is_cpu()) cpu::strided_copy(src.data<T>(), dst.data<T>(), L);
-    else DDNET_CUDA_CALL(cuda::strided_copy(src.data<T>(), dst.data<T>(), L, stream_of(src)));
+    if (src.device().is_cpu())
+      cpu::strided_copy(src.data<T>(), dst.data<T>(), L);
+    else
+      DDNET_CUDA_CALL(cuda::strided_copy(src.data<T>(), dst.data<T>(), L, stream_of(src)));
   });
 }
 

@@ -21,10 +21,18 @@ Tensor leaky_relu_backward(const Tensor& x, const Tensor& dy, double slope = 0.0
 
 // A one-element tensor (shape (1)) on the input's device, computed without host synchronisation.
 Tensor reduce(ReduceOp op, const Tensor& x);
-inline Tensor sum(const Tensor& x) { return reduce(ReduceOp::sum, x); }
-inline Tensor mean(const Tensor& x) { return reduce(ReduceOp::mean, x); }
-inline Tensor max(const Tensor& x) { return reduce(ReduceOp::max, x); }
-inline Tensor sum_sq(const Tensor& x) { return reduce(ReduceOp::sum_sq, x); }
+inline Tensor sum(const Tensor& x) {
+  return reduce(ReduceOp::sum, x);
+}
+inline Tensor mean(const Tensor& x) {
+  return reduce(ReduceOp::mean, x);
+}
+inline Tensor max(const Tensor& x) {
+  return reduce(ReduceOp::max, x);
+}
+inline Tensor sum_sq(const Tensor& x) {
+  return reduce(ReduceOp::sum_sq, x);
+}
 
 // dst = src for any strides, same shape and device.
 void copy(const Tensor& src, Tensor& dst);

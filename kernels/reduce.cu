@@ -42,7 +42,8 @@ __device__ T block_reduce(T v, Combine<T> c) {
 }
 
 template <class T>
-__global__ void reduce_pass1(const T* __restrict__ x, std::int64_t n, T* __restrict__ partial, Combine<T> c) {
+__global__ void reduce_pass1(const T* __restrict__ x, std::int64_t n, T* __restrict__ partial,
+                             Combine<T> c) {
   T acc = c.identity();
   DDNET_GRID_STRIDE(i, n) acc = c(acc, c.load(x[i]));
   acc = block_reduce(acc, c);
@@ -50,8 +51,8 @@ __global__ void reduce_pass1(const T* __restrict__ x, std::int64_t n, T* __restr
 }
 
 template <class T>
-__global__ void reduce_pass2(const T* __restrict__ partial, int count, std::int64_t n, T* __restrict__ out,
-                             Combine<T> c, bool mean) {
+__global__ void reduce_pass2(const T* __restrict__ partial, int count, std::int64_t n,
+                             T* __restrict__ out, Combine<T> c, bool mean) {
   T acc = c.identity();
   for (int i = threadIdx.x; i < count; i += blockDim.x) acc = c(acc, partial[i]);
   acc = block_reduce(acc, c);
@@ -66,7 +67,9 @@ int blocks_for(std::int64_t n) {
 
 }  // namespace
 
-std::int64_t reduce_workspace(std::int64_t n) { return blocks_for(n); }
+std::int64_t reduce_workspace(std::int64_t n) {
+  return blocks_for(n);
+}
 
 template <class T>
 void reduce(ReduceOp op, const T* x, std::int64_t n, T* out, T* workspace, void* stream) {
@@ -75,7 +78,8 @@ void reduce(ReduceOp op, const T* x, std::int64_t n, T* out, T* workspace, void*
   auto s = cuda_detail::as_stream(stream);
   reduce_pass1<T><<<blocks, cuda_detail::kThreads, 0, s>>>(x, n, workspace, c);
   CUDA_CHECK_LAUNCH("reduce_pass1");
-  reduce_pass2<T><<<1, cuda_detail::kThreads, 0, s>>>(workspace, blocks, n, out, c, op == ReduceOp::mean);
+  reduce_pass2<T>
+      <<<1, cuda_detail::kThreads, 0, s>>>(workspace, blocks, n, out, c, op == ReduceOp::mean);
   CUDA_CHECK_LAUNCH("reduce_pass2");
 }
 

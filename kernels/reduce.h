@@ -14,14 +14,16 @@ const char* reduce_op_name(ReduceOp op);
 namespace cpu {
 // Accumulates in double. max propagates NaN; mean of an empty input is NaN, max of one is an
 // error (checked by the caller), sum is 0.
-template <class T> T reduce(ReduceOp op, const T* x, std::int64_t n);
+template <class T>
+T reduce(ReduceOp op, const T* x, std::int64_t n);
 }  // namespace cpu
 
 namespace cuda {
 // Elements of workspace reduce() needs for n inputs.
 std::int64_t reduce_workspace(std::int64_t n);
 // Writes the result to out[0] on the device; no host synchronisation.
-template <class T> void reduce(ReduceOp op, const T* x, std::int64_t n, T* out, T* workspace, void* stream);
+template <class T>
+void reduce(ReduceOp op, const T* x, std::int64_t n, T* out, T* workspace, void* stream);
 }  // namespace cuda
 
 }  // namespace ddnet::kernels

@@ -10,10 +10,14 @@ namespace ddnet::kernels {
 
 const char* reduce_op_name(ReduceOp op) {
   switch (op) {
-    case ReduceOp::sum: return "sum";
-    case ReduceOp::mean: return "mean";
-    case ReduceOp::max: return "max";
-    case ReduceOp::sum_sq: return "sum_sq";
+    case ReduceOp::sum:
+      return "sum";
+    case ReduceOp::mean:
+      return "mean";
+    case ReduceOp::max:
+      return "max";
+    case ReduceOp::sum_sq:
+      return "sum_sq";
   }
   return "?";
 }
@@ -56,7 +60,8 @@ T reduce(ReduceOp op, const T* x, std::int64_t n) {
   });
   double r = identity;
   for (double p : partial) r = combine(op, r, p);
-  if (op == ReduceOp::mean) r = n > 0 ? r / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+  if (op == ReduceOp::mean)
+    r = n > 0 ? r / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
   return static_cast<T>(r);
 }
 

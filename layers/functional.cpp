@@ -55,10 +55,17 @@ Tensor reduction(kernels::ReduceOp op, const char* name, const Tensor& x) {
     record(name, {x}, {y}, [op, saved, n, shape = x.shape()](GradContext& ctx) {
       const Tensor& g = ctx.grad_output();
       switch (op) {
-        case kernels::ReduceOp::sum: ctx.accumulate(0, kernels::scale_by_scalar({}, g, 1.0, shape)); break;
-        case kernels::ReduceOp::mean: ctx.accumulate(0, kernels::scale_by_scalar({}, g, 1.0 / n, shape)); break;
-        case kernels::ReduceOp::sum_sq: ctx.accumulate(0, kernels::scale_by_scalar(saved, g, 2.0, shape)); break;
-        case kernels::ReduceOp::max: DDNET_FAIL("max has no backward");
+        case kernels::ReduceOp::sum:
+          ctx.accumulate(0, kernels::scale_by_scalar({}, g, 1.0, shape));
+          break;
+        case kernels::ReduceOp::mean:
+          ctx.accumulate(0, kernels::scale_by_scalar({}, g, 1.0 / n, shape));
+          break;
+        case kernels::ReduceOp::sum_sq:
+          ctx.accumulate(0, kernels::scale_by_scalar(saved, g, 2.0, shape));
+          break;
+        case kernels::ReduceOp::max:
+          DDNET_FAIL("max has no backward");
       }
     });
   }
@@ -66,8 +73,14 @@ Tensor reduction(kernels::ReduceOp op, const char* name, const Tensor& x) {
 }
 }  // namespace
 
-Tensor sum(const Tensor& x) { return reduction(kernels::ReduceOp::sum, "sum", x); }
-Tensor mean(const Tensor& x) { return reduction(kernels::ReduceOp::mean, "mean", x); }
-Tensor sum_sq(const Tensor& x) { return reduction(kernels::ReduceOp::sum_sq, "sum_sq", x); }
+Tensor sum(const Tensor& x) {
+  return reduction(kernels::ReduceOp::sum, "sum", x);
+}
+Tensor mean(const Tensor& x) {
+  return reduction(kernels::ReduceOp::mean, "mean", x);
+}
+Tensor sum_sq(const Tensor& x) {
+  return reduction(kernels::ReduceOp::sum_sq, "sum_sq", x);
+}
 
 }  // namespace ddnet::F

@@ -12,9 +12,15 @@
 namespace ddnet::test {
 
 const std::vector<Shape>& odd_shapes() {
-  static const std::vector<Shape> shapes = {
-      Shape{1}, Shape{7}, Shape{33}, Shape{3, 65}, Shape{1, 1, 1, 1, 1}, Shape{2, 3, 1, 5, 7},
-      Shape{1, 16, 3, 5, 33}, Shape{1, 1, 17, 1, 31}, Shape{16385}};
+  static const std::vector<Shape> shapes = {Shape{1},
+                                            Shape{7},
+                                            Shape{33},
+                                            Shape{3, 65},
+                                            Shape{1, 1, 1, 1, 1},
+                                            Shape{2, 3, 1, 5, 7},
+                                            Shape{1, 16, 3, 5, 33},
+                                            Shape{1, 1, 17, 1, 31},
+                                            Shape{16385}};
   return shapes;
 }
 
@@ -25,7 +31,9 @@ Tensor to_f64(const Tensor& t) {
 }
 
 namespace {
-std::vector<double> host_values(const Tensor& t) { return to_f64(t.to(Device::cpu())).to_vector<double>(); }
+std::vector<double> host_values(const Tensor& t) {
+  return to_f64(t.to(Device::cpu())).to_vector<double>();
+}
 }  // namespace
 
 std::vector<Tensor> random_inputs(const OpCase& c, Device device, DType dtype, std::uint64_t seed) {
@@ -58,8 +66,8 @@ void check_close(const Tensor& actual, const Tensor& expected, double rtol, doub
     }
   }
   INFO(bad << " of " << a.size() << " elements out of tolerance (rtol " << rtol << ", atol " << atol
-            << "); worst at " << worst << ": " << (a.empty() ? 0 : a[worst]) << " vs "
-            << (e.empty() ? 0 : e[worst]));
+           << "); worst at " << worst << ": " << (a.empty() ? 0 : a[worst]) << " vs "
+           << (e.empty() ? 0 : e[worst]));
   CHECK(bad == 0);
 }
 

@@ -15,15 +15,17 @@ namespace {
 int info() {
   std::cout << "ddnet " << DDNET_VERSION << "\n"
             << "  CUDA paths compiled: " << (ddnet::cuda_compiled() ? "yes" : "no") << "\n"
-            << "  cuDNN: " << (DDNET_WITH_CUDNN ? "yes" : "no") << ", NCCL: "
-            << (DDNET_WITH_NCCL ? "yes" : "no") << ", MPI: " << (DDNET_WITH_MPI ? "yes" : "no")
+            << "  cuDNN: " << (DDNET_WITH_CUDNN ? "yes" : "no")
+            << ", NCCL: " << (DDNET_WITH_NCCL ? "yes" : "no")
+            << ", MPI: " << (DDNET_WITH_MPI ? "yes" : "no")
             << ", HDF5: " << (DDNET_WITH_HDF5 ? "yes" : "no") << "\n"
             << "  CPU threads: " << ddnet::cpu_threads() << "\n";
   const int n = ddnet::cuda_device_count();
   if (n == 0) {
     std::cout << "  CUDA devices: none (" << ddnet::cuda_unavailable_reason() << ")\n";
   } else {
-    for (int i = 0; i < n; ++i) std::cout << "  cuda:" << i << ": " << ddnet::cuda_device_name(i) << "\n";
+    for (int i = 0; i < n; ++i)
+      std::cout << "  cuda:" << i << ": " << ddnet::cuda_device_name(i) << "\n";
   }
   return 0;
 }

@@ -14,7 +14,8 @@ namespace {
 struct FakeBackend : AllocatorBackend {
   std::size_t capacity, used = 0;
   std::set<void*>* pending_events;
-  explicit FakeBackend(std::size_t cap, std::set<void*>* events) : capacity(cap), pending_events(events) {}
+  explicit FakeBackend(std::size_t cap, std::set<void*>* events)
+      : capacity(cap), pending_events(events) {}
   std::map<void*, std::size_t> sizes;
   void* raw_alloc(std::size_t bytes) override {
     if (used + bytes > capacity) return nullptr;
@@ -117,7 +118,8 @@ TEST_CASE("allocator: record_stream delays reuse until the other stream's event"
   a.deallocate(r);
 }
 
-TEST_CASE("allocator: out of memory empties the cache, retries, then says what it had", "[allocator]") {
+TEST_CASE("allocator: out of memory empties the cache, retries, then says what it had",
+          "[allocator]") {
   std::set<void*> events;
   CachingAllocator a(std::make_unique<FakeBackend>(4 << 20, &events), "fake");
   void* p = a.allocate(3 << 20, kStreamA);
@@ -125,8 +127,9 @@ TEST_CASE("allocator: out of memory empties the cache, retries, then says what i
   void* q = a.allocate(2 << 20, kStreamA);  // does not fit next to the cached block: retry
   REQUIRE(a.stats().num_oom_retries == 1);
   REQUIRE(a.stats().reserved_bytes == (2 << 20));
-  REQUIRE_THROWS_WITH(a.allocate(3 << 20, kStreamA),
-                      Contains("fake: out of memory allocating 3 MiB") && Contains("reserved 2 MiB"));
+  REQUIRE_THROWS_WITH(
+      a.allocate(3 << 20, kStreamA),
+      Contains("fake: out of memory allocating 3 MiB") && Contains("reserved 2 MiB"));
   a.deallocate(q);
   REQUIRE_THROWS_WITH(a.deallocate(reinterpret_cast<void*>(0x1234)), Contains("did not allocate"));
 }

@@ -9,7 +9,9 @@ using namespace ddnet;
 using Catch::Matchers::Contains;
 
 namespace {
-Tensor vec(std::vector<float> v) { return Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())}); }
+Tensor vec(std::vector<float> v) {
+  return Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())});
+}
 }  // namespace
 
 TEST_CASE("autograd: a shared input accumulates both contributions", "[autograd]") {
@@ -58,7 +60,8 @@ TEST_CASE("autograd: a second backward through a released graph is an error", "[
   Tensor a = vec({1, 2}).set_requires_grad();
   Tensor loss = F::sum(F::mul(a, a));
   loss.backward();
-  REQUIRE_THROWS_WITH(loss.backward(), Contains("already released") && Contains("retain_graph=true"));
+  REQUIRE_THROWS_WITH(loss.backward(),
+                      Contains("already released") && Contains("retain_graph=true"));
 
   Tensor loss2 = F::sum(F::mul(a, a));
   a.zero_grad();

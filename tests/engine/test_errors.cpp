@@ -17,15 +17,19 @@
 using Catch::Matchers::Contains;
 
 TEST_CASE("errors: DDNET_CHECK says what and where", "[errors]") {
-  auto check = [](int channels) { DDNET_CHECK(channels == 1, "conv3d: input has ", channels, " channels, weight expects 1"); };
+  auto check = [](int channels) {
+    DDNET_CHECK(channels == 1, "conv3d: input has ", channels, " channels, weight expects 1");
+  };
   REQUIRE_NOTHROW(check(1));
   REQUIRE_THROWS_AS(check(2), ddnet::Error);
-  REQUIRE_THROWS_WITH(check(2), Contains("conv3d: input has 2 channels, weight expects 1") && Contains("test_errors.cpp:"));
+  REQUIRE_THROWS_WITH(check(2), Contains("conv3d: input has 2 channels, weight expects 1") &&
+                                    Contains("test_errors.cpp:"));
 }
 
 TEST_CASE("errors: HDF5 calls that return a negative value throw", "[errors]") {
   auto failing_h5_call = [] { return -1; };
-  REQUIRE_THROWS_WITH(H5_CHECK(failing_h5_call()), Contains("HDF5 error -1") && Contains("failing_h5_call()"));
+  REQUIRE_THROWS_WITH(H5_CHECK(failing_h5_call()),
+                      Contains("HDF5 error -1") && Contains("failing_h5_call()"));
   REQUIRE(H5_CHECK(3) == 3);
 }
 
@@ -34,17 +38,20 @@ TEST_CASE("errors: CUDA, cuDNN, cuBLAS and NCCL statuses are named", "[errors]")
   REQUIRE_THROWS_WITH(CUDA_CHECK(cudaErrorMemoryAllocation),
                       Contains("CUDA error 2") && Contains("cudaErrorMemoryAllocation") &&
                           Contains("test_errors.cpp"));
-  REQUIRE_THROWS_WITH(CUDNN_CHECK(CUDNN_STATUS_BAD_PARAM), Contains("cuDNN error") && Contains("CUDNN_STATUS_BAD_PARAM"));
+  REQUIRE_THROWS_WITH(CUDNN_CHECK(CUDNN_STATUS_BAD_PARAM),
+                      Contains("cuDNN error") && Contains("CUDNN_STATUS_BAD_PARAM"));
   REQUIRE_THROWS_WITH(CUBLAS_CHECK(CUBLAS_STATUS_INVALID_VALUE), Contains("cuBLAS error 7"));
-  REQUIRE_THROWS_WITH(NCCL_CHECK(ncclInvalidArgument), Contains("NCCL error 4") && Contains("ncclInvalidArgument"));
+  REQUIRE_THROWS_WITH(NCCL_CHECK(ncclInvalidArgument),
+                      Contains("NCCL error 4") && Contains("ncclInvalidArgument"));
   CUDA_CHECK(cudaSuccess);
 }
 #endif
 
 #if DDNET_WITH_MPI
 TEST_CASE("errors: MPI return codes are named", "[errors]") {
-  REQUIRE_THROWS_WITH(MPI_CHECK(MPI_ERR_COUNT), Contains("MPI error") && Contains("MPI_ERR_COUNT") &&
-                                                   Contains("not initialised"));
+  REQUIRE_THROWS_WITH(MPI_CHECK(MPI_ERR_COUNT), Contains("MPI error") &&
+                                                    Contains("MPI_ERR_COUNT") &&
+                                                    Contains("not initialised"));
 }
 #endif
 

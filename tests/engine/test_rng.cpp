@@ -19,7 +19,8 @@ TEST_CASE("rng: Philox4x32-10 known-answer vectors (Random123)", "[rng]") {
   REQUIRE(b.w[1] == 0x41c83b0eu);
   REQUIRE(b.w[2] == 0xa20bc7c6u);
   REQUIRE(b.w[3] == 0x6d5451fdu);
-  b = philox::philox4x32_10(0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u, 0xa4093822u, 0x299f31d0u);
+  b = philox::philox4x32_10(0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u, 0xa4093822u,
+                            0x299f31d0u);
   REQUIRE(b.w[0] == 0xd16cfe09u);
   REQUIRE(b.w[1] == 0x94fdccebu);
   REQUIRE(b.w[2] == 0x5001e420u);

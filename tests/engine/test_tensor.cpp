@@ -26,7 +26,8 @@ TEST_CASE("tensor: a sixth dimension is refused", "[tensor]") {
 TEST_CASE("tensor: from_vector checks the count and keeps the values", "[tensor]") {
   Tensor t = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
   REQUIRE(t.to_vector<float>() == std::vector<float>{1, 2, 3, 4, 5, 6});
-  REQUIRE_THROWS_WITH(Tensor::from_vector(std::vector<float>{1, 2}, {3}), Contains("2 values for shape (3)"));
+  REQUIRE_THROWS_WITH(Tensor::from_vector(std::vector<float>{1, 2}, {3}),
+                      Contains("2 values for shape (3)"));
   REQUIRE(Tensor::full({1}, 2.5).item() == 2.5);
   REQUIRE_THROWS_WITH(t.item(), Contains("only one-element tensors"));
 }

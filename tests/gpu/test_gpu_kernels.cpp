@@ -11,10 +11,14 @@ using namespace ddnet;
 
 TEST_CASE("gpu kernels: elementwise ops match the CPU", "[gpu]") {
   for (const Shape& s : test::odd_shapes()) {
-    test::check_cuda_matches_cpu({"add", {s, s}, [](const auto& in) { return F::add(in[0], in[1]); }});
-    test::check_cuda_matches_cpu({"mul", {s, s}, [](const auto& in) { return F::mul(in[0], in[1]); }});
-    test::check_cuda_matches_cpu({"scale", {s}, [](const auto& in) { return F::scale(in[0], 0.3); }});
-    test::check_cuda_matches_cpu({"leaky_relu", {s}, [](const auto& in) { return F::leaky_relu(in[0]); }});
+    test::check_cuda_matches_cpu(
+        {"add", {s, s}, [](const auto& in) { return F::add(in[0], in[1]); }});
+    test::check_cuda_matches_cpu(
+        {"mul", {s, s}, [](const auto& in) { return F::mul(in[0], in[1]); }});
+    test::check_cuda_matches_cpu(
+        {"scale", {s}, [](const auto& in) { return F::scale(in[0], 0.3); }});
+    test::check_cuda_matches_cpu(
+        {"leaky_relu", {s}, [](const auto& in) { return F::leaky_relu(in[0]); }});
   }
 }
 
@@ -23,7 +27,8 @@ TEST_CASE("gpu kernels: reductions match the CPU", "[gpu][reduce]") {
     test::check_cuda_matches_cpu({"sum", {s}, [](const auto& in) { return F::sum(in[0]); }});
     test::check_cuda_matches_cpu({"mean", {s}, [](const auto& in) { return F::mean(in[0]); }});
     test::check_cuda_matches_cpu({"sum_sq", {s}, [](const auto& in) { return F::sum_sq(in[0]); }});
-    test::check_cuda_matches_cpu({"max", {s}, [](const auto& in) { return kernels::max(in[0]); }, -1.f, 1.f, 0, 0, false});
+    test::check_cuda_matches_cpu(
+        {"max", {s}, [](const auto& in) { return kernels::max(in[0]); }, -1.f, 1.f, 0, 0, false});
   }
 }
 
@@ -42,7 +47,8 @@ TEST_CASE("gpu kernels: axpy, fill and strided copy match the CPU", "[gpu]") {
   kernels::axpy_(0.25, xg, yg);
   test::check_close(yg, y, 1e-6, 1e-7, "axpy");
   Tensor v = x.narrow(1, 2, 3).narrow(4, 1, 6);
-  test::check_close(kernels::contiguous(xg.narrow(1, 2, 3).narrow(4, 1, 6)), kernels::contiguous(v), 0, 0, "strided copy");
+  test::check_close(kernels::contiguous(xg.narrow(1, 2, 3).narrow(4, 1, 6)), kernels::contiguous(v),
+                    0, 0, "strided copy");
   kernels::fill_(yg, -3.5);
   for (float f : yg.to_vector<float>()) REQUIRE(f == -3.5f);
 }

@@ -20,7 +20,8 @@ TEST_CASE("copy: a narrowed view becomes contiguous with the right values", "[ke
       for (int d = 0; d < 2; ++d)
         for (int h = 0; h < 5; ++h)
           for (int w = 1; w < 7; ++w)
-            REQUIRE(cv[k++] == xv[static_cast<std::size_t>((((n * 7 + ch) * 2 + d) * 5 + h) * 9 + w)]);
+            REQUIRE(cv[k++] ==
+                    xv[static_cast<std::size_t>((((n * 7 + ch) * 2 + d) * 5 + h) * 9 + w)]);
   REQUIRE_THROWS_WITH(Tensor::empty(v.shape()).copy_(v), Contains("use kernels::copy"));
 }
 

@@ -9,7 +9,9 @@ using namespace ddnet;
 using Catch::Matchers::Contains;
 
 namespace {
-Tensor vec(std::vector<float> v) { return Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())}); }
+Tensor vec(std::vector<float> v) {
+  return Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())});
+}
 }  // namespace
 
 TEST_CASE("elementwise: values", "[kernels]") {
@@ -25,7 +27,8 @@ TEST_CASE("elementwise: values", "[kernels]") {
   REQUIRE(kernels::leaky_relu(a, 0.01).to_vector<float>() == std::vector<float>{1, -0.02f, 3});
   REQUIRE(kernels::leaky_relu_backward(a, vec({1, 1, 1}), 0.01).to_vector<float>() ==
           std::vector<float>{1, 0.01f, 1});
-  REQUIRE(kernels::scale_by_scalar({}, vec({2}), 0.5, {2}).to_vector<float>() == std::vector<float>{1, 1});
+  REQUIRE(kernels::scale_by_scalar({}, vec({2}), 0.5, {2}).to_vector<float>() ==
+          std::vector<float>{1, 1});
 }
 
 TEST_CASE("elementwise: large inputs take the multi-threaded path", "[kernels]") {
@@ -38,7 +41,8 @@ TEST_CASE("elementwise: large inputs take the multi-threaded path", "[kernels]")
 }
 
 TEST_CASE("elementwise: mismatched inputs are refused with the reason", "[kernels]") {
-  REQUIRE_THROWS_WITH(kernels::add(vec({1, 2}), vec({1, 2, 3})), Contains("shapes differ: (2) vs (3)"));
+  REQUIRE_THROWS_WITH(kernels::add(vec({1, 2}), vec({1, 2, 3})),
+                      Contains("shapes differ: (2) vs (3)"));
   Tensor d = Tensor::zeros({2}, Device::cpu(), DType::f64);
   REQUIRE_THROWS_WITH(kernels::mul(vec({1, 2}), d), Contains("element types differ"));
   Tensor strided = Tensor::zeros({2, 4}).narrow(1, 0, 2);
@@ -53,6 +57,7 @@ TEST_CASE("elementwise: gradient checks over odd shapes", "[kernels][gradcheck]"
     test::check_gradient({"add", {s, s}, [](const auto& in) { return F::add(in[0], in[1]); }});
     test::check_gradient({"mul", {s, s}, [](const auto& in) { return F::mul(in[0], in[1]); }});
     test::check_gradient({"scale", {s}, [](const auto& in) { return F::scale(in[0], -1.7); }});
-    test::check_gradient({"leaky_relu", {s}, [](const auto& in) { return F::leaky_relu(in[0], 0.01); }});
+    test::check_gradient(
+        {"leaky_relu", {s}, [](const auto& in) { return F::leaky_relu(in[0], 0.01); }});
   }
 }
