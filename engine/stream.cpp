@@ -49,7 +49,7 @@ StreamGuard::~StreamGuard() {
   current_streams()[previous_.device()] = previous_;
 }
 
-Event::Event(bool timing) : handle_(seam::event_create(timing)), device_(seam::get_device()) {}
+Event::Event(bool timing) : handle_(seam::event_create(timing)) {}
 Event::~Event() {
   try {
     seam::event_destroy(handle_);

@@ -57,7 +57,6 @@ class Event {
 
  private:
   void* handle_ = nullptr;  // cudaEvent_t
-  int device_ = 0;
 };
 
 }  // namespace ddnet

@@ -108,22 +108,24 @@ Tensor Tensor::full(const Shape& shape, double value, Device device, DType dtype
   return host.to(device);
 }
 
-Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape, Device device) {
+namespace {
+template <class T>
+Tensor host_tensor_from(const std::vector<T>& values, const Shape& shape) {
   DDNET_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(),
               "from_vector: ", values.size(), " values for shape ", shape.str(), " (",
               shape.numel(), " elements)");
-  Tensor host = empty(shape, Device::cpu(), DType::f32);
-  if (!values.empty()) std::memcpy(host.raw_data(), values.data(), values.size() * sizeof(float));
-  return host.to(device);
+  Tensor host = Tensor::empty(shape, Device::cpu(), dtype_of<T>::value);
+  if (!values.empty()) std::memcpy(host.raw_data(), values.data(), values.size() * sizeof(T));
+  return host;
+}
+}  // namespace
+
+Tensor Tensor::from_vector(const std::vector<float>& values, const Shape& shape, Device device) {
+  return host_tensor_from(values, shape).to(device);
 }
 
 Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape, Device device) {
-  DDNET_CHECK(static_cast<std::int64_t>(values.size()) == shape.numel(),
-              "from_vector: ", values.size(), " values for shape ", shape.str(), " (",
-              shape.numel(), " elements)");
-  Tensor host = empty(shape, Device::cpu(), DType::f64);
-  if (!values.empty()) std::memcpy(host.raw_data(), values.data(), values.size() * sizeof(double));
-  return host.to(device);
+  return host_tensor_from(values, shape).to(device);
 }
 
 const Shape& Tensor::shape() const {

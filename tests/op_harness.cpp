@@ -24,6 +24,10 @@ const std::vector<Shape>& odd_shapes() {
   return shapes;
 }
 
+Tensor vec(const std::vector<float>& values) {
+  return Tensor::from_vector(values, {static_cast<std::int64_t>(values.size())});
+}
+
 Tensor to_f64(const Tensor& t) {
   if (t.dtype() == DType::f64) return t;
   const auto v = t.to_vector<float>();

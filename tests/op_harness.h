@@ -46,4 +46,7 @@ void check_gradient(const OpCase& c, std::uint64_t seed = 1, double eps = 1e-6, 
 
 Tensor to_f64(const Tensor& t);
 
+// A 1-d float32 CPU tensor of the given values.
+Tensor vec(const std::vector<float>& values);
+
 }  // namespace ddnet::test

@@ -4,15 +4,12 @@
 
 #include "engine/autograd.h"
 #include "layers/functional.h"
+#include "tests/op_harness.h"
 
 using namespace ddnet;
 using Catch::Matchers::Contains;
 
-namespace {
-Tensor vec(std::vector<float> v) {
-  return Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())});
-}
-}  // namespace
+using test::vec;
 
 TEST_CASE("autograd: a shared input accumulates both contributions", "[autograd]") {
   Tensor a = vec({1, -2, 3}).set_requires_grad();

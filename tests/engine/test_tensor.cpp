@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "engine/device.h"
+#include "engine/memory.h"
 #include "engine/tensor.h"
 
 using namespace ddnet;
@@ -87,5 +88,17 @@ TEST_CASE("device: parsing and the reason CUDA is unavailable", "[device]") {
     REQUIRE_THROWS_WITH(Device::parse("cuda"), Contains(cuda_unavailable_reason()));
   } else {
     REQUIRE_THROWS_WITH(Device::cuda(cuda_device_count()), Contains("device(s) exist"));
+  }
+}
+
+TEST_CASE("memory: pinned host buffers need CUDA and say so", "[memory]") {
+  if (cuda_device_count() == 0) {
+    REQUIRE_THROWS_WITH(PinnedBuffer(1024), Contains("pinned host memory needs CUDA"));
+  } else {
+    PinnedBuffer b(1024);
+    REQUIRE(b.data() != nullptr);
+    PinnedBuffer moved(std::move(b));
+    REQUIRE(moved.bytes() == 1024);
+    REQUIRE(b.data() == nullptr);
   }
 }

@@ -4,6 +4,8 @@
 
 #include "engine/allocator.h"
 #include "engine/autograd.h"
+#include "engine/cuda_runtime_seam.h"
+#include "engine/memory.h"
 #include "engine/rng.h"
 #include "engine/stream.h"
 
@@ -99,4 +101,20 @@ TEST_CASE("gpu engine: the sync-after-launch switch surfaces no error on good la
   Tensor t = Generator(1).normal({4097}, Device::cuda(0));
   set_sync_after_launch(false);
   REQUIRE(t.to_vector<float>().size() == 4097);
+}
+
+TEST_CASE("gpu engine: an asynchronous copy through a pinned buffer", "[gpu][memory]") {
+  const Device gpu = Device::cuda(0);
+  const std::int64_t n = 1 << 20;
+  PinnedBuffer pinned(static_cast<std::size_t>(n) * sizeof(float));
+  float* host = static_cast<float*>(pinned.data());
+  for (std::int64_t i = 0; i < n; ++i) host[i] = static_cast<float>(i % 977);
+  Stream s = Stream::create(0);
+  StreamGuard guard(s);
+  Tensor t = Tensor::empty({n}, gpu);
+  seam::memcpy_async(t.raw_data(), host, pinned.bytes(), seam::CopyKind::host_to_device,
+                     s.handle());
+  s.synchronize();
+  const auto back = t.to_vector<float>();
+  for (std::int64_t i = 0; i < n; i += 4099) REQUIRE(back[static_cast<std::size_t>(i)] == host[i]);
 }

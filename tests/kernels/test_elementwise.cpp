@@ -8,11 +8,7 @@
 using namespace ddnet;
 using Catch::Matchers::Contains;
 
-namespace {
-Tensor vec(std::vector<float> v) {
-  return Tensor::from_vector(v, {static_cast<std::int64_t>(v.size())});
-}
-}  // namespace
+using test::vec;
 
 TEST_CASE("elementwise: values", "[kernels]") {
   Tensor a = vec({1, -2, 3}), b = vec({0.5f, 4, -1});
