@@ -128,6 +128,11 @@ Tensor Tensor::from_vector(const std::vector<double>& values, const Shape& shape
   return host_tensor_from(values, shape).to(device);
 }
 
+Tensor Tensor::from_vector(const std::vector<std::int32_t>& values, const Shape& shape,
+                           Device device) {
+  return host_tensor_from(values, shape).to(device);
+}
+
 const Shape& Tensor::shape() const {
   return impl().shape;
 }

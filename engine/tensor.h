@@ -32,6 +32,8 @@ class Tensor {
                             Device device = Device::cpu());
   static Tensor from_vector(const std::vector<double>& values, const Shape& shape,
                             Device device = Device::cpu());
+  static Tensor from_vector(const std::vector<std::int32_t>& values, const Shape& shape,
+                            Device device = Device::cpu());
 
   bool defined() const { return impl_ != nullptr; }
   const Shape& shape() const;

@@ -5,6 +5,7 @@
 
 #include "engine/tensor.h"
 #include "kernels/reduce.h"
+#include "kernels/upsample.h"
 
 namespace ddnet::kernels {
 
@@ -33,6 +34,13 @@ inline Tensor max(const Tensor& x) {
 inline Tensor sum_sq(const Tensor& x) {
   return reduce(ReduceOp::sum_sq, x);
 }
+
+// Upsampling of (N, C, H, W) or (N, C, D, H, W) by an integer factor on every spatial axis.
+// align_corners applies to linear mode only (as in PyTorch).
+Tensor upsample(const Tensor& x, int factor, UpsampleMode mode, bool align_corners);
+// The gradient with respect to the input of shape `input_shape`, given dy.
+Tensor upsample_backward(const Tensor& dy, const Shape& input_shape, int factor, UpsampleMode mode,
+                         bool align_corners);
 
 // dst = src for any strides, same shape and device.
 void copy(const Tensor& src, Tensor& dst);

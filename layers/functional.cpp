@@ -45,6 +45,17 @@ Tensor leaky_relu(const Tensor& x, double slope) {
   return y;
 }
 
+Tensor upsample(const Tensor& x, int factor, kernels::UpsampleMode mode, bool align_corners) {
+  Tensor y = kernels::upsample(x, factor, mode, align_corners);
+  if (should_record({&x}))
+    record(
+        "upsample", {x}, {y}, [shape = x.shape(), factor, mode, align_corners](GradContext& ctx) {
+          ctx.accumulate(
+              0, kernels::upsample_backward(ctx.grad_output(), shape, factor, mode, align_corners));
+        });
+  return y;
+}
+
 namespace {
 // d(sum)/dx = 1, d(mean)/dx = 1/n, d(sum_sq)/dx = 2x: all scale_by_scalar of the seed.
 Tensor reduction(kernels::ReduceOp op, const char* name, const Tensor& x) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "engine/tensor.h"
+#include "kernels/upsample.h"
 
 namespace ddnet::F {
 
@@ -10,6 +11,11 @@ Tensor add(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 Tensor scale(const Tensor& x, double alpha);
 Tensor leaky_relu(const Tensor& x, double slope = 0.01);
+// Upsampling by an integer factor on every spatial axis of (N, C, H, W) or (N, C, D, H, W):
+// nearest ("unpooling") or bi/trilinear; the published 3D-DDnet uses linear, align_corners true.
+Tensor upsample(const Tensor& x, int factor = 2,
+                kernels::UpsampleMode mode = kernels::UpsampleMode::linear,
+                bool align_corners = true);
 // One-element results (shape (1)).
 Tensor sum(const Tensor& x);
 Tensor mean(const Tensor& x);

@@ -1,0 +1,68 @@
+// Upsample: PyTorch's source-index rules on small cases, gradient checks of every mode in 2D and
+// 3D, errors. Parity with PyTorch itself: tests/layers/test_upsample_parity.cpp (fixtures).
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+
+#include "kernels/ops.h"
+#include "layers/functional.h"
+#include "tests/op_harness.h"
+
+using namespace ddnet;
+using Catch::Matchers::Contains;
+using kernels::UpsampleMode;
+
+namespace {
+std::vector<float> up_row(std::vector<float> row, UpsampleMode mode, bool align) {
+  const auto n = static_cast<std::int64_t>(row.size());
+  // H = 1 is doubled too: both output rows are the upsampled row; return the first.
+  const auto y =
+      kernels::upsample(Tensor::from_vector(row, {1, 1, 1, n}), 2, mode, align).to_vector<float>();
+  REQUIRE(std::equal(y.begin(), y.begin() + 2 * n, y.begin() + 2 * n));
+  return {y.begin(), y.begin() + 2 * n};
+}
+}  // namespace
+
+TEST_CASE("upsample: nearest repeats each value factor times per axis", "[upsample]") {
+  Tensor x = Tensor::from_vector(std::vector<float>{1, 2, 3, 4}, {1, 1, 2, 2});
+  REQUIRE(kernels::upsample(x, 2, UpsampleMode::nearest, false).to_vector<float>() ==
+          std::vector<float>{1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4});
+  Tensor y = kernels::upsample(Tensor::full({1, 2, 1, 1, 1}, 5.0), 3, UpsampleMode::nearest, false);
+  REQUIRE(y.shape() == Shape({1, 2, 3, 3, 3}));
+}
+
+TEST_CASE("upsample: linear source indices, align_corners true and false", "[upsample]") {
+  // align_corners=True: src = o * (in - 1) / (out - 1) = o / 3 -> 0, 1, 2, 3
+  const auto t = up_row({0, 3}, UpsampleMode::linear, true);
+  for (std::size_t i = 0; i < 4; ++i) REQUIRE(t[i] == Approx(static_cast<float>(i)));
+  // align_corners=False: src = (o + 0.5) / 2 - 0.5 clamped at 0 -> 0, 0.25, 0.75, 1 (clamped)
+  const auto f = up_row({0, 3}, UpsampleMode::linear, false);
+  REQUIRE(f == std::vector<float>{0, 0.75f, 2.25f, 3});
+  // a single pixel stays itself
+  REQUIRE(up_row({7}, UpsampleMode::linear, true) == std::vector<float>{7, 7});
+}
+
+TEST_CASE("upsample: gradient checks, every mode, 2D and 3D", "[upsample][gradcheck]") {
+  const std::vector<Shape> shapes = {Shape{1, 1, 1, 1}, Shape{2, 3, 5, 7}, Shape{1, 2, 3, 4, 5},
+                                     Shape{2, 1, 1, 3, 1}};
+  for (const Shape& s : shapes)
+    for (int factor : {2, 3}) {
+      test::check_gradient({"upsample nearest", {s}, [factor](const auto& in) {
+                              return F::upsample(in[0], factor, UpsampleMode::nearest, false);
+                            }});
+      for (bool align : {true, false})
+        test::check_gradient({"upsample linear", {s}, [factor, align](const auto& in) {
+                                return F::upsample(in[0], factor, UpsampleMode::linear, align);
+                              }});
+    }
+}
+
+TEST_CASE("upsample: errors name the problem", "[upsample]") {
+  REQUIRE_THROWS_WITH(kernels::upsample(Tensor::zeros({4, 4}), 2, UpsampleMode::linear, true),
+                      Contains("must be (N, C, H, W) or (N, C, D, H, W)"));
+  REQUIRE_THROWS_WITH(
+      kernels::upsample(Tensor::zeros({1, 1, 2, 2}), 2, UpsampleMode::nearest, true),
+      Contains("align_corners applies to linear"));
+  REQUIRE_THROWS_WITH(kernels::upsample(Tensor::zeros({1, 1, 2, 2}), 0, UpsampleMode::linear, true),
+                      Contains("positive integer"));
+}
