@@ -9,7 +9,7 @@ pkgs=(build-essential cmake ninja-build pkg-config git clang-format
       catch2 libbenchmark-dev libhdf5-dev hdf5-tools libopenmpi-dev openmpi-bin
       libcli11-dev nlohmann-json3-dev libfmt-dev libopenblas-dev)
 if [[ "${1:-}" == "--fixtures" ]]; then
-  pkgs+=(python3-torch python3-h5py python3-numpy)
+  pkgs+=(python3-torch python3-h5py python3-numpy)  # run the generators with /usr/bin/python3
 fi
 
 sudo_cmd=()
