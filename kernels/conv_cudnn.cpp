@@ -1,0 +1,275 @@
+// cuDNN convolutions (CUDA builds with cuDNN). 2D and 3D both use 5-d descriptors (D = 1 for
+// 2D). The algorithm of each (kind, geometry, strides, math mode) is chosen once by measurement
+// (cudnnFind*AlgorithmEx) under the workspace cap, preferring deterministic algorithms, and
+// cached. TF32 only when set_allow_tf32(true).
+#include "generated/ddnet_config.h"
+#include "kernels/conv.h"
+
+#if DDNET_WITH_CUDA && DDNET_WITH_CUDNN
+
+#include <cudnn.h>
+
+#include <map>
+#include <memory>
+#include <mutex>
+
+#include "engine/check_cuda.h"
+#include "engine/check_cudnn.h"
+#include "engine/cuda_runtime_seam.h"
+#include "engine/tensor.h"
+
+namespace ddnet::kernels::cuda {
+
+namespace {
+
+cudnnHandle_t handle(void* stream) {
+  thread_local std::map<int, cudnnHandle_t> handles;  // per device, per thread; live until exit
+  int dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  cudnnHandle_t& h = handles[dev];
+  if (!h) CUDNN_CHECK(cudnnCreate(&h));
+  CUDNN_CHECK(cudnnSetStream(h, static_cast<cudaStream_t>(stream)));
+  return h;
+}
+
+struct TensorDesc {
+  cudnnTensorDescriptor_t d = nullptr;
+  TensorDesc(std::int64_t n, std::int64_t c, const std::int64_t sp[3], std::int64_t batch_stride) {
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&d));
+    const std::int64_t plane = sp[0] * sp[1] * sp[2];
+    const int dims[5] = {static_cast<int>(n), static_cast<int>(c), static_cast<int>(sp[0]),
+                         static_cast<int>(sp[1]), static_cast<int>(sp[2])};
+    const int strides[5] = {static_cast<int>(batch_stride ? batch_stride : c * plane),
+                            static_cast<int>(plane), static_cast<int>(sp[1] * sp[2]),
+                            static_cast<int>(sp[2]), 1};
+    CUDNN_CHECK(cudnnSetTensorNdDescriptor(d, CUDNN_DATA_FLOAT, 5, dims, strides));
+  }
+  ~TensorDesc() { cudnnDestroyTensorDescriptor(d); }
+  TensorDesc(const TensorDesc&) = delete;
+  TensorDesc& operator=(const TensorDesc&) = delete;
+};
+
+struct FilterDesc {
+  cudnnFilterDescriptor_t d = nullptr;
+  explicit FilterDesc(const ConvGeometry& g) {
+    CUDNN_CHECK(cudnnCreateFilterDescriptor(&d));
+    const int dims[5] = {static_cast<int>(g.cout), static_cast<int>(g.cin),
+                         static_cast<int>(g.k[0]), static_cast<int>(g.k[1]),
+                         static_cast<int>(g.k[2])};
+    CUDNN_CHECK(cudnnSetFilterNdDescriptor(d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, 5, dims));
+  }
+  ~FilterDesc() { cudnnDestroyFilterDescriptor(d); }
+  FilterDesc(const FilterDesc&) = delete;
+  FilterDesc& operator=(const FilterDesc&) = delete;
+};
+
+struct ConvDesc {
+  cudnnConvolutionDescriptor_t d = nullptr;
+  explicit ConvDesc(const ConvGeometry& g) {
+    CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d));
+    const int pad[3] = {static_cast<int>(g.pad[0]), static_cast<int>(g.pad[1]),
+                        static_cast<int>(g.pad[2])};
+    const int stride[3] = {static_cast<int>(g.stride[0]), static_cast<int>(g.stride[1]),
+                           static_cast<int>(g.stride[2])};
+    const int dilation[3] = {1, 1, 1};
+    CUDNN_CHECK(cudnnSetConvolutionNdDescriptor(d, 3, pad, stride, dilation,
+                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    CUDNN_CHECK(cudnnSetConvolutionMathType(d, allow_tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+  }
+  ~ConvDesc() { cudnnDestroyConvolutionDescriptor(d); }
+  ConvDesc(const ConvDesc&) = delete;
+  ConvDesc& operator=(const ConvDesc&) = delete;
+};
+
+struct Descs {
+  TensorDesc x, y;
+  FilterDesc w;
+  ConvDesc conv;
+  Descs(const ConvGeometry& g, ConvStrides s)
+      : x(g.n, g.cin, g.in, s.x), y(g.n, g.cout, g.out, s.y), w(g), conv(g) {}
+};
+
+enum class Kind { forward, backward_data, backward_filter };
+
+struct Choice {
+  int algo = 0;
+  std::size_t workspace = 0;
+};
+
+std::string key(Kind kind, const ConvGeometry& g, ConvStrides s) {
+  int dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  return std::to_string(static_cast<int>(kind)) + "|" + g.str() + "|" + std::to_string(s.x) + "|" +
+         std::to_string(s.y) + "|tf32=" + std::to_string(allow_tf32()) +
+         "|dev=" + std::to_string(dev);
+}
+
+// Device scratch from the caching allocator (freed back to it when the tensor goes).
+Tensor scratch(std::size_t bytes) {
+  int dev = 0;
+  CUDA_CHECK(cudaGetDevice(&dev));
+  return Tensor::empty(Shape{static_cast<std::int64_t>((bytes + 3) / 4)}, Device::cuda(dev));
+}
+
+template <class Perf>
+Choice pick(const Perf* results, int count, const char* what, const ConvGeometry& g) {
+  // Fastest deterministic algorithm that ran; results come sorted by time.
+  for (int i = 0; i < count; ++i)
+    if (results[i].status == CUDNN_STATUS_SUCCESS &&
+        results[i].determinism == CUDNN_DETERMINISTIC &&
+        results[i].memory <= conv_workspace_limit())
+      return {static_cast<int>(results[i].algo), results[i].memory};
+  DDNET_FAIL("cuDNN found no deterministic ", what, " algorithm within the workspace limit of ",
+             conv_workspace_limit() >> 20, " MiB for ", g.str());
+}
+
+std::size_t find_workspace_cap() {
+  std::size_t free_b = 0, total_b = 0;
+  CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  return std::min(conv_workspace_limit(), free_b / 2);
+}
+
+Choice choose(Kind kind, const ConvGeometry& g, ConvStrides s, const Descs& d, cudnnHandle_t h,
+              const float* a, const float* b, std::size_t out_elems) {
+  static std::mutex mu;
+  static std::map<std::string, Choice> cache;
+  const std::string k = key(kind, g, s);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    auto it = cache.find(k);
+    if (it != cache.end()) return it->second;
+  }
+  // Find writes its output: measure into scratch so accumulating calls keep their data.
+  Tensor out = scratch(out_elems * sizeof(float));
+  const std::size_t cap = find_workspace_cap();
+  Tensor ws = scratch(cap);
+  constexpr int kMax = 16;
+  int returned = 0;
+  Choice c;
+  if (kind == Kind::forward) {
+    cudnnConvolutionFwdAlgoPerf_t r[kMax];
+    CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, d.x.d, a, d.w.d, b, d.conv.d, d.y.d,
+                                                       out.data<float>(), kMax, &returned, r,
+                                                       ws.data<float>(), cap));
+    c = pick(r, returned, "forward", g);
+  } else if (kind == Kind::backward_data) {
+    cudnnConvolutionBwdDataAlgoPerf_t r[kMax];
+    CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w.d, b, d.y.d, a, d.conv.d, d.x.d,
+                                                            out.data<float>(), kMax, &returned, r,
+                                                            ws.data<float>(), cap));
+    c = pick(r, returned, "backward-data", g);
+  } else {
+    cudnnConvolutionBwdFilterAlgoPerf_t r[kMax];
+    CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x.d, a, d.y.d, b, d.conv.d,
+                                                              d.w.d, out.data<float>(), kMax,
+                                                              &returned, r, ws.data<float>(), cap));
+    c = pick(r, returned, "backward-filter", g);
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  cache[k] = c;
+  return c;
+}
+
+std::size_t x_elems(const ConvGeometry& g, ConvStrides s) {
+  return static_cast<std::size_t>((g.n - 1) * (s.x ? s.x : g.cin * g.in_plane()) +
+                                  g.cin * g.in_plane());
+}
+std::size_t y_elems(const ConvGeometry& g, ConvStrides s) {
+  return static_cast<std::size_t>((g.n - 1) * (s.y ? s.y : g.cout * g.out_plane()) +
+                                  g.cout * g.out_plane());
+}
+
+}  // namespace
+
+void conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                  float* y, ConvStrides s, void* stream) {
+  cudnnHandle_t h = handle(stream);
+  Descs d(g, s);
+  const Choice c = choose(Kind::forward, g, s, d, h, x, w, y_elems(g, s));
+  Tensor ws = scratch(c.workspace);
+  const float one = 1.f, zero = 0.f;
+  CUDNN_CHECK(cudnnConvolutionForward(h, &one, d.x.d, x, d.w.d, w, d.conv.d,
+                                      static_cast<cudnnConvolutionFwdAlgo_t>(c.algo),
+                                      ws.data<float>(), c.workspace, &zero, d.y.d, y));
+  if (bias) add_channel_bias(g, bias, y, s, stream);
+}
+
+void conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx,
+                        bool accumulate, ConvStrides s, void* stream) {
+  cudnnHandle_t h = handle(stream);
+  Descs d(g, s);
+  const Choice c = choose(Kind::backward_data, g, s, d, h, dy, w, x_elems(g, s));
+  Tensor ws = scratch(c.workspace);
+  const float one = 1.f, beta = accumulate ? 1.f : 0.f;
+  CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, d.w.d, w, d.y.d, dy, d.conv.d,
+                                           static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo),
+                                           ws.data<float>(), c.workspace, &beta, d.x.d, dx));
+}
+
+void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw,
+                          float* dbias, bool accumulate, ConvStrides s, void* stream) {
+  cudnnHandle_t h = handle(stream);
+  Descs d(g, s);
+  const Choice c = choose(Kind::backward_filter, g, s, d, h, x, dy,
+                          static_cast<std::size_t>(g.cout * g.cin * g.kvol()));
+  Tensor ws = scratch(c.workspace);
+  const float one = 1.f, beta = accumulate ? 1.f : 0.f;
+  CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, d.x.d, x, d.y.d, dy, d.conv.d,
+                                             static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),
+                                             ws.data<float>(), c.workspace, &beta, d.w.d, dw));
+  if (dbias) channel_sum(g, dy, dbias, accumulate, s, stream);
+}
+
+void add_channel_bias(const ConvGeometry& g, const float* bias, float* y, ConvStrides s,
+                      void* stream) {
+  cudnnHandle_t h = handle(stream);
+  TensorDesc yd(g.n, g.cout, g.out, s.y);
+  const std::int64_t one_sp[3] = {1, 1, 1};
+  TensorDesc bd(1, g.cout, one_sp, 0);
+  const float one = 1.f;
+  CUDNN_CHECK(cudnnAddTensor(h, &one, bd.d, bias, &one, yd.d, y));
+}
+
+void channel_sum(const ConvGeometry& g, const float* dy, float* db, bool accumulate, ConvStrides s,
+                 void* stream) {
+  cudnnHandle_t h = handle(stream);
+  TensorDesc yd(g.n, g.cout, g.out, s.y);
+  const std::int64_t one_sp[3] = {1, 1, 1};
+  TensorDesc bd(1, g.cout, one_sp, 0);
+  const float one = 1.f, beta = accumulate ? 1.f : 0.f;
+  CUDNN_CHECK(cudnnConvolutionBackwardBias(h, &one, yd.d, dy, &beta, bd.d, db));
+}
+
+}  // namespace ddnet::kernels::cuda
+
+#elif DDNET_WITH_CUDA
+
+#include "engine/error.h"
+
+namespace ddnet::kernels::cuda {
+namespace {
+[[noreturn]] void no_cudnn() {
+  DDNET_FAIL("convolutions on CUDA need cuDNN, which this build did not find");
+}
+}  // namespace
+void conv_forward(const ConvGeometry&, const float*, const float*, const float*, float*,
+                  ConvStrides, void*) {
+  no_cudnn();
+}
+void conv_backward_data(const ConvGeometry&, const float*, const float*, float*, bool, ConvStrides,
+                        void*) {
+  no_cudnn();
+}
+void conv_backward_filter(const ConvGeometry&, const float*, const float*, float*, float*, bool,
+                          ConvStrides, void*) {
+  no_cudnn();
+}
+void add_channel_bias(const ConvGeometry&, const float*, float*, ConvStrides, void*) {
+  no_cudnn();
+}
+void channel_sum(const ConvGeometry&, const float*, float*, bool, ConvStrides, void*) {
+  no_cudnn();
+}
+}  // namespace ddnet::kernels::cuda
+
+#endif

@@ -1,0 +1,131 @@
+// Convolutions: the im2col + BLAS path against a naive direct convolution (kept here only as the
+// oracle), on odd geometries; gradient checks of conv and conv_transpose in double; the
+// channel-slice output path; errors.
+#include <catch2/catch.hpp>
+
+#include "engine/rng.h"
+#include "kernels/conv_ops.h"
+#include "kernels/ops.h"
+#include "layers/conv.h"
+#include "tests/op_harness.h"
+
+using namespace ddnet;
+using Catch::Matchers::Contains;
+using kernels::ConvGeometry;
+using kernels::ConvOptions;
+
+namespace {
+
+// y[n, co, o] = b[co] + sum_{ci, k} w[co, ci, k] x[n, ci, o*s - p + k], in double.
+std::vector<double> naive_conv(const ConvGeometry& g, const std::vector<double>& x,
+                               const std::vector<double>& w, const std::vector<double>& b) {
+  std::vector<double> y(static_cast<std::size_t>(g.n * g.cout * g.out_plane()));
+  for (std::int64_t n = 0; n < g.n; ++n)
+    for (std::int64_t co = 0; co < g.cout; ++co)
+      for (std::int64_t od = 0; od < g.out[0]; ++od)
+        for (std::int64_t oh = 0; oh < g.out[1]; ++oh)
+          for (std::int64_t ow = 0; ow < g.out[2]; ++ow) {
+            double acc = b.empty() ? 0 : b[static_cast<std::size_t>(co)];
+            for (std::int64_t ci = 0; ci < g.cin; ++ci)
+              for (std::int64_t kd = 0; kd < g.k[0]; ++kd)
+                for (std::int64_t kh = 0; kh < g.k[1]; ++kh)
+                  for (std::int64_t kw = 0; kw < g.k[2]; ++kw) {
+                    const std::int64_t id = od * g.stride[0] - g.pad[0] + kd,
+                                       ih = oh * g.stride[1] - g.pad[1] + kh,
+                                       iw = ow * g.stride[2] - g.pad[2] + kw;
+                    if (id < 0 || id >= g.in[0] || ih < 0 || ih >= g.in[1] || iw < 0 ||
+                        iw >= g.in[2])
+                      continue;
+                    acc += w[static_cast<std::size_t>(
+                               (((co * g.cin + ci) * g.k[0] + kd) * g.k[1] + kh) * g.k[2] + kw)] *
+                           x[static_cast<std::size_t>(
+                               (((n * g.cin + ci) * g.in[0] + id) * g.in[1] + ih) * g.in[2] + iw)];
+                  }
+            y[static_cast<std::size_t>(
+                (((n * g.cout + co) * g.out[0] + od) * g.out[1] + oh) * g.out[2] + ow)] = acc;
+          }
+  return y;
+}
+
+struct Case {
+  Shape x, w;
+  ConvOptions o;
+};
+
+const std::vector<Case>& cases() {
+  static const std::vector<Case> c = {
+      {{1, 1, 9, 11}, {3, 1, 3, 3}, {1, 1}},       // 2D, pad 1
+      {{2, 3, 7, 8}, {4, 3, 5, 5}, {2, 2}},        // 2D, stride 2
+      {{1, 2, 5, 6, 7}, {3, 2, 3, 3, 3}, {1, 1}},  // 3D
+      {{2, 3, 4, 5, 6}, {2, 3, 1, 1, 1}, {1, 0}},  // 3D pointwise (no im2col)
+      {{1, 1, 6, 7, 5}, {2, 1, 7, 7, 7}, {1, 3}},  // 3D, the network's first conv (k7 p3)
+      {{1, 2, 5, 5, 5}, {2, 2, 3, 3, 3}, {2, 1}},  // 3D stride 2
+  };
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("conv: the BLAS path matches a naive direct convolution", "[conv]") {
+  for (const auto& c : cases()) {
+    Generator gen(11);
+    Tensor x = test::to_f64(gen.uniform(c.x)), w = test::to_f64(gen.uniform(c.w));
+    Tensor b = test::to_f64(gen.uniform({c.w[0]}));
+    const ConvGeometry g = kernels::conv_geometry("conv", x, w, c.o);
+    INFO(g.str());
+    const auto expect =
+        naive_conv(g, x.to_vector<double>(), w.to_vector<double>(), b.to_vector<double>());
+    const Tensor y = kernels::conv(x, w, b, c.o);
+    test::check_close(y, Tensor::from_vector(expect, y.shape()), 1e-12, 1e-12, "conv forward");
+    // float32 too
+    Tensor yf = kernels::conv(gen.uniform(c.x), gen.uniform(c.w), Tensor(), c.o);
+    REQUIRE(yf.dtype() == DType::f32);
+  }
+}
+
+TEST_CASE("conv: gradient checks of conv and conv_transpose, 2D and 3D", "[conv][gradcheck]") {
+  for (const auto& c : cases()) {
+    const Shape bias{c.w[0]};
+    test::check_gradient({"conv", {c.x, c.w, bias}, [o = c.o](const auto& in) {
+                            return F::conv(in[0], in[1], in[2], o);
+                          }});
+  }
+  // conv_transpose: weight (in, out, k...); the network uses stride 1 and pad k/2.
+  const std::vector<Case> tcases = {{{1, 3, 4, 5}, {3, 2, 3, 3}, {1, 1}},
+                                    {{2, 2, 3, 4, 3}, {2, 3, 3, 3, 3}, {1, 1}},
+                                    {{1, 4, 3, 3, 3}, {4, 2, 1, 1, 1}, {1, 0}},
+                                    {{1, 2, 3, 4}, {2, 2, 4, 4}, {2, 1}}};
+  for (const auto& c : tcases) {
+    const Shape bias{c.w[1]};
+    test::check_gradient({"conv_transpose", {c.x, c.w, bias}, [o = c.o](const auto& in) {
+                            return F::conv_transpose(in[0], in[1], in[2], o);
+                          }});
+  }
+}
+
+TEST_CASE("conv: writing into a channel slice equals a separate output", "[conv]") {
+  Generator gen(3);
+  Tensor x = gen.uniform({2, 4, 4, 6, 6}), w = gen.uniform({3, 4, 3, 3, 3}), b = gen.uniform({3});
+  Tensor buf = Tensor::zeros({2, 10, 4, 6, 6});
+  Tensor slice = buf.narrow(1, 5, 3);
+  kernels::conv_into(x, w, b, {1, 1}, slice);
+  test::check_close(kernels::contiguous(slice), kernels::conv(x, w, b, {1, 1}), 0, 0,
+                    "slice output");
+  REQUIRE(kernels::sum(kernels::contiguous(buf.narrow(1, 0, 5))).item() == 0);
+  REQUIRE(kernels::sum(kernels::contiguous(buf.narrow(1, 8, 2))).item() == 0);
+}
+
+TEST_CASE("conv: errors a user can act on", "[conv]") {
+  Tensor x = Tensor::zeros({1, 2, 8, 8, 8});
+  REQUIRE_THROWS_WITH(kernels::conv(x, Tensor::zeros({16, 1, 7, 7, 7}), Tensor(), {1, 3}),
+                      Contains("conv3d: input has 2 channels, weight expects 1"));
+  REQUIRE_THROWS_WITH(kernels::conv(x, Tensor::zeros({4, 2, 3, 3}), Tensor(), {}),
+                      Contains("has 4 dimensions"));
+  REQUIRE_THROWS_WITH(kernels::conv(x, Tensor::zeros({4, 2, 3, 3, 3}), Tensor::zeros({5}), {1, 1}),
+                      Contains("should have 4 elements"));
+  REQUIRE_THROWS_WITH(
+      kernels::conv(Tensor::zeros({1, 2, 2, 2, 2}), Tensor::zeros({4, 2, 5, 5, 5}), Tensor(), {}),
+      Contains("smaller than the kernel"));
+  REQUIRE_THROWS_WITH(kernels::conv_transpose(x, Tensor::zeros({3, 4, 3, 3, 3}), Tensor(), {1, 1}),
+                      Contains("conv_transpose3d: input has 2 channels, weight expects 3"));
+}
