@@ -210,6 +210,26 @@ Tensor Tensor::view(const Shape& shape) const {
   return Tensor(std::move(v));
 }
 
+Tensor Tensor::as_strided(const Shape& shape, const Shape& strides, std::int64_t offset) const {
+  DDNET_CHECK(shape.dim() == strides.dim(), "as_strided: shape ", shape.str(), " and strides ",
+              strides.str(), " differ in rank");
+  std::int64_t last = offset;
+  for (int d = 0; d < shape.dim(); ++d) {
+    DDNET_CHECK(shape[d] >= 0 && strides[d] >= 0, "as_strided: negative size or stride");
+    if (shape[d] > 0) last += (shape[d] - 1) * strides[d];
+  }
+  const auto capacity = static_cast<std::int64_t>(storage()->bytes() / element_size(dtype()));
+  DDNET_CHECK(offset >= 0 && (shape.numel() == 0 || last < capacity), "as_strided: view ",
+              shape.str(), " at offset ", offset, " reaches element ", last, " of a storage of ",
+              capacity);
+  auto v = std::make_shared<Impl>(impl());
+  v->meta.reset();
+  v->shape = shape;
+  v->strides = strides;
+  v->offset = offset;
+  return Tensor(std::move(v));
+}
+
 Tensor Tensor::to(Device device) const {
   if (device == this->device()) return *this;
   Tensor out = empty(shape(), device, dtype());

@@ -63,6 +63,9 @@ class Tensor {
   // Views (share storage; no autograd history).
   Tensor narrow(int dim, std::int64_t start, std::int64_t length) const;
   Tensor view(const Shape& shape) const;  // contiguous tensors only
+  // Any view of the same storage (bounds-checked against it): how adjacent channel slices of a
+  // dense block's buffer become one tensor without a copy.
+  Tensor as_strided(const Shape& shape, const Shape& strides, std::int64_t storage_offset) const;
 
   // Copies. to() returns *this when already on `device`. copy_() takes any devices and the
   // layouts the engine makes (contiguous, or one narrowed dimension); see kernels::copy for

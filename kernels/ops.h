@@ -3,6 +3,8 @@
 // autograd here: layers/functional.h records the backward closures.
 #pragma once
 
+#include <vector>
+
 #include "engine/tensor.h"
 #include "kernels/reduce.h"
 #include "kernels/upsample.h"
@@ -41,6 +43,12 @@ Tensor upsample(const Tensor& x, int factor, UpsampleMode mode, bool align_corne
 // The gradient with respect to the input of shape `input_shape`, given dy.
 Tensor upsample_backward(const Tensor& dy, const Shape& input_shape, int factor, UpsampleMode mode,
                          bool align_corners);
+
+// Concatenation along channels (dim 1) of tensors equal in every other dimension, into a new
+// tensor, by one kernel (groups of kConcatMaxInputs); and its inverse, which copies the channel
+// ranges of x out into new tensors. Inputs need every sample contiguous (slices are fine).
+Tensor concat(const std::vector<Tensor>& parts);
+std::vector<Tensor> split_channels(const Tensor& x, const std::vector<std::int64_t>& channels);
 
 // dst = src for any strides, same shape and device.
 void copy(const Tensor& src, Tensor& dst);

@@ -8,6 +8,10 @@
 namespace ddnet::F {
 
 Tensor conv(const Tensor& x, const Tensor& w, const Tensor& bias, kernels::ConvOptions o = {});
+// conv written into `dst` (e.g. a layer's channel slice of a dense block's buffer: no copy);
+// returns dst as a tensor whose gradient flows back to x, w and bias.
+Tensor conv_into(const Tensor& x, const Tensor& w, const Tensor& bias, kernels::ConvOptions o,
+                 const Tensor& dst);
 Tensor conv_transpose(const Tensor& x, const Tensor& w, const Tensor& bias,
                       kernels::ConvOptions o = {});
 

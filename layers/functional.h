@@ -2,6 +2,8 @@
 // grad, records its backward closure on the tape (engine/autograd.h).
 #pragma once
 
+#include <vector>
+
 #include "engine/tensor.h"
 #include "kernels/upsample.h"
 
@@ -16,6 +18,16 @@ Tensor leaky_relu(const Tensor& x, double slope = 0.01);
 Tensor upsample(const Tensor& x, int factor = 2,
                 kernels::UpsampleMode mode = kernels::UpsampleMode::linear,
                 bool align_corners = true);
+// Concatenation along channels. When the inputs are adjacent channel slices of one buffer (a
+// dense block writing each layer's output into its slice), the result is a view of that buffer
+// and nothing is copied; otherwise the concat kernel copies. The backward splits the gradient
+// either way.
+Tensor concat(const std::vector<Tensor>& parts);
+// x itself when contiguous, else a contiguous copy whose gradient flows back to x.
+Tensor contiguous(const Tensor& x);
+// Copies src into dst (e.g. a channel slice of a buffer) and returns dst as a tensor whose
+// gradient flows back to src.
+Tensor copy_into(const Tensor& src, const Tensor& dst);
 // One-element results (shape (1)).
 Tensor sum(const Tensor& x);
 Tensor mean(const Tensor& x);

@@ -1,0 +1,86 @@
+// Convolution benchmarks at the sizes of issue 3's comparison with PyTorch: Conv3d 64->16 and
+// ConvTranspose3d 32->32, 5^3 kernel, padding 2, input 1 x C x 32 x 64 x 64; forward, and
+// forward + backward (input, weight and bias gradients). Counter: FLOP/s (2 x multiply-adds;
+// the backward does twice the forward's). PyTorch's numbers: bench/torch/conv_baseline.py.
+#include <benchmark/benchmark.h>
+
+#include "engine/autograd.h"
+#include "engine/rng.h"
+#include "engine/stream.h"
+#include "layers/conv.h"
+
+using namespace ddnet;
+
+namespace {
+
+bool pick(benchmark::State& state, bool cuda, Device* d) {
+  if (!cuda) {
+    *d = Device::cpu();
+    return true;
+  }
+  if (cuda_device_count() == 0) {
+    state.SkipWithError(("no CUDA device: " + cuda_unavailable_reason()).c_str());
+    return false;
+  }
+  *d = Device::cuda(0);
+  return true;
+}
+
+void bench(benchmark::State& state, bool cuda, bool transpose, bool backward) {
+  Device dev;
+  if (!pick(state, cuda, &dev)) return;
+  const std::int64_t cin = transpose ? 32 : 64, cout = transpose ? 32 : 16;
+  Generator g(1);
+  Tensor x = g.uniform({1, cin, 32, 64, 64}, dev);
+  Tensor w = g.uniform(transpose ? Shape{cin, cout, 5, 5, 5} : Shape{cout, cin, 5, 5, 5}, dev,
+                       -0.05f, 0.05f);
+  Tensor b = g.uniform({cout}, dev);
+  if (backward) {
+    x.set_requires_grad();
+    w.set_requires_grad();
+    b.set_requires_grad();
+  }
+  Tensor dy = g.uniform({1, cout, 32, 64, 64}, dev);
+  auto step = [&] {
+    Tensor y = transpose ? F::conv_transpose(x, w, b, {1, 2}) : F::conv(x, w, b, {1, 2});
+    if (backward) y.backward(dy);
+  };
+  step();  // warm-up (cuDNN algorithm search, allocator)
+  for (auto _ : state) {
+    step();
+    if (cuda) cuda_synchronize(0);
+  }
+  const double flops =
+      2.0 * static_cast<double>(cin * cout * 125) * 32 * 64 * 64 * (backward ? 3 : 1);
+  state.counters["FLOP/s"] =
+      benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(bench, conv3d_64_16_fwd_cpu, false, false, false)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(bench, conv3d_64_16_fwd_bwd_cpu, false, false, true)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(bench, convT3d_32_32_fwd_cpu, false, true, false)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(bench, convT3d_32_32_fwd_bwd_cpu, false, true, true)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(bench, conv3d_64_16_fwd_cuda, true, false, false)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(bench, conv3d_64_16_fwd_bwd_cuda, true, false, true)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(bench, convT3d_32_32_fwd_cuda, true, true, false)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(bench, convT3d_32_32_fwd_bwd_cuda, true, true, true)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+BENCHMARK_MAIN();
