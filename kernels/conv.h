@@ -80,6 +80,10 @@ void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy
 // fp32 reference; on trades ~1e-3 relative error for speed.
 void set_allow_tf32(bool on);
 bool allow_tf32();
+// The float32 CPU path: "dnnl" (oneDNN, the default where the build has it) or "im2col"
+// (im2col + BLAS, always available; float64 always uses it). Initialised from DDNET_CPU_CONV.
+void set_cpu_conv_backend(const std::string& name);
+std::string cpu_conv_backend();
 // Workspace cap for cuDNN algorithm choice (bytes; default 1 GiB).
 void set_conv_workspace_limit(std::size_t bytes);
 std::size_t conv_workspace_limit();

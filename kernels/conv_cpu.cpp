@@ -6,13 +6,17 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <cstring>
 #include <sstream>
+#include <string>
+#include <type_traits>
 #include <vector>
 
 #include "engine/error.h"
 #include "engine/parallel.h"
 #include "kernels/conv.h"
+#include "kernels/conv_dnnl.h"
 
 namespace ddnet::kernels {
 
@@ -150,7 +154,27 @@ std::int64_t batch_stride(std::int64_t given, std::int64_t channels, std::int64_
   return given ? given : channels * plane;
 }
 
+// float32 goes to oneDNN when selected; float64 always takes the im2col path.
+std::atomic<bool>& use_dnnl() {
+  static std::atomic<bool> on{[] {
+    const char* env = std::getenv("DDNET_CPU_CONV");
+    return dnnl_path::compiled() && !(env && std::string(env) == "im2col");
+  }()};
+  return on;
+}
+
 }  // namespace
+
+void set_cpu_conv_backend(const std::string& name) {
+  DDNET_CHECK(name == "im2col" || name == "dnnl", "CPU convolution backend '", name,
+              "': expected dnnl or im2col");
+  DDNET_CHECK(name != "dnnl" || dnnl_path::compiled(),
+              "CPU convolution backend dnnl: this build has no oneDNN");
+  use_dnnl() = name == "dnnl";
+}
+std::string cpu_conv_backend() {
+  return use_dnnl() ? "dnnl" : "im2col";
+}
 
 void set_allow_tf32(bool on) {
   tf32_flag() = on;
@@ -170,6 +194,9 @@ namespace cpu {
 template <class T>
 void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                   ConvStrides s) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_dnnl()) return dnnl_path::conv_forward(g, x, w, bias, y, s);
+  }
   const std::int64_t P = g.out_plane(), rows = g.cin * g.kvol();
   const std::int64_t xs = batch_stride(s.x, g.cin, g.in_plane()), ys = batch_stride(s.y, g.cout, P);
   const bool pointwise = is_pointwise(g);
@@ -202,6 +229,9 @@ void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, 
 template <class T>
 void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx, bool accumulate,
                         ConvStrides s) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_dnnl()) return dnnl_path::conv_backward_data(g, dy, w, dx, accumulate, s);
+  }
   const std::int64_t P = g.out_plane(), rows = g.cin * g.kvol();
   const std::int64_t xs = batch_stride(s.x, g.cin, g.in_plane()), ys = batch_stride(s.y, g.cout, P);
   const bool pointwise = is_pointwise(g);
@@ -227,6 +257,9 @@ void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx, b
 template <class T>
 void conv_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw, T* dbias,
                           bool accumulate, ConvStrides s) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_dnnl()) return dnnl_path::conv_backward_filter(g, x, dy, dw, dbias, accumulate, s);
+  }
   const std::int64_t P = g.out_plane(), rows = g.cin * g.kvol();
   const std::int64_t xs = batch_stride(s.x, g.cin, g.in_plane()), ys = batch_stride(s.y, g.cout, P);
   const bool pointwise = is_pointwise(g);

@@ -7,7 +7,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config git clang-format
       catch2 libbenchmark-dev libhdf5-dev hdf5-tools libopenmpi-dev openmpi-bin
-      libcli11-dev nlohmann-json3-dev libfmt-dev libopenblas-dev)
+      libcli11-dev nlohmann-json3-dev libfmt-dev libopenblas-dev libdnnl-dev)
 if [[ "${1:-}" == "--fixtures" ]]; then
   pkgs+=(python3-torch python3-h5py python3-numpy)  # run the generators with /usr/bin/python3
 fi

@@ -129,3 +129,33 @@ TEST_CASE("conv: errors a user can act on", "[conv]") {
   REQUIRE_THROWS_WITH(kernels::conv_transpose(x, Tensor::zeros({3, 4, 3, 3, 3}), Tensor(), {1, 1}),
                       Contains("conv_transpose3d: input has 2 channels, weight expects 3"));
 }
+
+TEST_CASE("conv: the oneDNN and im2col float32 paths agree", "[conv]") {
+  if (kernels::cpu_conv_backend() != "dnnl") {
+    WARN("this build has no oneDNN: only the im2col path exists");
+    return;
+  }
+  struct Restore {
+    ~Restore() { kernels::set_cpu_conv_backend("dnnl"); }
+  } restore;
+  auto run = [](const std::string& backend, const Case& c, bool transpose) {
+    kernels::set_cpu_conv_backend(backend);
+    Generator gen(5);
+    Tensor x = gen.uniform(c.x).set_requires_grad();
+    Tensor w = gen.uniform(c.w).set_requires_grad();
+    Tensor b = gen.uniform({transpose ? c.w[1] : c.w[0]}).set_requires_grad();
+    Tensor y = transpose ? F::conv_transpose(x, w, b, c.o) : F::conv(x, w, b, c.o);
+    y.backward(gen.uniform(y.shape()));
+    return std::vector<Tensor>{y, x.grad(), w.grad(), b.grad()};
+  };
+  std::vector<std::pair<Case, bool>> all;
+  for (const auto& c : cases()) all.push_back({c, false});
+  all.push_back({{{1, 3, 4, 5}, {3, 2, 3, 3}, {1, 1}}, true});
+  all.push_back({{{2, 4, 3, 4, 3}, {4, 3, 5, 5, 5}, {1, 2}}, true});
+  for (const auto& [c, t] : all) {
+    const auto a = run("im2col", c, t), d = run("dnnl", c, t);
+    const char* what[] = {"output", "input gradient", "weight gradient", "bias gradient"};
+    for (std::size_t i = 0; i < a.size(); ++i) test::check_close(d[i], a[i], 1e-4, 1e-5, what[i]);
+  }
+  REQUIRE_THROWS_WITH(kernels::set_cpu_conv_backend("mkl"), Contains("expected dnnl or im2col"));
+}
