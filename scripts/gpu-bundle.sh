@@ -20,8 +20,8 @@ build() {
   cmake --preset hopper >/dev/null
   cmake --build build/hopper -j "$(nproc)"
   rm -rf "$bundle" && mkdir -p "$bundle/bin" "$bundle/lib"
-  cp build/hopper/tests/ddnet_tests build/hopper/tests/ddnet_tests_gpu \
-     build/hopper/bench/bench_kernels build/hopper/tools/ddnet "$bundle/bin/"
+  cp build/hopper/tests/ddnet_tests build/hopper/tests/ddnet_tests_gpu build/hopper/bench/bench_* \
+     build/hopper/tools/ddnet "$bundle/bin/"
   # Libraries the device machine lacks: everything ldd resolves except glibc's and CUDA's.
   skip='^(libc|libm|libdl|librt|libpthread|ld-linux|libgcc_s|libstdc\+\+|libcuda|libcudart|libcublas|libcublasLt|libcudnn|libnccl|libnvrtc|libnvJitLink|linux-vdso)'
   for b in "$bundle"/bin/*; do
@@ -43,6 +43,7 @@ run() {
   local wheels
   wheels=$(python3 -c 'import nvidia, os; print(":".join(sorted(os.path.join(p, d, "lib") for p in nvidia.__path__ for d in os.listdir(p) if os.path.isdir(os.path.join(p, d, "lib")))))')
   export LD_LIBRARY_PATH="$PWD/$bundle/lib:$wheels:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+  export DDNET_FIXTURE_DIR="$PWD/tests/fixtures"  # the working tree travels; the build path does not
   export OMPI_MCA_mca_base_component_path="$PWD/$bundle/lib/openmpi3"
   local log="$OUT/gpu-run.log"
   {
@@ -55,7 +56,10 @@ run() {
   compute-sanitizer --tool memcheck --error-exitcode 9 "$bundle/bin/ddnet_tests_gpu" 2>&1 | tee "$OUT/memcheck.log" | tail -n 3
   compute-sanitizer --tool racecheck --error-exitcode 9 "$bundle/bin/ddnet_tests_gpu" 2>&1 | tee "$OUT/racecheck.log" | tail -n 3
   "$bundle/bin/ddnet_tests" 2>&1 | tail -n 2 | tee -a "$log"
-  "$bundle/bin/bench_kernels" --benchmark_out="$OUT/bench_kernels.json" --benchmark_out_format=json 2>&1 | tee "$OUT/bench_kernels.txt"
+  for b in "$bundle"/bin/bench_*; do
+    "$b" --benchmark_filter=cuda 2>&1 | tee -a "$OUT/bench.txt"
+  done
+  python3 bench/torch/conv_baseline.py --device cuda --repeat 10 2>&1 | tee -a "$OUT/bench.txt"
 }
 
 case "${1:-}" in

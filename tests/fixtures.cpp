@@ -4,10 +4,20 @@
 #include <hdf5.h>
 
 #include <algorithm>
+#include <cstdlib>
 
 namespace ddnet::test {
 
-Fixtures::Fixtures(const std::string& file) : path_(std::string(DDNET_FIXTURE_DIR) + "/" + file) {
+namespace {
+// The folder of the fixtures: DDNET_FIXTURE_DIR from the environment (a bundle run elsewhere),
+// else the source tree's tests/fixtures as configured.
+std::string fixture_dir() {
+  const char* env = std::getenv("DDNET_FIXTURE_DIR");
+  return env && *env ? env : DDNET_FIXTURE_DIR;
+}
+}  // namespace
+
+Fixtures::Fixtures(const std::string& file) : path_(fixture_dir() + "/" + file) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // our messages, not HDF5's error stack
   file_ = H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   DDNET_CHECK(file_ >= 0, "cannot open fixture file ", path_,
