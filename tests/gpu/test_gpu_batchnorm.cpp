@@ -1,0 +1,96 @@
+// GPU entries for batch normalisation: the CUDA path against its CPU twin (forward, the gradients
+// of x, weight and bias, the running stats) in training and eval mode over shapes that exercise
+// the per-channel partition (one part, many parts, parts that cross (n, c) rows, S = 1, many
+// channels), and run-to-run determinism of the reductions.
+#include <catch2/catch.hpp>
+
+#include "engine/rng.h"
+#include "kernels/batchnorm.h"
+#include "layers/batchnorm.h"
+#include "tests/op_harness.h"
+
+using namespace ddnet;
+
+namespace {
+
+const std::vector<Shape>& gpu_shapes() {
+  static const std::vector<Shape> shapes = {
+      Shape{2, 3, 5, 7},       Shape{3, 2, 1, 1},       Shape{64, 3, 1, 10, 10},
+      Shape{3000, 4, 1, 1},    Shape{2, 300, 3, 5},     Shape{1, 16, 3, 5, 33},
+      Shape{1, 4, 16, 64, 64}, Shape{2, 1, 7, 129, 65}, Shape{1, 32, 8, 64, 64}};
+  return shapes;
+}
+
+Tensor running(std::int64_t C, double a, double b, Device device) {
+  std::vector<float> v;
+  for (std::int64_t c = 0; c < C; ++c)
+    v.push_back(static_cast<float>(a + b * static_cast<double>(c)));
+  return Tensor::from_vector(v, {C}).to(device);
+}
+
+}  // namespace
+
+TEST_CASE("gpu batch_norm: forward and gradients of x, weight, bias match the CPU",
+          "[gpu][batchnorm]") {
+  for (const Shape& s : gpu_shapes())
+    for (bool training : {true, false}) {
+      const std::int64_t C = s[1];
+      test::check_cuda_matches_cpu({training ? "batch_norm train" : "batch_norm eval",
+                                    {s, Shape{C}, Shape{C}},
+                                    [training, C](const std::vector<Tensor>& in) {
+                                      Tensor rm = running(C, -0.2, 0.01, in[0].device()),
+                                             rv = running(C, 0.5, 0.02, in[0].device());
+                                      return F::batch_norm(in[0], in[1], in[2], rm, rv, training);
+                                    },
+                                    -2.f,
+                                    3.f});
+      test::check_cuda_matches_cpu(
+          {training ? "batch_norm train, no affine" : "batch_norm eval, no affine",
+           {s},
+           [training, C](const std::vector<Tensor>& in) {
+             Tensor rm = running(C, 0.3, -0.01, in[0].device()),
+                    rv = running(C, 1.5, 0.03, in[0].device());
+             return F::batch_norm(in[0], Tensor(), Tensor(), rm, rv, training);
+           }});
+    }
+}
+
+TEST_CASE("gpu batch_norm: running stats and saved statistics match the CPU", "[gpu][batchnorm]") {
+  const Device gpu = Device::cuda(0);
+  for (const Shape& s : gpu_shapes()) {
+    INFO("shape " << s.str());
+    const std::int64_t C = s[1];
+    Generator g(11);
+    Tensor x = g.normal(s, Device::cpu(), 1.5f, 2.f);
+    Tensor w = g.uniform({C}), b = g.uniform({C});
+    Tensor rm = running(C, 0.1, 0.01, Device::cpu()), rv = running(C, 0.9, 0.01, Device::cpu());
+    Tensor rm_g = rm.to(gpu), rv_g = rv.to(gpu);  // copies: each side updates its own
+    const auto cpu = kernels::batch_norm_forward(x, w, b, rm, rv, true, 0.2);
+    const auto dev =
+        kernels::batch_norm_forward(x.to(gpu), w.to(gpu), b.to(gpu), rm_g, rv_g, true, 0.2);
+    test::check_close(dev.y, cpu.y, 1e-4, 1e-5, "y");
+    test::check_close(dev.mean, cpu.mean, 1e-5, 1e-6, "mean");
+    test::check_close(dev.invstd, cpu.invstd, 1e-5, 1e-6, "invstd");
+    test::check_close(rm_g, rm, 1e-5, 1e-6, "running_mean");
+    test::check_close(rv_g, rv, 1e-5, 1e-6, "running_var");
+  }
+}
+
+TEST_CASE("gpu batch_norm: reductions are deterministic run to run", "[gpu][batchnorm]") {
+  const Device gpu = Device::cuda(0);
+  Generator g(12);
+  const Shape s{1, 8, 32, 128, 128};
+  Tensor x = g.normal(s, gpu), dy = g.normal(s, gpu);
+  Tensor w = g.uniform({8}, gpu), b = g.uniform({8}, gpu);
+  auto run = [&] {
+    Tensor rm = Tensor::zeros({8}, gpu), rv = Tensor::full({8}, 1.0, gpu);
+    const auto fw = kernels::batch_norm_forward(x, w, b, rm, rv, true);
+    const auto bw =
+        kernels::batch_norm_backward(dy, x, w, fw.mean, fw.invstd, true, true, true, true);
+    return std::vector<std::vector<float>>{
+        fw.mean.to_vector<float>(), fw.invstd.to_vector<float>(),  rv.to_vector<float>(),
+        bw.dx.to_vector<float>(),   bw.dweight.to_vector<float>(), bw.dbias.to_vector<float>()};
+  };
+  const auto first = run();
+  for (int i = 0; i < 3; ++i) REQUIRE(run() == first);  // bitwise
+}
