@@ -2,6 +2,7 @@
 #include "engine/allocator.h"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "engine/cuda_runtime_seam.h"
 #include "engine/device.h"
@@ -187,6 +188,32 @@ class CudaBackend final : public AllocatorBackend {
   int device_;
 };
 }  // namespace
+
+namespace {
+class HostBackend final : public AllocatorBackend {
+ public:
+  void* raw_alloc(std::size_t bytes) override {
+    return std::aligned_alloc(64, (bytes + 63) / 64 * 64);  // nullptr when out of memory
+  }
+  void raw_free(void* p) override { std::free(p); }
+  void* record_event(void*) override { return nullptr; }  // host work is synchronous
+  bool event_done(void*) override { return true; }
+  void destroy_event(void*) override {}
+};
+}  // namespace
+
+CachingAllocator& host_allocator() {
+  static CachingAllocator a(std::make_unique<HostBackend>(), "host allocator");
+  return a;
+}
+
+bool host_caching_enabled() {
+#if defined(__SANITIZE_ADDRESS__)
+  return false;
+#else
+  return true;
+#endif
+}
 
 CachingAllocator& cuda_allocator(int device) {
   static std::mutex mu;

@@ -16,7 +16,9 @@ constexpr std::size_t kHostAlign = 64;
 
 std::shared_ptr<Storage> Storage::allocate(std::size_t bytes, Device device) {
   void* p = nullptr;
-  if (device.is_cpu()) {
+  if (device.is_cpu() && host_caching_enabled()) {
+    p = host_allocator().allocate(bytes, nullptr);
+  } else if (device.is_cpu()) {
     const std::size_t rounded = (bytes + kHostAlign - 1) / kHostAlign * kHostAlign;
     p = std::aligned_alloc(kHostAlign, rounded == 0 ? kHostAlign : rounded);
     DDNET_CHECK(p != nullptr, "cpu: out of host memory allocating ", bytes, " bytes");
@@ -27,12 +29,15 @@ std::shared_ptr<Storage> Storage::allocate(std::size_t bytes, Device device) {
 }
 
 Storage::~Storage() {
-  if (device_.is_cpu()) {
+  if (device_.is_cpu() && !host_caching_enabled()) {
     std::free(data_);
     return;
   }
   try {
-    cuda_allocator(device_.index()).deallocate(data_);
+    if (device_.is_cpu())
+      host_allocator().deallocate(data_);
+    else
+      cuda_allocator(device_.index()).deallocate(data_);
   } catch (const Error&) {
     // Never throw from a destructor; a failure here means the process is shutting down.
   }

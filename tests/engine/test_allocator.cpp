@@ -5,6 +5,7 @@
 #include <set>
 
 #include "engine/allocator.h"
+#include "engine/tensor.h"
 
 using namespace ddnet;
 using Catch::Matchers::Contains;
@@ -132,4 +133,22 @@ TEST_CASE("allocator: out of memory empties the cache, retries, then says what i
       Contains("fake: out of memory allocating 3 MiB") && Contains("reserved 2 MiB"));
   a.deallocate(q);
   REQUIRE_THROWS_WITH(a.deallocate(reinterpret_cast<void*>(0x1234)), Contains("did not allocate"));
+}
+
+TEST_CASE("allocator: CPU tensors reuse cached host blocks", "[allocator]") {
+  if (!host_caching_enabled()) {
+    WARN("built with AddressSanitizer: host caching is bypassed");
+    return;
+  }
+  CachingAllocator& a = host_allocator();
+  a.reset_counters();
+  void* first = nullptr;
+  {
+    Tensor t = Tensor::empty({1 << 20});
+    first = t.raw_data();
+  }
+  Tensor again = Tensor::empty({1 << 20});
+  REQUIRE(again.raw_data() == first);
+  REQUIRE(a.stats().num_cache_hits >= 1);
+  REQUIRE(reinterpret_cast<std::uintptr_t>(again.raw_data()) % 64 == 0);
 }
