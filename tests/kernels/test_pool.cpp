@@ -1,0 +1,64 @@
+// Pooling: hand-computed cases (ties, padding, NaN), output sizes, errors, gradient checks.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "kernels/pool_ops.h"
+#include "layers/pool.h"
+#include "tests/op_harness.h"
+
+using namespace ddnet;
+using Catch::Matchers::Contains;
+
+TEST_CASE("pool: max with padding, ties and the argmax", "[pool]") {
+  // 1 x 1 x 3 x 3, kernel 3, stride 2, padding 1 -> 2 x 2
+  Tensor x = Tensor::from_vector(std::vector<float>{1, 5, 2, 5, 3, 0, -1, 4, 4}, {1, 1, 3, 3});
+  auto r = kernels::max_pool(x, 3, 2, 1);
+  REQUIRE(r.y.shape() == Shape({1, 1, 2, 2}));
+  REQUIRE(r.y.to_vector<float>() == std::vector<float>{5, 5, 5, 4});
+  // ties: the first maximum in scan order wins (index 1 before index 3)
+  REQUIRE(r.argmax.to_vector<std::int32_t>() == std::vector<std::int32_t>{1, 1, 3, 7});
+  // padding never wins: an all-negative input keeps its own values
+  Tensor neg = Tensor::full({1, 1, 2, 2}, -3.0);
+  REQUIRE(kernels::max_pool(neg, 3, 2, 1).y.to_vector<float>() == std::vector<float>{-3});
+  // NaN is a maximum
+  Tensor n = Tensor::from_vector(std::vector<float>{1, NAN, 2, 3}, {1, 1, 2, 2});
+  REQUIRE(std::isnan(kernels::max_pool(n, 2, 2, 0).y.item()));
+  // gradient routes to the argmax; an input chosen by two windows sums both
+  Tensor dx = kernels::max_pool_backward(
+      Tensor::from_vector(std::vector<float>{1, 10, 100, 1000}, {1, 1, 2, 2}), r.argmax, x.shape(),
+      3, 2, 1);
+  REQUIRE(dx.to_vector<float>() == std::vector<float>{0, 11, 0, 100, 0, 0, 0, 1000, 0});
+}
+
+TEST_CASE("pool: average and output sizes", "[pool]") {
+  Tensor x = Tensor::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {1, 1, 2, 5});
+  Tensor y = kernels::avg_pool(x, 2, 2);
+  REQUIRE(y.shape() == Shape({1, 1, 1, 2}));                  // floor: the fifth column is dropped
+  REQUIRE(y.to_vector<float>() == std::vector<float>{4, 6});  // (1+2+6+7)/4, (3+4+8+9)/4
+  REQUIRE(kernels::max_pool(Tensor::zeros({1, 2, 16, 32, 32}), 3, 2, 1).y.shape() ==
+          Shape({1, 2, 8, 16, 16}));
+  REQUIRE(kernels::max_pool(Tensor::zeros({1, 2, 7, 9, 5}), 3, 2, 1).y.shape() ==
+          Shape({1, 2, 4, 5, 3}));
+}
+
+TEST_CASE("pool: errors name the problem", "[pool]") {
+  REQUIRE_THROWS_WITH(kernels::max_pool(Tensor::zeros({1, 1, 8, 8}), 3, 2, 2),
+                      Contains("padding 2 is more than half the kernel 3"));
+  REQUIRE_THROWS_WITH(kernels::avg_pool(Tensor::zeros({1, 1, 1, 8}), 2, 2),
+                      Contains("smaller than the kernel"));
+  REQUIRE_THROWS_WITH(kernels::avg_pool(Tensor::zeros({8, 8}), 2, 2),
+                      Contains("must be (N, C, H, W)"));
+}
+
+TEST_CASE("pool: gradient checks, 2D and 3D", "[pool][gradcheck]") {
+  for (const Shape& s :
+       {Shape{2, 3, 7, 9}, Shape{1, 2, 5, 6, 7}, Shape{1, 1, 2, 4, 4}, Shape{2, 1, 3, 3}}) {
+    test::check_gradient(
+        {"max_pool 3/2/1", {s}, [](const auto& in) { return F::max_pool(in[0], 3, 2, 1); }});
+    test::check_gradient(
+        {"max_pool 2/2/0", {s}, [](const auto& in) { return F::max_pool(in[0], 2, 2, 0); }});
+    test::check_gradient(
+        {"avg_pool 2/2", {s}, [](const auto& in) { return F::avg_pool(in[0], 2, 2); }});
+  }
+}
