@@ -30,6 +30,10 @@ struct MsssimOptions {
   MsssimCombine combine = MsssimCombine::reference;
   MsssimNormalize normalize = MsssimNormalize::simple;
   double data_range = 0;  // 0: inferred per level from the prediction, as the reference does
+  // NaN or Inf in either input is an error. Free on the CPU; on CUDA it reads a 4-byte device
+  // flag (one synchronisation): turn it off to keep the step asynchronous, and a non-finite
+  // input then shows as a NaN loss.
+  bool check_finite = true;
   static MsssimOptions reference() { return {}; }
   // Fixed L = 1 for [0, 1] data, textbook combination, no normalisation.
   static MsssimOptions textbook() {
@@ -63,5 +67,13 @@ template <class T>
 MsssimResult msssim(const T* x, const T* y, const VolumeShape& s, const MsssimOptions& o, T* grad_x,
                     double grad_scale = 1.0);
 }  // namespace cpu
+
+namespace cuda {
+// The fused CUDA MS-SSIM (float32): `value` (one float on the device) and, when grad_x is not
+// null, d value / d x (device, same size as x). `nonfinite` (one int on the device, may be
+// null) counts NaN/Inf elements of x and y. Nothing is read back to the host.
+void msssim(const float* x, const float* y, const VolumeShape& s, const MsssimOptions& o,
+            float* value, float* grad_x, int* nonfinite, void* stream);
+}  // namespace cuda
 
 }  // namespace ddnet::kernels

@@ -2,6 +2,8 @@
 #include "layers/loss.h"
 
 #include "engine/autograd.h"
+#include "engine/stream.h"
+#include "generated/ddnet_config.h"
 #include "kernels/ops.h"
 #include "layers/functional.h"
 
