@@ -17,7 +17,8 @@ std::string fixture_dir() {
 }
 }  // namespace
 
-Fixtures::Fixtures(const std::string& file) : path_(fixture_dir() + "/" + file) {
+Fixtures::Fixtures(const std::string& file)
+    : path_(!file.empty() && file[0] == '/' ? file : fixture_dir() + "/" + file) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // our messages, not HDF5's error stack
   file_ = H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
   DDNET_CHECK(file_ >= 0, "cannot open fixture file ", path_,
@@ -60,6 +61,27 @@ Tensor Fixtures::tensor(const std::string& group, const std::string& name) const
   Tensor t = Tensor::empty(Shape(shape));
   H5_CHECK(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data<float>()));
   H5Sclose(space);
+  H5Dclose(ds);
+  return t;
+}
+
+Shape Fixtures::dataset_shape(const std::string& name) const {
+  DDNET_CHECK(H5Lexists(file_, name.c_str(), H5P_DEFAULT) > 0, path_, ": no dataset ", name);
+  const hid_t ds = H5_CHECK(H5Dopen2(file_, name.c_str(), H5P_DEFAULT));
+  const hid_t space = H5_CHECK(H5Dget_space(ds));
+  const int rank = H5_CHECK(H5Sget_simple_extent_ndims(space));
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  H5_CHECK(H5Sget_simple_extent_dims(space, dims.data(), nullptr));
+  H5Sclose(space);
+  H5Dclose(ds);
+  return Shape(std::vector<std::int64_t>(dims.begin(), dims.end()));
+}
+
+Tensor Fixtures::dataset(const std::string& name) const {
+  Shape s = dataset_shape(name);
+  Tensor t = Tensor::empty(s);
+  const hid_t ds = H5_CHECK(H5Dopen2(file_, name.c_str(), H5P_DEFAULT));
+  H5_CHECK(H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t.data<float>()));
   H5Dclose(ds);
   return t;
 }

@@ -12,7 +12,8 @@ namespace ddnet::test {
 
 class Fixtures {
  public:
-  // Opens tests/fixtures/<file>; throws naming the file and how to regenerate it.
+  // Opens tests/fixtures/<file> (or `file` itself when it is an absolute path); throws naming
+  // the file and how to regenerate it.
   explicit Fixtures(const std::string& file);
   ~Fixtures();
   Fixtures(const Fixtures&) = delete;
@@ -22,6 +23,10 @@ class Fixtures {
   Tensor tensor(const std::string& group, const std::string& name) const;  // float32, CPU
   bool has(const std::string& group, const std::string& name) const;
   double attr(const std::string& group, const std::string& name) const;
+  // A top-level dataset by its full name (e.g. "dnet1.conv1_0.weight"): its shape, and its
+  // values as float32 (numeric datasets of any type are converted).
+  Shape dataset_shape(const std::string& name) const;
+  Tensor dataset(const std::string& name) const;
 
  private:
   std::string path_;

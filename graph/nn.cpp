@@ -1,0 +1,57 @@
+// Conv, ConvTranspose and BatchNorm modules.
+#include "graph/nn.h"
+
+#include <cmath>
+
+#include "layers/batchnorm.h"
+#include "layers/conv.h"
+
+namespace ddnet::nn {
+
+namespace {
+Shape kernel_shape(int dims, std::int64_t a, std::int64_t b, int k) {
+  return dims == 3 ? Shape{a, b, k, k, k} : Shape{a, b, k, k};
+}
+// PyTorch's bound: 1 / sqrt(fan_in), fan_in = weight.size(1) * prod(kernel) (for a
+// ConvTranspose weight (in, out, k...) that is `out`).
+float bound(int dims, std::int64_t in, std::int64_t out, int k, bool transpose) {
+  const double fan_in = static_cast<double>(transpose ? out : in) * std::pow(k, dims);
+  return static_cast<float>(1.0 / std::sqrt(fan_in));
+}
+Tensor init_weight(int dims, std::int64_t in, std::int64_t out, int k, bool transpose,
+                   Generator& gen) {
+  DDNET_CHECK(dims == 2 || dims == 3, "Conv: 2 or 3 spatial dimensions, got ", dims);
+  const float b = bound(dims, in, out, k, transpose);
+  return gen.uniform(transpose ? kernel_shape(dims, in, out, k) : kernel_shape(dims, out, in, k),
+                     Device::cpu(), -b, b);
+}
+}  // namespace
+
+Conv::Conv(int dims, std::int64_t in, std::int64_t out, int kernel, int padding, Generator& gen,
+           bool transpose)
+    : weight(register_parameter("weight", init_weight(dims, in, out, kernel, transpose, gen))),
+      bias(register_parameter(
+          "bias", gen.uniform({out}, Device::cpu(), -bound(dims, in, out, kernel, transpose),
+                              bound(dims, in, out, kernel, transpose)))),
+      transpose_(transpose),
+      options_{1, padding} {}
+
+Tensor Conv::forward(const Tensor& x) {
+  return transpose_ ? F::conv_transpose(x, weight, bias, options_)
+                    : F::conv(x, weight, bias, options_);
+}
+
+BatchNorm::BatchNorm(std::int64_t channels)
+    : weight(register_parameter("weight", Tensor::full({channels}, 1.0))),
+      bias(register_parameter("bias", Tensor::zeros({channels}))),
+      running_mean(register_buffer("running_mean", Tensor::zeros({channels}))),
+      running_var(register_buffer("running_var", Tensor::full({channels}, 1.0))),
+      num_batches_tracked(register_buffer("num_batches_tracked",
+                                          Tensor::zeros(Shape{}, Device::cpu(), DType::i32))) {}
+
+Tensor BatchNorm::forward(const Tensor& x) {
+  if (training()) num_batches_tracked.data<std::int32_t>()[0] += 1;
+  return F::batch_norm(x, weight, bias, running_mean, running_var, training());
+}
+
+}  // namespace ddnet::nn

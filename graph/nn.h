@@ -1,0 +1,38 @@
+// Layers with parameters, as modules: Conv and ConvTranspose (2D or 3D), BatchNorm. Defaults
+// follow PyTorch: conv weights and biases uniform in +-1/sqrt(fan_in) (kaiming_uniform with
+// a = sqrt(5)), batch norm weight 1, bias 0, running mean 0, running variance 1, momentum 0.1,
+// eps 1e-5. Names match PyTorch's ("weight", "bias", "running_mean", ...).
+#pragma once
+
+#include "engine/rng.h"
+#include "graph/module.h"
+#include "kernels/conv_ops.h"
+
+namespace ddnet::nn {
+
+class Conv : public Module {
+ public:
+  // dims 2 or 3; weight (out, in, k...) ; transpose: weight (in, out, k...).
+  Conv(int dims, std::int64_t in, std::int64_t out, int kernel, int padding, Generator& gen,
+       bool transpose = false);
+  Tensor forward(const Tensor& x);
+  Tensor& weight;
+  Tensor& bias;
+
+ private:
+  bool transpose_;
+  kernels::ConvOptions options_;
+};
+
+class BatchNorm : public Module {
+ public:
+  explicit BatchNorm(std::int64_t channels);
+  Tensor forward(const Tensor& x);
+  Tensor& weight;
+  Tensor& bias;
+  Tensor& running_mean;
+  Tensor& running_var;
+  Tensor& num_batches_tracked;  // one int32 (PyTorch: int64), counts training forwards
+};
+
+}  // namespace ddnet::nn

@@ -1,0 +1,114 @@
+// 2D-DDnet / 3D-DDnet: registration in the published code's order (so state_dict order matches
+// too) and the forward pass.
+#include "models/ddnet.h"
+
+#include <string>
+
+#include "layers/functional.h"
+#include "layers/pool.h"
+
+namespace ddnet::models {
+
+namespace {
+constexpr std::int64_t kFilters = 16;
+constexpr int kDenseLayers = 4;
+Tensor lrelu(const Tensor& x) {
+  return F::leaky_relu(x, 0.01);
+}
+}  // namespace
+
+DenseBlock::DenseBlock(int dims, std::int64_t channels, int kernel, Generator& gen)
+    : dims_(dims), channels_(channels) {
+  for (int i = 0; i < kDenseLayers; ++i) {
+    const std::int64_t in = channels * (i + 1);
+    conv1_.push_back(
+        &register_module("conv1_" + std::to_string(i),
+                         std::make_unique<nn::Conv>(dims, in, channels * 4, 1, 0, gen)));
+    conv2_.push_back(&register_module(
+        "conv2_" + std::to_string(i),
+        std::make_unique<nn::Conv>(dims, channels * 4, channels, kernel, kernel / 2, gen)));
+  }
+  for (int i = 0; i < kDenseLayers; ++i) {
+    bn1_.push_back(&register_module("batch_norm1_" + std::to_string(i),
+                                    std::make_unique<nn::BatchNorm>(channels * (i + 1))));
+    bn2_.push_back(&register_module("batch_norm2_" + std::to_string(i),
+                                    std::make_unique<nn::BatchNorm>(channels * 4)));
+  }
+}
+
+Tensor DenseBlock::forward(const Tensor& x) {
+  DDNET_CHECK(x.dim() == dims_ + 2 && x.size(1) == channels_, "DenseBlock: input ", x.shape().str(),
+              " should have ", channels_, " channels and ", dims_, " spatial dimensions");
+  Shape s = x.shape();
+  s[1] = channels_ * (kDenseLayers + 1);
+  Tensor buf = Tensor::empty(s, x.device(), x.dtype());
+  std::vector<Tensor> slices = {F::copy_into(x, buf.narrow(1, 0, channels_))};
+  for (int i = 0; i < kDenseLayers; ++i) {
+    const Tensor in = F::concat(slices);  // a view of the slices written so far
+    const auto k = static_cast<std::size_t>(i);
+    const Tensor h = lrelu(conv1_[k]->forward(bn1_[k]->forward(in)));
+    const Tensor y = lrelu(conv2_[k]->forward(bn2_[k]->forward(h)));
+    slices.push_back(F::copy_into(y, buf.narrow(1, channels_ * (i + 1), channels_)));
+  }
+  return F::concat(slices);
+}
+
+DDnet::DDnet(const DDnetOptions& o) : o_(o) {
+  DDNET_CHECK(o.dims == 2 || o.dims == 3, "DDnet: dims must be 2 or 3, got ", o.dims);
+  Generator gen(o.seed);
+  const int d = o.dims;
+  const std::int64_t f = kFilters, wide = kFilters * (kDenseLayers + 1);
+  conv_[1] = &register_module("conv1", std::make_unique<nn::Conv>(d, 1, f, 7, 3, gen));
+  dnet_[1] = &register_module("dnet1", std::make_unique<DenseBlock>(d, f, 5, gen));
+  for (int i = 2; i <= 5; ++i) {
+    conv_[i] = &register_module("conv" + std::to_string(i),
+                                std::make_unique<nn::Conv>(d, wide, f, 1, 0, gen));
+    if (i <= 4)
+      dnet_[i] =
+          &register_module("dnet" + std::to_string(i), std::make_unique<DenseBlock>(d, f, 5, gen));
+  }
+  for (int i = 1; i <= 8; ++i) {
+    const bool wide_kernel =
+        i % 2 == 1;  // convT1, 3, 5, 7: 5x5(x5), 32 -> 32; convT2, 4, 6: 1x1, 32 -> 16
+    const std::int64_t out = i == 8 ? 1 : (wide_kernel ? 2 * f : f);
+    convT_[i] = &register_module(
+        "convT" + std::to_string(i),
+        std::make_unique<nn::Conv>(d, 2 * f, out, wide_kernel ? 5 : 1, wide_kernel ? 2 : 0, gen,
+                                   /*transpose=*/true));
+  }
+  const std::int64_t bn_channels[14] = {0,     1,     wide,  wide,  wide,  wide,  2 * f,
+                                        2 * f, 2 * f, 2 * f, 2 * f, 2 * f, 2 * f, 2 * f};
+  for (int i = 1; i <= 13; ++i)
+    batch_[i] = &register_module("batch" + std::to_string(i),
+                                 std::make_unique<nn::BatchNorm>(bn_channels[i]));
+}
+
+Tensor DDnet::forward(const Tensor& x) {
+  DDNET_CHECK(x.dim() == o_.dims + 2 && x.size(1) == 1, "DDnet", o_.dims, "D: input ",
+              x.shape().str(), " should be (N, 1, ", o_.dims == 3 ? "D, " : "", "H, W)");
+  for (int a = 2; a < x.dim(); ++a)
+    DDNET_CHECK(x.size(a) % 16 == 0, "DDnet: spatial size ", x.size(a), " (axis ", a,
+                ") must be divisible by 16 (four 2x poolings and upsamplings)");
+  auto up = [&](const Tensor& t) {
+    return F::upsample(t, 2, o_.up, o_.up == kernels::UpsampleMode::linear);
+  };
+  const Tensor c0 = lrelu(conv_[1]->forward(batch_[1]->forward(x)));
+  const Tensor c1 =
+      lrelu(conv_[2]->forward(batch_[2]->forward(dnet_[1]->forward(F::max_pool(c0, 3, 2, 1)))));
+  const Tensor c2 =
+      lrelu(conv_[3]->forward(batch_[3]->forward(dnet_[2]->forward(F::max_pool(c1, 3, 2, 1)))));
+  const Tensor c3 =
+      lrelu(conv_[4]->forward(batch_[4]->forward(dnet_[3]->forward(F::max_pool(c2, 3, 2, 1)))));
+  const Tensor c4 =
+      lrelu(conv_[5]->forward(batch_[5]->forward(dnet_[4]->forward(F::max_pool(c3, 3, 2, 1)))));
+  Tensor h = c4;
+  const Tensor skips[4] = {c3, c2, c1, c0};
+  for (int stage = 0; stage < 4; ++stage) {
+    const Tensor cat = F::concat({up(h), skips[stage]});
+    const Tensor wide = lrelu(convT_[2 * stage + 1]->forward(batch_[6 + 2 * stage]->forward(cat)));
+    h = lrelu(convT_[2 * stage + 2]->forward(batch_[7 + 2 * stage]->forward(wide)));
+  }
+  return h;
+}
+
+}  // namespace ddnet::models

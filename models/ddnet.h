@@ -1,0 +1,53 @@
+// 2D-DDnet and 3D-DDnet exactly as published (../shared/spec/REFERENCE.md), with PyTorch's
+// parameter names, so that published weights load by name:
+//   batch1, conv1 (7, pad 3) -> LReLU = c0; max1; dnet1 (DenseBlock 16 -> 80); batch2, conv2
+//   (1x1 80 -> 16) -> LReLU = c1; ... c4; then four decoder stages: Up (bi/trilinear x2,
+//   align_corners) + concat with the skip, batchN, convT (5, pad 2) -> LReLU, batchN+1, convT
+//   (1x1) -> LReLU; the last one ends in 1 channel, LReLU included.
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include "graph/nn.h"
+#include "kernels/upsample.h"
+
+namespace ddnet::models {
+
+// DenseBlock(16, 5): four times y = LReLU(Conv5(BN(LReLU(Conv1(BN(x)))))), x = cat(x, y). The
+// block's 80 channels live in one buffer; each y is written into its channel slice and the
+// growing input is a view of the slices so far (no concatenation copies).
+class DenseBlock : public nn::Module {
+ public:
+  DenseBlock(int dims, std::int64_t channels, int kernel, Generator& gen);
+  Tensor forward(const Tensor& x);
+
+ private:
+  int dims_;
+  std::int64_t channels_;
+  std::vector<nn::BatchNorm*> bn1_, bn2_;
+  std::vector<nn::Conv*> conv1_, conv2_;
+};
+
+struct DDnetOptions {
+  int dims = 3;                                              // 3: 3D-DDnet; 2: 2D-DDnet
+  kernels::UpsampleMode up = kernels::UpsampleMode::linear;  // nearest = the thesis's unpooling
+  std::uint64_t seed = 0;                                    // parameter initialisation
+};
+
+class DDnet : public nn::Module {
+ public:
+  explicit DDnet(const DDnetOptions& o = {});
+  // x: (N, 1, D, H, W) (3D) or (N, 1, H, W) (2D), spatial sizes divisible by 16.
+  Tensor forward(const Tensor& x);
+  int dims() const { return o_.dims; }
+
+ private:
+  DDnetOptions o_;
+  nn::BatchNorm* batch_[14] = {};
+  nn::Conv* conv_[6] = {};
+  nn::Conv* convT_[9] = {};
+  DenseBlock* dnet_[5] = {};
+};
+
+}  // namespace ddnet::models
