@@ -1,0 +1,42 @@
+// Adam over the arena.
+#include "graph/optim.h"
+
+#include "kernels/adam.h"
+#include "kernels/dispatch.h"
+#include "kernels/ops.h"
+
+namespace ddnet::nn {
+
+Adam::Adam(Arena& arena, AdamOptions o)
+    : arena_(arena),
+      o_(o),
+      m_(Tensor::zeros(arena.params.shape(), arena.params.device())),
+      v_(Tensor::zeros(arena.params.shape(), arena.params.device())) {
+  DDNET_CHECK(o.lr > 0 && o.beta1 >= 0 && o.beta1 < 1 && o.beta2 >= 0 && o.beta2 < 1 && o.eps >= 0,
+              "Adam: lr ", o.lr, ", betas (", o.beta1, ", ", o.beta2, "), eps ", o.eps,
+              " out of range");
+}
+
+void Adam::step() {
+  ++t_;
+  const auto s =
+      kernels::adam_scalars(o_.lr, o_.beta1, o_.beta2, o_.eps, o_.weight_decay, t_, o_.clip_norm);
+  Tensor norm_sq =
+      o_.clip_norm > 0 ? kernels::sum_sq(arena_.grads) : Tensor();  // stays on the device
+  const float* nsq = norm_sq.defined() ? norm_sq.data<float>() : nullptr;
+  const std::int64_t n = arena_.params.numel();
+  if (arena_.params.device().is_cpu()) {
+    kernels::cpu::adam_step(arena_.params.data<float>(), arena_.grads.data<float>(),
+                            m_.data<float>(), v_.data<float>(), n, s, nsq);
+  } else {
+    DDNET_CUDA_CALL(kernels::cuda::adam_step(
+        arena_.params.data<float>(), arena_.grads.data<float>(), m_.data<float>(), v_.data<float>(),
+        n, s, nsq, kernels::detail::stream_of(arena_.params)));
+  }
+}
+
+void Adam::zero_grad() {
+  arena_.grads.zero_();
+}
+
+}  // namespace ddnet::nn
