@@ -1,0 +1,33 @@
+// Checkpoints in HDF5: one dataset per state_dict name at the root (the layout of the published
+// weights' file, so PyTorch tools read it), plus the optimiser's moments and step, the epoch and
+// step of training, the RNG state and the training configuration (JSON text). Written to
+// "<path>.tmp" and renamed over <path>: a crash never leaves a half-written checkpoint.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "graph/module.h"
+#include "graph/optim.h"
+
+namespace ddnet::models {
+
+struct TrainingState {
+  std::int64_t epoch = 0;  // completed epochs
+  std::int64_t step = 0;   // completed steps
+  std::uint64_t rng_seed = 0, rng_offset = 0;
+  std::string config_json;
+};
+
+constexpr int kCheckpointFormat = 1;
+
+void save_checkpoint(const std::string& path, nn::Module& model, const nn::Adam* opt,
+                     const TrainingState& state);
+
+// Loads what the file holds into `model` (every state_dict name must be present with its shape:
+// errors name the file and the dataset) and, when given, the optimiser; returns the state.
+// Loading weights only (no optimiser in the file, or opt null) is how published weights and
+// transfer-learning donors come in.
+TrainingState load_checkpoint(const std::string& path, nn::Module& model, nn::Adam* opt);
+
+}  // namespace ddnet::models

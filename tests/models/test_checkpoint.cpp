@@ -1,0 +1,105 @@
+// Checkpoints: round trip of weights, optimiser and training state; atomic replacement; errors
+// naming the file and dataset; and a stopped-and-resumed run giving the same losses on the CPU.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <fstream>
+
+#include "engine/rng.h"
+#include "graph/arena.h"
+#include "graph/optim.h"
+#include "layers/loss.h"
+#include "models/checkpoint.h"
+#include "models/ddnet.h"
+
+using namespace ddnet;
+using Catch::Matchers::Contains;
+
+namespace {
+std::string temp_path(const std::string& name) {
+  return "/tmp/ddnet_test_" + name + ".h5";
+}
+
+// One training run of `steps` steps of 2D-DDnet on generated slices; optionally stops after
+// `stop_after` steps, checkpoints, and continues in fresh objects loaded from the checkpoint.
+std::vector<double> run(int steps, int stop_after, const std::string& path) {
+  std::vector<double> losses;
+  auto net =
+      std::make_unique<models::DDnet>(models::DDnetOptions{2, kernels::UpsampleMode::linear, 11});
+  auto arena = std::make_unique<nn::Arena>(nn::pack_parameters(*net, Device::cpu()));
+  auto adam = std::make_unique<nn::Adam>(*arena, nn::AdamOptions{});
+  Generator data(99);
+  for (int s = 0; s < steps; ++s) {
+    if (s == stop_after) {
+      models::TrainingState st{0, s, data.seed(), data.offset(), "{\"test\": true}"};
+      models::save_checkpoint(path, *net, adam.get(), st);
+      net = std::make_unique<models::DDnet>(
+          models::DDnetOptions{2, kernels::UpsampleMode::linear, 12345});  // other init
+      arena = std::make_unique<nn::Arena>(nn::pack_parameters(*net, Device::cpu()));
+      adam = std::make_unique<nn::Adam>(*arena, nn::AdamOptions{});
+      const auto back = models::load_checkpoint(path, *net, adam.get());
+      REQUIRE(back.step == s);
+      REQUIRE(back.config_json == "{\"test\": true}");
+      data.set_state(back.rng_seed, back.rng_offset);
+    }
+    const Tensor target = data.uniform({1, 1, 32, 32}, Device::cpu(), 0.f, 1.f);
+    const Tensor input = data.uniform({1, 1, 32, 32}, Device::cpu(), 0.f, 1.f);
+    adam->zero_grad();
+    auto loss = F::ddnet_loss(net->forward(input), target);
+    loss.total.backward();
+    adam->step();
+    losses.push_back(loss.total.item());
+  }
+  return losses;
+}
+}  // namespace
+
+TEST_CASE("checkpoint: weights, optimiser and state round trip; atomic write", "[checkpoint]") {
+  const std::string path = temp_path("roundtrip");
+  models::DDnet a({2, kernels::UpsampleMode::linear, 1}), b({2, kernels::UpsampleMode::linear, 2});
+  nn::Arena arena = nn::pack_parameters(a, Device::cpu());
+  nn::Adam adam(arena, {});
+  arena.grads.copy_(Generator(5).normal(arena.grads.shape()));
+  adam.step();
+  models::save_checkpoint(path, a, &adam, {3, 17, 42, 7, "{}"});
+  REQUIRE_FALSE(std::ifstream(path + ".tmp").good());
+  models::save_checkpoint(path, a, &adam, {4, 18, 42, 8, "{\"lr\": 0.001}"});  // replaces the first
+  nn::Arena arena_b = nn::pack_parameters(b, Device::cpu());
+  nn::Adam adam_b(arena_b, {});
+  const auto st = models::load_checkpoint(path, b, &adam_b);
+  REQUIRE(st.epoch == 4);
+  REQUIRE(st.step == 18);
+  REQUIRE(st.rng_offset == 8);
+  REQUIRE(st.config_json == "{\"lr\": 0.001}");
+  REQUIRE(adam_b.steps() == 1);
+  const auto sa = a.state_dict(), sb = b.state_dict();
+  for (std::size_t i = 0; i < sa.size(); ++i) {
+    INFO(sa[i].name);
+    if (sa[i].tensor->dtype() == DType::f32)
+      REQUIRE(sa[i].tensor->to_vector<float>() == sb[i].tensor->to_vector<float>());
+  }
+  REQUIRE(adam.exp_avg_sq().to_vector<float>() == adam_b.exp_avg_sq().to_vector<float>());
+  std::remove(path.c_str());
+}
+
+TEST_CASE("checkpoint: errors name the file and the dataset", "[checkpoint]") {
+  const std::string path = temp_path("mismatch");
+  models::DDnet two({2});
+  models::save_checkpoint(path, two, nullptr, {});
+  models::DDnet three({3});
+  REQUIRE_THROWS_WITH(models::load_checkpoint(path, three, nullptr),
+                      Contains(path) &&
+                          Contains("dataset 'conv1.weight' has shape (16, 1, 7, 7)") &&
+                          Contains("expects (16, 1, 7, 7, 7)"));
+  REQUIRE_THROWS_WITH(models::load_checkpoint("/tmp/does-not-exist.h5", two, nullptr),
+                      Contains("cannot open checkpoint /tmp/does-not-exist.h5"));
+  std::remove(path.c_str());
+}
+
+TEST_CASE("checkpoint: a stopped and resumed run gives the same losses", "[checkpoint]") {
+  const std::string path = temp_path("resume");
+  const auto straight = run(4, -1, path);
+  const auto resumed = run(4, 2, path);
+  REQUIRE(straight == resumed);  // bitwise, on the CPU
+  std::remove(path.c_str());
+}
