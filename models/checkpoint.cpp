@@ -104,9 +104,9 @@ std::string read_attr_string(hid_t loc, const char* name) {
   const hid_t a = H5Aopen(loc, name, H5P_DEFAULT);
   const hid_t type = H5Aget_type(a);
   const std::size_t n = H5Tget_size(type);
-  std::string s(n, '\0');
+  std::string s(n + 1, '\0');  // room for a terminator: null-padded strings use all n bytes
   const hid_t mem = H5Tcopy(H5T_C_S1);
-  H5Tset_size(mem, n);
+  H5Tset_size(mem, n + 1);
   H5Aread(a, mem, s.data());
   H5Tclose(mem);
   H5Tclose(type);

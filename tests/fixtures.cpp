@@ -86,6 +86,24 @@ Tensor Fixtures::dataset(const std::string& name) const {
   return t;
 }
 
+std::string Fixtures::attr_string(const std::string& group, const std::string& name) const {
+  DDNET_CHECK(H5Aexists_by_name(file_, group.c_str(), name.c_str(), H5P_DEFAULT) > 0, path_,
+              ": group ", group, " has no attribute ", name);
+  const hid_t a =
+      H5_CHECK(H5Aopen_by_name(file_, group.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT));
+  const hid_t type = H5_CHECK(H5Aget_type(a));
+  const std::size_t n = H5Tget_size(type);
+  std::string s(n + 1, '\0');  // room for a terminator: null-padded strings use all n bytes
+  const hid_t mem = H5Tcopy(H5T_C_S1);
+  H5Tset_size(mem, n + 1);
+  H5_CHECK(H5Aread(a, mem, s.data()));
+  H5Tclose(mem);
+  H5Tclose(type);
+  H5Aclose(a);
+  while (!s.empty() && s.back() == '\0') s.pop_back();
+  return s;
+}
+
 double Fixtures::attr(const std::string& group, const std::string& name) const {
   DDNET_CHECK(H5Aexists_by_name(file_, group.c_str(), name.c_str(), H5P_DEFAULT) > 0, path_,
               ": group ", group, " has no attribute ", name);

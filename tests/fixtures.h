@@ -23,6 +23,7 @@ class Fixtures {
   Tensor tensor(const std::string& group, const std::string& name) const;  // float32, CPU
   bool has(const std::string& group, const std::string& name) const;
   double attr(const std::string& group, const std::string& name) const;
+  std::string attr_string(const std::string& group, const std::string& name) const;
   // A top-level dataset by its full name (e.g. "dnet1.conv1_0.weight"): its shape, and its
   // values as float32 (numeric datasets of any type are converted).
   Shape dataset_shape(const std::string& name) const;

@@ -8,39 +8,12 @@
 
 #include "layers/loss.h"
 #include "tests/fixtures.h"
+#include "tests/formula.h"
 #include "tests/op_harness.h"
 
 using namespace ddnet;
 
-namespace {
-
-std::uint32_t hash32(std::uint64_t i) {
-  std::uint32_t h = static_cast<std::uint32_t>(i * 2654435761u);
-  h ^= h >> 16;
-  h *= 2246822519u;
-  h ^= h >> 13;
-  return h;
-}
-
-// The same volumes as gen_msssim.py's formula_volume (exact in float32).
-void formula_volume(std::int64_t d, std::int64_t h, std::int64_t w, Tensor* pred, Tensor* target) {
-  std::vector<float> p(static_cast<std::size_t>(d * h * w)), t(p.size());
-  for (std::int64_t z = 0; z < d; ++z)
-    for (std::int64_t y = 0; y < h; ++y)
-      for (std::int64_t x = 0; x < w; ++x) {
-        const std::int64_t i = (z * h + y) * w + x;
-        const double tv = static_cast<double>((z * 5 + y * 3 + x * 7) % 97) / 128.0 +
-                          static_cast<double>(((y / 8) + (x / 8) + (z / 4)) % 2) * 0.125;
-        const double noise =
-            (static_cast<double>(hash32(static_cast<std::uint64_t>(i)) % 257) - 128.0) / 2048.0;
-        t[static_cast<std::size_t>(i)] = static_cast<float>(tv);
-        p[static_cast<std::size_t>(i)] = static_cast<float>(tv + noise);
-      }
-  *pred = Tensor::from_vector(p, {1, 1, d, h, w});
-  *target = Tensor::from_vector(t, {1, 1, d, h, w});
-}
-
-}  // namespace
+using test::formula_volume;
 
 TEST_CASE("msssim parity: reference and textbook formulas against PyTorch", "[msssim][parity]") {
   test::Fixtures fx("msssim.h5");
