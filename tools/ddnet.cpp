@@ -4,11 +4,18 @@
 
 #include <iostream>
 
+#include <fstream>
+#include <sstream>
+
+#include "data/synthetic.h"
 #include "engine/allocator.h"
 #include "engine/device.h"
 #include "engine/error.h"
+
+using namespace ddnet;
 #include "engine/parallel.h"
 #include "generated/ddnet_config.h"
+#include "models/train.h"
 
 namespace {
 
@@ -30,6 +37,23 @@ int info() {
   return 0;
 }
 
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  DDNET_CHECK(f.good(), "cannot read config file ", path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// Training until the HDF5 dataset (issue 6) lands: synthetic phantoms and their noisy twins.
+models::SampleProvider synthetic_samples(const models::TrainConfig& c) {
+  const int dims = c.model == "3d" ? 3 : 2;
+  return [c, dims](int split, std::int64_t index) {
+    auto p = data::synthetic_pair(dims, c.slices, c.size, c.size, c.seed, split, index);
+    return models::Sample{p.input, p.target};
+  };
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -37,9 +61,82 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("ddnet ") + DDNET_VERSION);
   auto* info_cmd = app.add_subcommand("info", "Show the build configuration and usable devices");
+
+  auto* train_cmd = app.add_subcommand(
+      "train", "Train 2D-DDnet or 3D-DDnet (synthetic volumes until the dataset lands)");
+  std::string config_path;
+  bool resume = false, print_config = false;
+  models::TrainConfig over;  // command-line values, applied over the file's
+  train_cmd->add_option("--config", config_path,
+                        "JSON configuration file (keys as in --print-config)");
+  train_cmd->add_flag("--resume", resume, "Continue from <out>/checkpoint.h5");
+  train_cmd->add_flag("--print-config", print_config, "Print the effective configuration and exit");
+  std::vector<CLI::Option*> opts;
+  opts.push_back(train_cmd->add_option("--model", over.model, "2d or 3d"));
+  opts.push_back(train_cmd->add_option("--device", over.device, "cpu, cuda or cuda:N"));
+  opts.push_back(train_cmd->add_option("--epochs", over.epochs, "Epochs"));
+  opts.push_back(train_cmd->add_option("--lr", over.lr, "Learning rate (Adam)"));
+  opts.push_back(train_cmd->add_option("--decay", over.decay, "ExponentialLR gamma per epoch"));
+  opts.push_back(train_cmd->add_option("--loss-gamma", over.loss_gamma, "Weight of (1 - MS-SSIM)"));
+  opts.push_back(
+      train_cmd->add_option("--clip-norm", over.clip_norm, "Gradient-norm clipping (0: off)"));
+  opts.push_back(train_cmd->add_option("--slices", over.slices, "Slices per volume (3D)"));
+  opts.push_back(train_cmd->add_option("--size", over.size, "Height = width of a volume"));
+  opts.push_back(train_cmd->add_option("--batch", over.batch, "Batch size"));
+  opts.push_back(train_cmd->add_option("--loader", over.loader, "Loader kind (synthetic)"));
+  opts.push_back(
+      train_cmd->add_option("--train-samples", over.train_samples, "Training samples per epoch"));
+  opts.push_back(train_cmd->add_option("--val-samples", over.val_samples, "Validation samples"));
+  opts.push_back(train_cmd->add_option("--seed", over.seed, "Seed (initialisation, data, order)"));
+  opts.push_back(train_cmd->add_option("--donor", over.donor,
+                                       "2D weights (HDF5) for 2D -> 3D transfer learning"));
+  opts.push_back(
+      train_cmd->add_option("--fill", over.fill, "Transfer fill: centre, all or random"));
+  opts.push_back(train_cmd->add_option("--out", over.out, "Output folder"));
+  opts.push_back(train_cmd->add_option("--checkpoint-every", over.checkpoint_every,
+                                       "Checkpoint every N epochs"));
+  opts.push_back(
+      train_cmd->add_option("--progress", over.progress, "Progress output (true/false)"));
+  opts.push_back(train_cmd->add_option("--stop-after-steps", over.stop_after_steps,
+                                       "Testing: interrupt after N steps"));
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (info_cmd->parsed()) return info();
+    if (train_cmd->parsed()) {
+      models::TrainConfig c =
+          config_path.empty() ? models::TrainConfig{}
+                              : models::TrainConfig::from_json(read_file(config_path), config_path);
+      // Overrides: every option given on the command line replaces the file's value.
+      auto given = [&](const char* name) { return train_cmd->get_option(name)->count() > 0; };
+      if (given("--model")) c.model = over.model;
+      if (given("--device")) c.device = over.device;
+      if (given("--epochs")) c.epochs = over.epochs;
+      if (given("--lr")) c.lr = over.lr;
+      if (given("--decay")) c.decay = over.decay;
+      if (given("--loss-gamma")) c.loss_gamma = over.loss_gamma;
+      if (given("--clip-norm")) c.clip_norm = over.clip_norm;
+      if (given("--slices")) c.slices = over.slices;
+      if (given("--size")) c.size = over.size;
+      if (given("--batch")) c.batch = over.batch;
+      if (given("--loader")) c.loader = over.loader;
+      if (given("--train-samples")) c.train_samples = over.train_samples;
+      if (given("--val-samples")) c.val_samples = over.val_samples;
+      if (given("--seed")) c.seed = over.seed;
+      if (given("--donor")) c.donor = over.donor;
+      if (given("--fill")) c.fill = over.fill;
+      if (given("--out")) c.out = over.out;
+      if (given("--checkpoint-every")) c.checkpoint_every = over.checkpoint_every;
+      if (given("--progress")) c.progress = over.progress;
+      if (given("--stop-after-steps")) c.stop_after_steps = over.stop_after_steps;
+      if (print_config) {
+        std::cout << c.to_json() << "\n";
+        return 0;
+      }
+      const auto r = models::train(c, synthetic_samples(c), resume);
+      std::cerr << "ddnet train: " << r.message << "\n";
+      return r.exit_code;
+    }
   } catch (const ddnet::Error& e) {
     std::cerr << "ddnet: " << e.what() << "\n";
     return 1;

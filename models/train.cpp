@@ -1,0 +1,269 @@
+// The training loop.
+#include "models/train.h"
+
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "engine/autograd.h"
+#include "engine/rng.h"
+#include "graph/arena.h"
+#include "graph/optim.h"
+#include "layers/loss.h"
+#include "models/checkpoint.h"
+#include "models/ddnet.h"
+#include "models/transfer.h"
+
+namespace ddnet::models {
+
+namespace {
+
+std::atomic<int> g_signal{0};
+extern "C" void on_signal(int sig) {
+  g_signal.store(sig);
+}
+
+using json = nlohmann::json;
+
+#define DDNET_CONFIG_FIELDS(X)                                                             \
+  X(model)                                                                                 \
+  X(device) X(epochs) X(lr) X(decay) X(loss_gamma) X(clip_norm) X(slices) X(size) X(batch) \
+      X(loader) X(train_samples) X(val_samples) X(seed) X(donor) X(fill) X(out)            \
+          X(checkpoint_every) X(progress) X(stop_after_steps)
+
+void move_buffers(nn::Module& m, Device device) {
+  for (const auto& b : m.named_buffers())
+    if (b.tensor->dtype() == DType::f32) *b.tensor = b.tensor->to(device);
+}
+
+Tensor stack(const std::vector<Tensor>& parts) {  // along N
+  Shape s = parts[0].shape();
+  s[0] = static_cast<std::int64_t>(parts.size());
+  Tensor out = Tensor::empty(s);
+  const std::int64_t each = parts[0].numel();
+  for (std::size_t i = 0; i < parts.size(); ++i)
+    out.view(Shape{s[0], each})
+        .narrow(0, static_cast<std::int64_t>(i), 1)
+        .copy_(parts[i].view(Shape{1, each}));
+  return out;
+}
+
+std::vector<std::int64_t> epoch_order(std::uint64_t seed, std::int64_t epoch, std::int64_t n) {
+  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+  for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
+  Generator g(seed ^ 0x5eed0000ull, static_cast<std::uint64_t>(epoch) << 32);
+  for (std::int64_t i = n - 1; i > 0; --i)
+    std::swap(order[static_cast<std::size_t>(i)],
+              order[static_cast<std::size_t>(g.next_below(static_cast<std::uint64_t>(i + 1)))]);
+  return order;
+}
+
+}  // namespace
+
+std::string TrainConfig::to_json() const {
+  json j;
+#define X(f) j[#f] = f;
+  DDNET_CONFIG_FIELDS(X)
+#undef X
+  return j.dump(2);
+}
+
+TrainConfig TrainConfig::from_json(const std::string& text, const std::string& where) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    DDNET_FAIL(where, ": not valid JSON: ", e.what());
+  }
+  DDNET_CHECK(j.is_object(), where, ": the configuration must be a JSON object");
+  TrainConfig c;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    bool known = false;
+    try {
+#define X(f)                \
+  if (it.key() == #f) {     \
+    it.value().get_to(c.f); \
+    known = true;           \
+  }
+      DDNET_CONFIG_FIELDS(X)
+#undef X
+    } catch (const json::exception& e) {
+      DDNET_FAIL(where, ": key '", it.key(), "' has the wrong type: ", e.what());
+    }
+    DDNET_CHECK(known, where, ": unknown key '", it.key(), "'");
+  }
+  return c;
+}
+
+void TrainConfig::validate() const {
+  DDNET_CHECK(model == "2d" || model == "3d", "model '", model, "': expected 2d or 3d");
+  DDNET_CHECK(epochs >= 1 && batch >= 1 && train_samples >= batch && val_samples >= 0, "epochs ",
+              epochs, ", batch ", batch, ", train_samples ", train_samples,
+              ": need epochs >= 1 and train_samples >= batch >= 1");
+  DDNET_CHECK(lr > 0 && decay > 0 && decay <= 1, "lr ", lr, " and decay ", decay,
+              ": need lr > 0 and 0 < decay <= 1");
+  DDNET_CHECK(size % 16 == 0 && size >= 16 && (model == "2d" || (slices % 16 == 0 && slices >= 16)),
+              "size ", size, " and slices ", slices, " must be multiples of 16 (four 2x poolings)");
+  DDNET_CHECK(loader == "synthetic", "loader '", loader,
+              "': only 'synthetic' exists until the HDF5 dataset loaders (issue 6) land");
+  DDNET_CHECK(donor.empty() || model == "3d",
+              "a transfer-learning donor needs model 3d (2D weights -> 3D-DDnet)");
+  DDNET_CHECK(checkpoint_every >= 1, "checkpoint_every must be >= 1, got ", checkpoint_every);
+}
+
+TrainResult train(const TrainConfig& c, const SampleProvider& samples, bool resume) {
+  c.validate();
+  namespace fs = std::filesystem;
+  fs::create_directories(c.out);
+  const Device device = Device::parse(c.device);
+  const std::string latest = c.out + "/checkpoint.h5";
+  std::ofstream log(c.out + "/train.jsonl", std::ios::app);
+  DDNET_CHECK(log.good(), "cannot write ", c.out, "/train.jsonl");
+
+  DDnet net({c.model == "3d" ? 3 : 2, kernels::UpsampleMode::linear, c.seed});
+  if (!c.donor.empty()) {
+    DDnet donor({2});
+    load_checkpoint(c.donor, donor, nullptr);
+    transfer_2d_to_3d(donor, net, parse_transfer_fill(c.fill), 0.1, c.seed);
+  }
+  nn::Arena arena = nn::pack_parameters(net, device);
+  move_buffers(net, device);
+  nn::AdamOptions ao;
+  ao.lr = c.lr;
+  ao.clip_norm = c.clip_norm;
+  nn::Adam adam(arena, ao);
+  nn::ExponentialLR sched(adam, c.decay);
+  const std::int64_t steps_per_epoch = c.train_samples / c.batch;
+  std::int64_t start_epoch = 0, step = 0;
+  if (resume) {
+    DDNET_CHECK(fs::exists(latest), "--resume: no checkpoint at ", latest);
+    const TrainingState st = load_checkpoint(latest, net, &adam);
+    start_epoch = st.epoch;
+    step = st.step;
+    sched.set_epoch(start_epoch);
+    std::cerr << "resuming from " << latest << " at epoch " << start_epoch + 1 << ", step " << step
+              << "\n";
+  }
+  auto save = [&](std::int64_t epochs_done, const std::string& path) {
+    save_checkpoint(path, net, &adam, {epochs_done, step, c.seed, 0, c.to_json()});
+  };
+
+  g_signal = 0;
+  auto old_int = std::signal(SIGINT, on_signal);
+  auto old_term = std::signal(SIGTERM, on_signal);
+  struct Restore {
+    decltype(old_int) i, t;
+    ~Restore() {
+      std::signal(SIGINT, i);
+      std::signal(SIGTERM, t);
+    }
+  } restore{old_int, old_term};
+
+  const bool tty = c.progress && isatty(STDERR_FILENO);
+  TrainResult result;
+  for (std::int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
+    net.train();
+    const auto order = epoch_order(c.seed, epoch, c.train_samples);
+    double epoch_loss = 0;
+    int counted = 0;
+    for (std::int64_t pos = step - epoch * steps_per_epoch; pos < steps_per_epoch; ++pos) {
+      const auto t0 = std::chrono::steady_clock::now();
+      std::vector<Tensor> in, tg;
+      for (int b = 0; b < c.batch; ++b) {
+        const Sample s = samples(0, order[static_cast<std::size_t>(pos * c.batch + b)]);
+        in.push_back(s.input);
+        tg.push_back(s.target);
+      }
+      const Tensor input = stack(in).to(device), target = stack(tg).to(device);
+      adam.zero_grad();
+      auto loss = F::ddnet_loss(net.forward(input), target, c.loss_gamma);
+      loss.total.backward();
+      const double total = loss.total.item(), mse = loss.mse.item(), ms = loss.msssim.item();
+      if (!std::isfinite(total)) {
+        clear_tape();
+        result.exit_code = 3;
+        result.message =
+            detail::concat("step ", step + 1, " (epoch ", epoch + 1, "): the loss is not finite (",
+                           !std::isfinite(mse) ? "MSE" : "MS-SSIM", " part: mse ", mse, ", msssim ",
+                           ms, "); stopping, the last good checkpoint ", latest, " is kept");
+        log << json{{"type", "error"}, {"step", step + 1}, {"message", result.message}}.dump()
+            << "\n";
+        return result;
+      }
+      adam.step();
+      ++step;
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double vox = static_cast<double>(input.numel()) / secs;
+      epoch_loss += total;
+      ++counted;
+      result.last_loss = total;
+      log << json{{"type", "step"}, {"epoch", epoch + 1}, {"step", step},    {"loss", total},
+                  {"mse", mse},     {"msssim", ms},       {"lr", adam.lr()}, {"voxels_per_s", vox}}
+                 .dump()
+          << "\n";
+      if (c.progress) {
+        std::fprintf(
+            stderr,
+            "%sepoch %lld/%d step %lld/%lld  loss %.5f (mse %.5f, 1-msssim %.5f)  %.2f Mvoxel/s%s",
+            tty ? "\r" : "", static_cast<long long>(epoch + 1), c.epochs,
+            static_cast<long long>(pos + 1), static_cast<long long>(steps_per_epoch), total, mse,
+            1 - ms, vox / 1e6, tty ? "   " : "\n");
+      }
+      if (c.stop_after_steps > 0 && step == c.stop_after_steps) std::raise(SIGINT);
+      if (g_signal.load()) {
+        save(epoch, latest);
+        result.message =
+            detail::concat("interrupted (signal ", g_signal.load(), ") at step ", step,
+                           "; checkpoint written to ", latest, "; continue with --resume");
+        log << json{{"type", "interrupted"}, {"step", step}, {"checkpoint", latest}}.dump() << "\n";
+        log.flush();
+        result.steps = step;
+        return result;
+      }
+    }
+    if (tty) std::fprintf(stderr, "\n");
+    // validation
+    double val = 0;
+    {
+      NoGradGuard no_grad;
+      net.eval();
+      for (std::int64_t i = 0; i < c.val_samples; ++i) {
+        const Sample s = samples(1, i);
+        val += F::ddnet_loss(net.forward(s.input.to(device)), s.target.to(device), c.loss_gamma)
+                   .total.item();
+      }
+      if (c.val_samples) val /= static_cast<double>(c.val_samples);
+    }
+    result.last_val_loss = val;
+    sched.step();
+    log << json{{"type", "epoch"}, {"epoch", epoch + 1},
+                {"step", step},    {"train_loss", counted ? epoch_loss / counted : 0.0},
+                {"val_loss", val}, {"lr", adam.lr()}}
+               .dump()
+        << "\n";
+    log.flush();
+    if (c.progress)
+      std::fprintf(stderr, "epoch %lld: validation loss %.5f\n", static_cast<long long>(epoch + 1),
+                   val);
+    if ((epoch + 1) % c.checkpoint_every == 0 || epoch + 1 == c.epochs) {
+      save(epoch + 1, latest);
+      save(epoch + 1, detail::concat(c.out, "/checkpoint_epoch", epoch + 1, ".h5"));
+    }
+  }
+  save(c.epochs, c.out + "/final.h5");
+  result.steps = step;
+  result.message = detail::concat("trained ", c.epochs, " epochs (", step, " steps); weights in ",
+                                  c.out, "/final.h5");
+  return result;
+}
+
+}  // namespace ddnet::models

@@ -1,0 +1,58 @@
+// The training loop of `ddnet train`: 2D-DDnet or 3D-DDnet, Adam + ExponentialLR, the loss
+// MSE + gamma (1 - MS-SSIM), validation each epoch, JSON-lines logs, atomic checkpoints every N
+// epochs and at the end, exact resumption, a NaN/Inf stop that names the step and the loss part
+// (the last good checkpoint is kept), and SIGINT/SIGTERM: checkpoint, then a clean exit.
+// Samples come from a provider, so the loop does not depend on where data lives (data/).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "engine/tensor.h"
+
+namespace ddnet::models {
+
+struct TrainConfig {
+  std::string model = "3d";    // 3d | 2d
+  std::string device = "cpu";  // cpu | cuda | cuda:N
+  int epochs = 2;
+  double lr = 1e-3;
+  double decay = 0.8;        // ExponentialLR gamma, per epoch
+  double loss_gamma = 0.1;   // MSE + loss_gamma * (1 - MS-SSIM)
+  double clip_norm = 0;      // > 0: gradient-norm clipping
+  std::int64_t slices = 16;  // D of a training volume (3D)
+  std::int64_t size = 64;    // H = W
+  int batch = 1;
+  std::string loader = "synthetic";
+  std::int64_t train_samples = 8, val_samples = 2;
+  std::uint64_t seed = 0;
+  std::string donor;            // 2D weights (HDF5) for 2D -> 3D transfer learning
+  std::string fill = "centre";  // centre | all | random
+  std::string out = "runs/ddnet";
+  int checkpoint_every = 1;  // epochs
+  bool progress = true;
+  int stop_after_steps = 0;  // testing: deliver SIGINT to itself after this many steps
+
+  std::string to_json() const;
+  static TrainConfig from_json(const std::string& text,
+                               const std::string& where);  // unknown keys are errors
+  void validate() const;
+};
+
+struct Sample {
+  Tensor input, target;  // (1, 1, D, H, W) or (1, 1, H, W), CPU
+};
+// split 0 = train, 1 = validation; index < train_samples / val_samples.
+using SampleProvider = std::function<Sample(int split, std::int64_t index)>;
+
+struct TrainResult {
+  int exit_code = 0;  // 0 done or interrupted cleanly, 3 non-finite loss
+  std::string message;
+  double last_loss = 0, last_val_loss = 0;
+  std::int64_t steps = 0;
+};
+
+TrainResult train(const TrainConfig& config, const SampleProvider& samples, bool resume);
+
+}  // namespace ddnet::models
