@@ -7,6 +7,8 @@
 // not a number, where no device exists.
 #include <benchmark/benchmark.h>
 
+#include "bench/bench_util.h"
+
 #include "engine/allocator.h"
 #include "engine/device.h"
 #include "engine/rng.h"
@@ -19,40 +21,6 @@ namespace {
 
 const Shape kShape{1, 32, 32, 128, 128};
 constexpr std::int64_t kChannels = 32;
-
-bool pick_device(benchmark::State& state, bool cuda, Device* out) {
-  if (!cuda) {
-    *out = Device::cpu();
-    return true;
-  }
-  if (cuda_device_count() == 0) {
-    state.SkipWithError(("no CUDA device: " + cuda_unavailable_reason()).c_str());
-    return false;
-  }
-  *out = Device::cuda(0);
-  return true;
-}
-
-// Runs body() per iteration; on CUDA each iteration is timed with events.
-template <class Body>
-void run(benchmark::State& state, Device dev, double bytes, Body&& body) {
-  if (dev.is_cuda()) {
-    Event start(true), stop(true);
-    const Stream s = current_stream(dev.index());
-    for (auto _ : state) {
-      start.record(s);
-      body();
-      stop.record(s);
-      stop.synchronize();
-      state.SetIterationTime(static_cast<double>(stop.elapsed_ms(start)) / 1e3);
-    }
-    state.counters["peak_MiB"] =
-        static_cast<double>(cuda_allocator(dev.index()).stats().peak_allocated_bytes) / (1 << 20);
-  } else {
-    for (auto _ : state) body();
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(bytes) * state.iterations());
-}
 
 struct Inputs {
   Tensor x, dy, weight, bias, running_mean, running_var;
@@ -77,9 +45,9 @@ constexpr double kPass = 4.0 * 32 * 32 * 128 * 128;
 // writes y: 4 passes.
 void BM_batch_norm_forward_train(benchmark::State& state, bool cuda) {
   Device dev;
-  if (!pick_device(state, cuda, &dev)) return;
+  if (!bench::pick_device(state, cuda, &dev)) return;
   Inputs in = make_inputs(dev);
-  run(state, dev, 4 * kPass, [&] {
+  bench::timed(state, dev, 4 * kPass, [&] {
     benchmark::DoNotOptimize(kernels::batch_norm_forward(in.x, in.weight, in.bias, in.running_mean,
                                                          in.running_var, true));
   });
@@ -88,9 +56,9 @@ void BM_batch_norm_forward_train(benchmark::State& state, bool cuda) {
 // Eval forward: read x, write y: 2 passes.
 void BM_batch_norm_forward_eval(benchmark::State& state, bool cuda) {
   Device dev;
-  if (!pick_device(state, cuda, &dev)) return;
+  if (!bench::pick_device(state, cuda, &dev)) return;
   Inputs in = make_inputs(dev);
-  run(state, dev, 2 * kPass, [&] {
+  bench::timed(state, dev, 2 * kPass, [&] {
     benchmark::DoNotOptimize(kernels::batch_norm_forward(in.x, in.weight, in.bias, in.running_mean,
                                                          in.running_var, false));
   });
@@ -100,9 +68,9 @@ void BM_batch_norm_forward_eval(benchmark::State& state, bool cuda) {
 // dx (5 passes): 9 passes.
 void BM_batch_norm_forward_backward_train(benchmark::State& state, bool cuda) {
   Device dev;
-  if (!pick_device(state, cuda, &dev)) return;
+  if (!bench::pick_device(state, cuda, &dev)) return;
   Inputs in = make_inputs(dev);
-  run(state, dev, 9 * kPass, [&] {
+  bench::timed(state, dev, 9 * kPass, [&] {
     const auto fw = kernels::batch_norm_forward(in.x, in.weight, in.bias, in.running_mean,
                                                 in.running_var, true);
     benchmark::DoNotOptimize(kernels::batch_norm_backward(in.dy, in.x, in.weight, fw.mean,
@@ -113,11 +81,11 @@ void BM_batch_norm_forward_backward_train(benchmark::State& state, bool cuda) {
 // Backward alone (5 passes), given the forward's statistics.
 void BM_batch_norm_backward_train(benchmark::State& state, bool cuda) {
   Device dev;
-  if (!pick_device(state, cuda, &dev)) return;
+  if (!bench::pick_device(state, cuda, &dev)) return;
   Inputs in = make_inputs(dev);
   const auto fw =
       kernels::batch_norm_forward(in.x, in.weight, in.bias, in.running_mean, in.running_var, true);
-  run(state, dev, 5 * kPass, [&] {
+  bench::timed(state, dev, 5 * kPass, [&] {
     benchmark::DoNotOptimize(kernels::batch_norm_backward(in.dy, in.x, in.weight, fw.mean,
                                                           fw.invstd, true, true, true, true));
   });
@@ -130,7 +98,7 @@ void BM_batch_norm_cpu_kernels_forward_train(benchmark::State& state) {
   Tensor y = Tensor::zeros(kShape), mean = Tensor::zeros({kChannels}),
          invstd = Tensor::zeros({kChannels});
   const std::int64_t S = kShape.numel() / kChannels;
-  run(state, Device::cpu(), 4 * kPass, [&] {
+  bench::timed(state, Device::cpu(), 4 * kPass, [&] {
     kernels::cpu::batch_norm_stats(in.x.data<float>(), 1, kChannels, S, mean.data<float>(),
                                    invstd.data<float>(), in.running_mean.data<float>(),
                                    in.running_var.data<float>(), 0.1, 1e-5);
@@ -147,7 +115,7 @@ void BM_batch_norm_cpu_kernels_backward_train(benchmark::State& state) {
   const auto fw =
       kernels::batch_norm_forward(in.x, in.weight, in.bias, in.running_mean, in.running_var, true);
   const std::int64_t S = kShape.numel() / kChannels;
-  run(state, Device::cpu(), 5 * kPass, [&] {
+  bench::timed(state, Device::cpu(), 5 * kPass, [&] {
     kernels::cpu::batch_norm_backward_reduce(
         in.dy.data<float>(), in.x.data<float>(), fw.mean.data<float>(), fw.invstd.data<float>(),
         sum_dy.data<float>(), sum_dy_xhat.data<float>(), 1, kChannels, S);

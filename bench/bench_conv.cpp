@@ -4,6 +4,8 @@
 // the backward does twice the forward's). PyTorch's numbers: bench/torch/conv_baseline.py.
 #include <benchmark/benchmark.h>
 
+#include "bench/bench_util.h"
+
 #include "engine/autograd.h"
 #include "engine/rng.h"
 #include "engine/stream.h"
@@ -13,22 +15,9 @@ using namespace ddnet;
 
 namespace {
 
-bool pick(benchmark::State& state, bool cuda, Device* d) {
-  if (!cuda) {
-    *d = Device::cpu();
-    return true;
-  }
-  if (cuda_device_count() == 0) {
-    state.SkipWithError(("no CUDA device: " + cuda_unavailable_reason()).c_str());
-    return false;
-  }
-  *d = Device::cuda(0);
-  return true;
-}
-
-void bench(benchmark::State& state, bool cuda, bool transpose, bool backward) {
+void conv(benchmark::State& state, bool cuda, bool transpose, bool backward) {
   Device dev;
-  if (!pick(state, cuda, &dev)) return;
+  if (!bench::pick_device(state, cuda, &dev)) return;
   const std::int64_t cin = transpose ? 32 : 64, cout = transpose ? 32 : 16;
   Generator g(1);
   Tensor x = g.uniform({1, cin, 32, 64, 64}, dev);
@@ -58,28 +47,28 @@ void bench(benchmark::State& state, bool cuda, bool transpose, bool backward) {
 
 }  // namespace
 
-BENCHMARK_CAPTURE(bench, conv3d_64_16_fwd_cpu, false, false, false)
+BENCHMARK_CAPTURE(conv, conv3d_64_16_fwd_cpu, false, false, false)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(bench, conv3d_64_16_fwd_bwd_cpu, false, false, true)
+BENCHMARK_CAPTURE(conv, conv3d_64_16_fwd_bwd_cpu, false, false, true)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(bench, convT3d_32_32_fwd_cpu, false, true, false)
+BENCHMARK_CAPTURE(conv, convT3d_32_32_fwd_cpu, false, true, false)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(bench, convT3d_32_32_fwd_bwd_cpu, false, true, true)
+BENCHMARK_CAPTURE(conv, convT3d_32_32_fwd_bwd_cpu, false, true, true)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(bench, conv3d_64_16_fwd_cuda, true, false, false)
+BENCHMARK_CAPTURE(conv, conv3d_64_16_fwd_cuda, true, false, false)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(bench, conv3d_64_16_fwd_bwd_cuda, true, false, true)
+BENCHMARK_CAPTURE(conv, conv3d_64_16_fwd_bwd_cuda, true, false, true)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(bench, convT3d_32_32_fwd_cuda, true, true, false)
+BENCHMARK_CAPTURE(conv, convT3d_32_32_fwd_cuda, true, true, false)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(bench, convT3d_32_32_fwd_bwd_cuda, true, true, true)
+BENCHMARK_CAPTURE(conv, convT3d_32_32_fwd_bwd_cuda, true, true, true)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 

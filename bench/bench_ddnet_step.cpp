@@ -40,12 +40,23 @@ void step(benchmark::State& state, bool cuda) {
   one();
   if (cuda) cuda_allocator(0).reset_peak_stats();
   for (auto _ : state) one();
-  state.counters["voxels/s"] = benchmark::Counter(static_cast<double>(d * hw * hw), benchmark::Counter::kIsIterationInvariantRate);
-  if (cuda) state.counters["peak_MiB"] = static_cast<double>(cuda_allocator(0).stats().peak_allocated_bytes) / (1 << 20);
+  state.counters["voxels/s"] = benchmark::Counter(static_cast<double>(d * hw * hw),
+                                                  benchmark::Counter::kIsIterationInvariantRate);
+  if (cuda)
+    state.counters["peak_MiB"] =
+        static_cast<double>(cuda_allocator(0).stats().peak_allocated_bytes) / (1 << 20);
 }
 }  // namespace
 
-BENCHMARK_CAPTURE(step, cpu, false)->Args({16, 64})->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(3);
-BENCHMARK_CAPTURE(step, cuda, true)->Args({16, 64})->Args({16, 512})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(step, cpu, false)
+    ->Args({16, 64})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->Iterations(3);
+BENCHMARK_CAPTURE(step, cuda, true)
+    ->Args({16, 64})
+    ->Args({16, 512})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 BENCHMARK_MAIN();

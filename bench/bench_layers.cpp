@@ -4,6 +4,8 @@
 // the device's copy bandwidth (bench/README.md).
 #include <benchmark/benchmark.h>
 
+#include "bench/bench_util.h"
+
 #include "engine/rng.h"
 #include "engine/stream.h"
 #include "kernels/ops.h"
@@ -13,77 +15,49 @@ using namespace ddnet;
 
 namespace {
 
-bool pick(benchmark::State& state, bool cuda, Device* d) {
-  if (!cuda) {
-    *d = Device::cpu();
-    return true;
-  }
-  if (cuda_device_count() == 0) {
-    state.SkipWithError(("no CUDA device: " + cuda_unavailable_reason()).c_str());
-    return false;
-  }
-  *d = Device::cuda(0);
-  return true;
-}
-
-template <class Body>
-void timed(benchmark::State& state, Device dev, double bytes, Body&& body) {
-  body();  // warm-up
-  if (dev.is_cuda()) {
-    Event start(true), stop(true);
-    const Stream s = current_stream(dev.index());
-    for (auto _ : state) {
-      start.record(s);
-      body();
-      stop.record(s);
-      stop.synchronize();
-      state.SetIterationTime(static_cast<double>(stop.elapsed_ms(start)) / 1e3);
-    }
-  } else {
-    for (auto _ : state) body();
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(bytes) * state.iterations());
-}
-
-// The decoder's last Up: 1 x 16 x 16 x 128 x 128 -> 1 x 16 x 32 x 256 x 256 (16 MiB in, 128 MiB out).
+// The decoder's last Up: 1 x 16 x 16 x 128 x 128 -> 1 x 16 x 32 x 256 x 256 (16 MiB in, 128 MiB
+// out).
 const Shape kUpIn{1, 16, 16, 128, 128};
 
 void BM_upsample_fwd(benchmark::State& state, bool cuda) {
   Device dev;
-  if (!pick(state, cuda, &dev)) return;
+  if (!bench::pick_device(state, cuda, &dev)) return;
   Tensor x = Generator(1).uniform(kUpIn, dev);
   const double bytes = 4.0 * static_cast<double>(kUpIn.numel()) * 9;
-  timed(state, dev, bytes, [&] { benchmark::DoNotOptimize(kernels::upsample(x, 2, kernels::UpsampleMode::linear, true)); });
+  bench::timed(state, dev, bytes, [&] {
+    benchmark::DoNotOptimize(kernels::upsample(x, 2, kernels::UpsampleMode::linear, true));
+  });
 }
 
 void BM_upsample_bwd(benchmark::State& state, bool cuda) {
   Device dev;
-  if (!pick(state, cuda, &dev)) return;
+  if (!bench::pick_device(state, cuda, &dev)) return;
   Tensor dy = Generator(2).uniform({1, 16, 32, 256, 256}, dev);
   const double bytes = 4.0 * static_cast<double>(kUpIn.numel()) * 9;
-  timed(state, dev, bytes, [&] {
-    benchmark::DoNotOptimize(kernels::upsample_backward(dy, kUpIn, 2, kernels::UpsampleMode::linear, true));
+  bench::timed(state, dev, bytes, [&] {
+    benchmark::DoNotOptimize(
+        kernels::upsample_backward(dy, kUpIn, 2, kernels::UpsampleMode::linear, true));
   });
 }
 
 // A dense block's output at half resolution: 5 maps of 16 channels, 1 x 16 x 16 x 128 x 128 each.
 void BM_concat_kernel(benchmark::State& state, bool cuda) {
   Device dev;
-  if (!pick(state, cuda, &dev)) return;
+  if (!bench::pick_device(state, cuda, &dev)) return;
   Generator g(3);
   std::vector<Tensor> parts;
   for (int i = 0; i < 5; ++i) parts.push_back(g.uniform(kUpIn, dev));
   const double bytes = 2.0 * 4 * 5 * static_cast<double>(kUpIn.numel());
-  timed(state, dev, bytes, [&] { benchmark::DoNotOptimize(kernels::concat(parts)); });
+  bench::timed(state, dev, bytes, [&] { benchmark::DoNotOptimize(kernels::concat(parts)); });
 }
 
 void BM_concat_view(benchmark::State& state, bool cuda) {
   Device dev;
-  if (!pick(state, cuda, &dev)) return;
+  if (!bench::pick_device(state, cuda, &dev)) return;
   Tensor buf = Tensor::zeros({1, 80, 16, 128, 128}, dev);
   std::vector<Tensor> parts;
   for (int i = 0; i < 5; ++i) parts.push_back(buf.narrow(1, 16 * i, 16));
-  timed(state, dev, 0, [&] { benchmark::DoNotOptimize(F::concat(parts)); });
+  bench::timed(state, dev, 0, [&] { benchmark::DoNotOptimize(F::concat(parts)); });
 }
 
 }  // namespace

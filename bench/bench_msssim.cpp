@@ -12,7 +12,7 @@ using namespace ddnet;
 
 namespace {
 
-void bench(benchmark::State& state, Shape shape, bool backward) {
+void msssim(benchmark::State& state, Shape shape, bool backward) {
   Generator g(1);
   Tensor y = g.uniform(shape, Device::cpu(), 0.f, 1.f);
   Tensor x = F::add(y, g.uniform(shape, Device::cpu(), -0.05f, 0.05f));
@@ -26,14 +26,23 @@ void bench(benchmark::State& state, Shape shape, bool backward) {
       benchmark::DoNotOptimize(F::msssim(x, y));
     }
   }
-  state.counters["voxels/s"] = benchmark::Counter(static_cast<double>(shape.numel()), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["voxels/s"] = benchmark::Counter(static_cast<double>(shape.numel()),
+                                                  benchmark::Counter::kIsIterationInvariantRate);
 }
 
 }  // namespace
 
-BENCHMARK_CAPTURE(bench, fwd_cpu_16x512x512, Shape{1, 1, 16, 512, 512}, false)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(bench, fwd_bwd_cpu_16x512x512, Shape{1, 1, 16, 512, 512}, true)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(bench, fwd_cpu_32x256x256, Shape{1, 1, 32, 256, 256}, false)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK_CAPTURE(bench, fwd_bwd_cpu_32x256x256, Shape{1, 1, 32, 256, 256}, true)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(msssim, fwd_cpu_16x512x512, Shape{1, 1, 16, 512, 512}, false)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(msssim, fwd_bwd_cpu_16x512x512, Shape{1, 1, 16, 512, 512}, true)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(msssim, fwd_cpu_32x256x256, Shape{1, 1, 32, 256, 256}, false)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(msssim, fwd_bwd_cpu_32x256x256, Shape{1, 1, 32, 256, 256}, true)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -3,6 +3,8 @@
 // Counter: bytes moved (each input read once, each output written once).
 #include <benchmark/benchmark.h>
 
+#include "bench/bench_util.h"
+
 #include "engine/rng.h"
 #include "engine/stream.h"
 #include "kernels/pool_ops.h"
@@ -13,65 +15,34 @@ namespace {
 
 const Shape kIn{1, 16, 32, 256, 256};
 
-bool pick(benchmark::State& state, bool cuda, Device* d) {
-  if (!cuda) {
-    *d = Device::cpu();
-    return true;
-  }
-  if (cuda_device_count() == 0) {
-    state.SkipWithError(("no CUDA device: " + cuda_unavailable_reason()).c_str());
-    return false;
-  }
-  *d = Device::cuda(0);
-  return true;
-}
-
-template <class Body>
-void timed(benchmark::State& state, Device dev, double bytes, Body&& body) {
-  body();
-  if (dev.is_cuda()) {
-    Event start(true), stop(true);
-    const Stream s = current_stream(dev.index());
-    for (auto _ : state) {
-      start.record(s);
-      body();
-      stop.record(s);
-      stop.synchronize();
-      state.SetIterationTime(static_cast<double>(stop.elapsed_ms(start)) / 1e3);
-    }
-  } else {
-    for (auto _ : state) body();
-  }
-  state.SetBytesProcessed(static_cast<std::int64_t>(bytes) * state.iterations());
-}
-
 void BM_max_pool_fwd(benchmark::State& state, bool cuda) {
   Device dev;
-  if (!pick(state, cuda, &dev)) return;
+  if (!bench::pick_device(state, cuda, &dev)) return;
   Tensor x = Generator(1).uniform(kIn, dev);
   const double n = static_cast<double>(kIn.numel());
-  timed(state, dev, 4 * n + 8 * n / 8,
-        [&] { benchmark::DoNotOptimize(kernels::max_pool(x, 3, 2, 1)); });
+  bench::timed(state, dev, 4 * n + 8 * n / 8,
+               [&] { benchmark::DoNotOptimize(kernels::max_pool(x, 3, 2, 1)); });
 }
 
 void BM_max_pool_bwd(benchmark::State& state, bool cuda) {
   Device dev;
-  if (!pick(state, cuda, &dev)) return;
+  if (!bench::pick_device(state, cuda, &dev)) return;
   Tensor x = Generator(1).uniform(kIn, dev);
   auto r = kernels::max_pool(x, 3, 2, 1);
   Tensor dy = Generator(2).uniform(r.y.shape(), dev);
   const double n = static_cast<double>(kIn.numel());
-  timed(state, dev, 4 * n + 8 * n / 8,
-        [&] { benchmark::DoNotOptimize(kernels::max_pool_backward(dy, r.argmax, kIn, 3, 2, 1)); });
+  bench::timed(state, dev, 4 * n + 8 * n / 8, [&] {
+    benchmark::DoNotOptimize(kernels::max_pool_backward(dy, r.argmax, kIn, 3, 2, 1));
+  });
 }
 
 void BM_avg_pool_fwd(benchmark::State& state, bool cuda) {
   Device dev;
-  if (!pick(state, cuda, &dev)) return;
+  if (!bench::pick_device(state, cuda, &dev)) return;
   Tensor x = Generator(3).uniform(kIn, dev);
   const double n = static_cast<double>(kIn.numel());
-  timed(state, dev, 4 * n + 4 * n / 8,
-        [&] { benchmark::DoNotOptimize(kernels::avg_pool(x, 2, 2)); });
+  bench::timed(state, dev, 4 * n + 4 * n / 8,
+               [&] { benchmark::DoNotOptimize(kernels::avg_pool(x, 2, 2)); });
 }
 
 }  // namespace

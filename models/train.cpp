@@ -35,9 +35,10 @@ using json = nlohmann::json;
 
 #define DDNET_CONFIG_FIELDS(X)                                                             \
   X(model)                                                                                 \
-  X(device) X(epochs) X(lr) X(decay) X(loss_gamma) X(clip_norm) X(slices) X(size) X(batch) \
-      X(loader) X(train_samples) X(val_samples) X(seed) X(donor) X(fill) X(out)            \
-          X(checkpoint_every) X(progress) X(stop_after_steps)
+  X(device)                                                                                \
+  X(epochs) X(lr) X(decay) X(loss_gamma) X(clip_norm) X(slices) X(size) X(batch) X(loader) \
+      X(train_samples) X(val_samples) X(seed) X(donor) X(fill) X(out) X(checkpoint_every)  \
+          X(progress) X(stop_after_steps)
 
 void move_buffers(nn::Module& m, Device device) {
   for (const auto& b : m.named_buffers())
