@@ -170,4 +170,12 @@ TrainingState load_checkpoint(const std::string& path, nn::Module& model, nn::Ad
   return st;
 }
 
+std::string read_checkpoint_config(const std::string& path) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  File f;
+  f.id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  DDNET_CHECK(f.id >= 0, "cannot open checkpoint ", path, " (missing, or not an HDF5 file)");
+  return read_attr_string(f.id, "config");
+}
+
 }  // namespace ddnet::models

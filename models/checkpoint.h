@@ -30,4 +30,8 @@ void save_checkpoint(const std::string& path, nn::Module& model, const nn::Adam*
 // transfer-learning donors come in.
 TrainingState load_checkpoint(const std::string& path, nn::Module& model, nn::Adam* opt);
 
+// The training configuration (JSON) a checkpoint was written with; empty for bare weights such
+// as the published ones.
+std::string read_checkpoint_config(const std::string& path);
+
 }  // namespace ddnet::models

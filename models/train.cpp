@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 
 #include "engine/autograd.h"
@@ -33,12 +34,13 @@ extern "C" void on_signal(int sig) {
 
 using json = nlohmann::json;
 
-#define DDNET_CONFIG_FIELDS(X)                                                             \
-  X(model)                                                                                 \
-  X(device)                                                                                \
-  X(epochs) X(lr) X(decay) X(loss_gamma) X(clip_norm) X(slices) X(size) X(batch) X(loader) \
-      X(train_samples) X(val_samples) X(seed) X(donor) X(fill) X(out) X(checkpoint_every)  \
-          X(progress) X(stop_after_steps)
+#define DDNET_CONFIG_FIELDS(X)                                                                   \
+  X(model)                                                                                       \
+  X(device)                                                                                      \
+  X(epochs)                                                                                      \
+  X(lr) X(decay) X(loss_gamma) X(clip_norm) X(slices) X(size) X(batch) X(loader) X(dataset)      \
+      X(samples_per_scan) X(normalise) X(window_lo) X(window_hi) X(train_samples) X(val_samples) \
+          X(seed) X(donor) X(fill) X(out) X(checkpoint_every) X(progress) X(stop_after_steps)
 
 void move_buffers(nn::Module& m, Device device) {
   for (const auto& b : m.named_buffers())
@@ -55,16 +57,6 @@ Tensor stack(const std::vector<Tensor>& parts) {  // along N
         .narrow(0, static_cast<std::int64_t>(i), 1)
         .copy_(parts[i].view(Shape{1, each}));
   return out;
-}
-
-std::vector<std::int64_t> epoch_order(std::uint64_t seed, std::int64_t epoch, std::int64_t n) {
-  std::vector<std::int64_t> order(static_cast<std::size_t>(n));
-  for (std::int64_t i = 0; i < n; ++i) order[static_cast<std::size_t>(i)] = i;
-  Generator g(seed ^ 0x5eed0000ull, static_cast<std::uint64_t>(epoch) << 32);
-  for (std::int64_t i = n - 1; i > 0; --i)
-    std::swap(order[static_cast<std::size_t>(i)],
-              order[static_cast<std::size_t>(g.next_below(static_cast<std::uint64_t>(i + 1)))]);
-  return order;
 }
 
 }  // namespace
@@ -111,16 +103,27 @@ void TrainConfig::validate() const {
               ": need epochs >= 1 and train_samples >= batch >= 1");
   DDNET_CHECK(lr > 0 && decay > 0 && decay <= 1, "lr ", lr, " and decay ", decay,
               ": need lr > 0 and 0 < decay <= 1");
-  DDNET_CHECK(size % 16 == 0 && size >= 16 && (model == "2d" || (slices % 16 == 0 && slices >= 16)),
-              "size ", size, " and slices ", slices, " must be multiples of 16 (four 2x poolings)");
-  DDNET_CHECK(loader == "synthetic", "loader '", loader,
-              "': only 'synthetic' exists until the HDF5 dataset loaders (issue 6) land");
+  const bool synthetic = loader == "synthetic";
+  DDNET_CHECK(synthetic || loader == "strided" || loader == "centre" || loader == "random" ||
+                  loader == "2d",
+              "loader '", loader, "': expected synthetic, strided, centre, random or 2d");
+  DDNET_CHECK(synthetic || !dataset.empty(), "loader '", loader,
+              "' reads the HDF5 dataset: give --dataset (made by `ddnet prepare`)");
+  DDNET_CHECK(synthetic || (loader == "2d") == (model == "2d"), "loader '", loader,
+              "' does not fit model ", model, ": 2D-DDnet trains on the 2d loader, 3D-DDnet on ",
+              "strided, centre or random");
+  DDNET_CHECK((size % 16 == 0 && size >= 16) || (size == 0 && !synthetic), "size ", size,
+              " must be a multiple of 16 (four 2x poolings)",
+              synthetic ? "" : ", or 0 for whole slices");
+  DDNET_CHECK(model == "2d" || (slices % 16 == 0 && slices >= 16), "slices ", slices,
+              " must be a multiple of 16 (four 2x poolings)");
+  DDNET_CHECK(samples_per_scan >= 1, "samples_per_scan must be >= 1");
   DDNET_CHECK(donor.empty() || model == "3d",
               "a transfer-learning donor needs model 3d (2D weights -> 3D-DDnet)");
   DDNET_CHECK(checkpoint_every >= 1, "checkpoint_every must be >= 1, got ", checkpoint_every);
 }
 
-TrainResult train(const TrainConfig& c, const SampleProvider& samples, bool resume) {
+TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume) {
   c.validate();
   namespace fs = std::filesystem;
   fs::create_directories(c.out);
@@ -142,7 +145,10 @@ TrainResult train(const TrainConfig& c, const SampleProvider& samples, bool resu
   ao.clip_norm = c.clip_norm;
   nn::Adam adam(arena, ao);
   nn::ExponentialLR sched(adam, c.decay);
-  const std::int64_t steps_per_epoch = c.train_samples / c.batch;
+  const std::int64_t train_items = samples.size(0), val_items = samples.size(1);
+  DDNET_CHECK(train_items >= c.batch, "the training split has ", train_items,
+              " samples per epoch, fewer than the batch ", c.batch);
+  const std::int64_t steps_per_epoch = train_items / c.batch;
   std::int64_t start_epoch = 0, step = 0;
   if (resume) {
     DDNET_CHECK(fs::exists(latest), "--resume: no checkpoint at ", latest);
@@ -172,17 +178,27 @@ TrainResult train(const TrainConfig& c, const SampleProvider& samples, bool resu
   TrainResult result;
   for (std::int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
     net.train();
-    const auto order = epoch_order(c.seed, epoch, c.train_samples);
     double epoch_loss = 0;
     int counted = 0;
-    for (std::int64_t pos = step - epoch * steps_per_epoch; pos < steps_per_epoch; ++pos) {
+    // The next batch is read and normalised on a prefetch thread while this step computes.
+    auto fetch = [&samples, &c, epoch](std::int64_t pos) {
+      return std::async(std::launch::async, [&samples, &c, epoch, pos] {
+        std::vector<Sample> batch;
+        for (int b = 0; b < c.batch; ++b) batch.push_back(samples.get(0, epoch, pos * c.batch + b));
+        return batch;
+      });
+    };
+    const std::int64_t first = step - epoch * steps_per_epoch;
+    std::future<std::vector<Sample>> next;
+    if (first < steps_per_epoch) next = fetch(first);
+    for (std::int64_t pos = first; pos < steps_per_epoch; ++pos) {
       const auto t0 = std::chrono::steady_clock::now();
       std::vector<Tensor> in, tg;
-      for (int b = 0; b < c.batch; ++b) {
-        const Sample s = samples(0, order[static_cast<std::size_t>(pos * c.batch + b)]);
+      for (const Sample& s : next.get()) {
         in.push_back(s.input);
         tg.push_back(s.target);
       }
+      if (pos + 1 < steps_per_epoch) next = fetch(pos + 1);
       const Tensor input = stack(in).to(device), target = stack(tg).to(device);
       adam.zero_grad();
       auto loss = F::ddnet_loss(net.forward(input), target, c.loss_gamma);
@@ -210,7 +226,7 @@ TrainResult train(const TrainConfig& c, const SampleProvider& samples, bool resu
       log << json{{"type", "step"}, {"epoch", epoch + 1}, {"step", step},    {"loss", total},
                   {"mse", mse},     {"msssim", ms},       {"lr", adam.lr()}, {"voxels_per_s", vox}}
                  .dump()
-          << "\n";
+          << std::endl;  // flushed: `tail -f train.jsonl` follows the run
       if (c.progress) {
         std::fprintf(
             stderr,
@@ -237,12 +253,12 @@ TrainResult train(const TrainConfig& c, const SampleProvider& samples, bool resu
     {
       NoGradGuard no_grad;
       net.eval();
-      for (std::int64_t i = 0; i < c.val_samples; ++i) {
-        const Sample s = samples(1, i);
+      for (std::int64_t i = 0; i < val_items; ++i) {
+        const Sample s = samples.get(1, epoch, i);
         val += F::ddnet_loss(net.forward(s.input.to(device)), s.target.to(device), c.loss_gamma)
                    .total.item();
       }
-      if (c.val_samples) val /= static_cast<double>(c.val_samples);
+      if (val_items) val /= static_cast<double>(val_items);
     }
     result.last_val_loss = val;
     sched.step();

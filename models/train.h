@@ -6,7 +6,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <string>
 
 #include "engine/tensor.h"
@@ -22,10 +21,15 @@ struct TrainConfig {
   double loss_gamma = 0.1;   // MSE + loss_gamma * (1 - MS-SSIM)
   double clip_norm = 0;      // > 0: gradient-norm clipping
   std::int64_t slices = 16;  // D of a training volume (3D)
-  std::int64_t size = 64;    // H = W
+  std::int64_t size = 64;  // H = W: of synthetic phantoms, or the crop of dataset slices (0: whole)
   int batch = 1;
+  // synthetic (generated phantoms) | strided | centre | random (3D) | 2d (slices): data/loader.h
   std::string loader = "synthetic";
-  std::int64_t train_samples = 8, val_samples = 2;
+  std::string dataset;                         // the HDF5 dataset (ddnet prepare) for the loaders
+  std::int64_t samples_per_scan = 1;           // dataset items per scan per epoch (3D loaders)
+  std::string normalise = "minmax";            // minmax (published) | window
+  double window_lo = -1024, window_hi = 2048;  // HU window of normalise=window
+  std::int64_t train_samples = 8, val_samples = 2;  // synthetic only; loaders count their items
   std::uint64_t seed = 0;
   std::string donor;            // 2D weights (HDF5) for 2D -> 3D transfer learning
   std::string fill = "centre";  // centre | all | random
@@ -43,8 +47,15 @@ struct TrainConfig {
 struct Sample {
   Tensor input, target;  // (1, 1, D, H, W) or (1, 1, H, W), CPU
 };
-// split 0 = train, 1 = validation; index < train_samples / val_samples.
-using SampleProvider = std::function<Sample(int split, std::int64_t index)>;
+// Where samples come from (tools/ adapts the dataset loaders and the synthetic phantoms).
+// get() is called from a prefetch thread while the previous step runs: it must be thread-safe
+// and a pure function of its arguments, so a resumed run sees the same samples.
+class SampleSource {
+ public:
+  virtual ~SampleSource() = default;
+  virtual std::int64_t size(int split) const = 0;  // split 0 = train, 1 = validation
+  virtual Sample get(int split, std::int64_t epoch, std::int64_t index) const = 0;
+};
 
 struct TrainResult {
   int exit_code = 0;  // 0 done or interrupted cleanly, 3 non-finite loss
@@ -53,6 +64,6 @@ struct TrainResult {
   std::int64_t steps = 0;
 };
 
-TrainResult train(const TrainConfig& config, const SampleProvider& samples, bool resume);
+TrainResult train(const TrainConfig& config, const SampleSource& samples, bool resume);
 
 }  // namespace ddnet::models

@@ -3,14 +3,17 @@
 # already installed, and the package index is refreshed at most once a day.
 #   scripts/setup.sh            build + test dependencies
 #   scripts/setup.sh --fixtures also the Python side (PyTorch 1.13, h5py) that regenerates fixtures
+#   scripts/setup.sh --main     also the bundled head CT (invesalius-examples) of scripts/main.sh
 set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config git clang-format
       catch2 libbenchmark-dev libhdf5-dev hdf5-tools libopenmpi-dev openmpi-bin
-      libcli11-dev nlohmann-json3-dev libfmt-dev libopenblas-dev libdnnl-dev)
-if [[ "${1:-}" == "--fixtures" ]]; then
-  pkgs+=(python3-torch python3-h5py python3-numpy)  # run the generators with /usr/bin/python3
-fi
+      libcli11-dev nlohmann-json3-dev libfmt-dev libopenblas-dev libdnnl-dev
+      libinsighttoolkit5-dev libpng-dev zlib1g-dev)
+case "${1:-}" in
+  --fixtures) pkgs+=(python3-torch python3-h5py python3-numpy) ;;  # run with /usr/bin/python3
+  --main) pkgs+=(invesalius-examples) ;;  # the real head CT of the README's main job
+esac
 
 sudo_cmd=()
 if [[ $(id -u) -ne 0 ]]; then sudo_cmd=(sudo); fi

@@ -1,5 +1,5 @@
-// The `ddnet` command. Subcommands arrive with their issues (train, denoise, eval, prepare,
-// bench); `ddnet info` reports the build and the devices this process can use.
+// The `ddnet` command: info, prepare (scans -> HDF5 dataset), train, denoise. Thin: argument
+// parsing and output; the work lives in the libraries (data/, models/).
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -7,15 +7,17 @@
 #include <fstream>
 #include <sstream>
 
-#include "data/synthetic.h"
+#include "data/prepare.h"
 #include "engine/allocator.h"
 #include "engine/device.h"
 #include "engine/error.h"
-
-using namespace ddnet;
 #include "engine/parallel.h"
 #include "generated/ddnet_config.h"
 #include "models/train.h"
+#include "tools/commands.h"
+#include "tools/sources.h"
+
+using namespace ddnet;
 
 namespace {
 
@@ -45,15 +47,6 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-// Training until the HDF5 dataset (issue 6) lands: synthetic phantoms and their noisy twins.
-models::SampleProvider synthetic_samples(const models::TrainConfig& c) {
-  const int dims = c.model == "3d" ? 3 : 2;
-  return [c, dims](int split, std::int64_t index) {
-    auto p = data::synthetic_pair(dims, c.slices, c.size, c.size, c.seed, split, index);
-    return models::Sample{p.input, p.target};
-  };
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,7 +56,7 @@ int main(int argc, char** argv) {
   auto* info_cmd = app.add_subcommand("info", "Show the build configuration and usable devices");
 
   auto* train_cmd = app.add_subcommand(
-      "train", "Train 2D-DDnet or 3D-DDnet (synthetic volumes until the dataset lands)");
+      "train", "Train 2D-DDnet or 3D-DDnet on an HDF5 dataset (or synthetic phantoms)");
   std::string config_path;
   bool resume = false, print_config = false;
   models::TrainConfig over;  // command-line values, applied over the file's
@@ -83,7 +76,13 @@ int main(int argc, char** argv) {
   opts.push_back(train_cmd->add_option("--slices", over.slices, "Slices per volume (3D)"));
   opts.push_back(train_cmd->add_option("--size", over.size, "Height = width of a volume"));
   opts.push_back(train_cmd->add_option("--batch", over.batch, "Batch size"));
-  opts.push_back(train_cmd->add_option("--loader", over.loader, "Loader kind (synthetic)"));
+  opts.push_back(train_cmd->add_option("--loader", over.loader,
+                                       "synthetic, strided, centre, random (3D) or 2d"));
+  opts.push_back(train_cmd->add_option("--dataset", over.dataset, "HDF5 dataset (ddnet prepare)"));
+  opts.push_back(train_cmd->add_option("--samples-per-scan", over.samples_per_scan,
+                                       "Dataset items per scan per epoch (3D loaders)"));
+  opts.push_back(
+      train_cmd->add_option("--normalise", over.normalise, "minmax (published) or window"));
   opts.push_back(
       train_cmd->add_option("--train-samples", over.train_samples, "Training samples per epoch"));
   opts.push_back(train_cmd->add_option("--val-samples", over.val_samples, "Validation samples"));
@@ -100,9 +99,14 @@ int main(int argc, char** argv) {
   opts.push_back(train_cmd->add_option("--stop-after-steps", over.stop_after_steps,
                                        "Testing: interrupt after N steps"));
 
+  auto prepare = tools::add_prepare(app);
+  auto denoise = tools::add_denoise(app);
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (info_cmd->parsed()) return info();
+    if (prepare.cmd->parsed()) return prepare.run();
+    if (denoise.cmd->parsed()) return denoise.run();
     if (train_cmd->parsed()) {
       models::TrainConfig c =
           config_path.empty() ? models::TrainConfig{}
@@ -120,6 +124,9 @@ int main(int argc, char** argv) {
       if (given("--size")) c.size = over.size;
       if (given("--batch")) c.batch = over.batch;
       if (given("--loader")) c.loader = over.loader;
+      if (given("--dataset")) c.dataset = over.dataset;
+      if (given("--samples-per-scan")) c.samples_per_scan = over.samples_per_scan;
+      if (given("--normalise")) c.normalise = over.normalise;
       if (given("--train-samples")) c.train_samples = over.train_samples;
       if (given("--val-samples")) c.val_samples = over.val_samples;
       if (given("--seed")) c.seed = over.seed;
@@ -133,7 +140,9 @@ int main(int argc, char** argv) {
         std::cout << c.to_json() << "\n";
         return 0;
       }
-      const auto r = models::train(c, synthetic_samples(c), resume);
+      c.validate();
+      const auto source = tools::make_sample_source(c);
+      const auto r = models::train(c, *source, resume);
       std::cerr << "ddnet train: " << r.message << "\n";
       return r.exit_code;
     }

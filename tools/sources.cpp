@@ -1,0 +1,86 @@
+// Sample sources for `ddnet train`.
+#include "tools/sources.h"
+
+#include "data/loader.h"
+#include "data/synthetic.h"
+#include "engine/rng.h"
+
+namespace ddnet::tools {
+
+namespace {
+
+// Generated phantoms; the training order is reshuffled every epoch.
+class SyntheticSource final : public models::SampleSource {
+ public:
+  explicit SyntheticSource(const models::TrainConfig& c) : c_(c), dims_(c.model == "3d" ? 3 : 2) {}
+  std::int64_t size(int split) const override {
+    return split == 0 ? c_.train_samples : c_.val_samples;
+  }
+  models::Sample get(int split, std::int64_t epoch, std::int64_t index) const override {
+    std::int64_t i = index;
+    if (split == 0) {  // the epoch's permutation, a pure function of (seed, epoch)
+      const std::int64_t n = c_.train_samples;
+      std::vector<std::int64_t> order(static_cast<std::size_t>(n));
+      for (std::int64_t k = 0; k < n; ++k) order[static_cast<std::size_t>(k)] = k;
+      Generator g(c_.seed ^ 0x5eed0000ull, static_cast<std::uint64_t>(epoch) << 32);
+      for (std::int64_t k = n - 1; k > 0; --k)
+        std::swap(order[static_cast<std::size_t>(k)],
+                  order[static_cast<std::size_t>(g.next_below(static_cast<std::uint64_t>(k + 1)))]);
+      i = order[static_cast<std::size_t>(index)];
+    }
+    auto p = data::synthetic_pair(dims_, c_.slices, c_.size, c_.size, c_.seed, split, i);
+    return {p.input, p.target};
+  }
+
+ private:
+  models::TrainConfig c_;
+  int dims_;
+};
+
+// The HDF5 dataset through the loaders: training items from the train split, validation from
+// the val split (fixed: no shuffle, centred crops).
+class DatasetSource final : public models::SampleSource {
+ public:
+  explicit DatasetSource(const models::TrainConfig& c) {
+    auto ds = std::make_shared<const data::Dataset>(data::Dataset::open(c.dataset));
+    data::LoaderOptions o;
+    o.kind = c.loader;
+    o.slices = c.slices;
+    o.crop = c.size;
+    o.samples_per_scan = c.samples_per_scan;
+    o.normalise = c.normalise;
+    o.window_lo = c.window_lo;
+    o.window_hi = c.window_hi;
+    o.seed = c.seed;
+    train_ = std::make_unique<data::VolumeLoader>(ds, data::Split::train, o);
+    if (!ds->scans_in(data::Split::val).empty())
+      val_ = std::make_unique<data::VolumeLoader>(ds, data::Split::val, o);
+    for (const auto* l : {train_.get(), val_.get()}) {
+      if (!l) continue;
+      const auto s = l->spec(0, 0);
+      DDNET_CHECK(s.rows % 16 == 0 && s.cols % 16 == 0, c.dataset, ": samples of ", s.rows, "x",
+                  s.cols, " (scan '", ds->scans()[s.scan].name,
+                  "') must be multiples of 16 in each dimension for DDnet's four 2x poolings; "
+                  "set size (the crop) to a multiple of 16");
+    }
+  }
+  std::int64_t size(int split) const override {
+    return split == 0 ? train_->size() : (val_ ? val_->size() : 0);
+  }
+  models::Sample get(int split, std::int64_t epoch, std::int64_t index) const override {
+    const auto s = (split == 0 ? train_ : val_)->get(epoch, index);
+    return {s.input, s.target};
+  }
+
+ private:
+  std::unique_ptr<data::VolumeLoader> train_, val_;
+};
+
+}  // namespace
+
+std::unique_ptr<models::SampleSource> make_sample_source(const models::TrainConfig& c) {
+  if (c.loader == "synthetic") return std::make_unique<SyntheticSource>(c);
+  return std::make_unique<DatasetSource>(c);
+}
+
+}  // namespace ddnet::tools
