@@ -696,8 +696,10 @@ bool read_dicom_header(const fs::path& file, DicomFile* out, std::string* why) {
 // lengths are little endian, as in every transfer syntax but the retired big-endian one.
 void check_dicom_pixels(const fs::path& file, std::uint64_t expected, const std::string& what) {
   if (expected == 0 || expected >= 0xffffffffull) return;
-  std::ifstream in(file, std::ios::binary);
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ifstream in(file, std::ios::binary | std::ios::ate);
+  std::string bytes(static_cast<std::size_t>(std::max<std::streamoff>(in.tellg(), 0)), '\0');
+  in.seekg(0);
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
   const std::string tag("\xe0\x7f\x10\x00", 4);
   auto u32 = [&bytes](std::size_t at) {
     const auto* b = reinterpret_cast<const unsigned char*>(bytes.data()) + at;

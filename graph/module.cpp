@@ -54,4 +54,9 @@ void Module::train(bool on) {
   for (auto& [n, m] : children_) m->train(on);
 }
 
+void Module::for_each_module(const std::function<void(Module&)>& f) {
+  f(*this);
+  for (auto& [n, m] : children_) m->for_each_module(f);
+}
+
 }  // namespace ddnet::nn

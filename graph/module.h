@@ -3,6 +3,7 @@
 // "batch1.running_mean"), so weights move between the engine and PyTorch by name.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -34,6 +35,8 @@ class Module {
   void train(bool on = true);
   void eval() { train(false); }
   bool training() const { return training_; }
+  // This module and every descendant, depth first in registration order.
+  void for_each_module(const std::function<void(Module&)>& f);
 
  protected:
   Tensor& register_parameter(const std::string& name, Tensor t);  // becomes a leaf requiring grad

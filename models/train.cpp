@@ -17,6 +17,7 @@
 #include "engine/autograd.h"
 #include "engine/rng.h"
 #include "graph/arena.h"
+#include "graph/nn.h"
 #include "graph/optim.h"
 #include "layers/loss.h"
 #include "models/checkpoint.h"
@@ -38,9 +39,11 @@ using json = nlohmann::json;
   X(model)                                                                                       \
   X(device)                                                                                      \
   X(epochs)                                                                                      \
-  X(lr) X(decay) X(loss_gamma) X(clip_norm) X(slices) X(size) X(batch) X(loader) X(dataset)      \
+  X(lr)                                                                                          \
+  X(decay) X(loss_gamma) X(clip_norm) X(slices) X(size) X(batch) X(loader) X(dataset)            \
       X(samples_per_scan) X(normalise) X(window_lo) X(window_hi) X(train_samples) X(val_samples) \
-          X(seed) X(donor) X(fill) X(out) X(checkpoint_every) X(progress) X(stop_after_steps)
+          X(seed) X(donor) X(fill) X(freeze_bn) X(out) X(checkpoint_every) X(progress)           \
+              X(stop_after_steps)
 
 void move_buffers(nn::Module& m, Device device) {
   for (const auto& b : m.named_buffers())
@@ -178,6 +181,10 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
   TrainResult result;
   for (std::int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
     net.train();
+    if (c.freeze_bn)
+      net.for_each_module([](nn::Module& m) {
+        if (dynamic_cast<nn::BatchNorm*>(&m)) m.eval();
+      });
     double epoch_loss = 0;
     int counted = 0;
     // The next batch is read and normalised on a prefetch thread while this step computes.

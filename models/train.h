@@ -33,6 +33,9 @@ struct TrainConfig {
   std::uint64_t seed = 0;
   std::string donor;            // 2D weights (HDF5) for 2D -> 3D transfer learning
   std::string fill = "centre";  // centre | all | random
+  // BatchNorm layers use (and keep) their running statistics while training: for fine-tuning a
+  // transferred model on crops, whose per-sample statistics differ from whole slices'.
+  bool freeze_bn = false;
   std::string out = "runs/ddnet";
   int checkpoint_every = 1;  // epochs
   bool progress = true;

@@ -91,6 +91,9 @@ int main(int argc, char** argv) {
                                        "2D weights (HDF5) for 2D -> 3D transfer learning"));
   opts.push_back(
       train_cmd->add_option("--fill", over.fill, "Transfer fill: centre, all or random"));
+  opts.push_back(train_cmd->add_option(
+      "--freeze-bn", over.freeze_bn,
+      "BatchNorm keeps its running statistics while training (fine-tuning; true/false)"));
   opts.push_back(train_cmd->add_option("--out", over.out, "Output folder"));
   opts.push_back(train_cmd->add_option("--checkpoint-every", over.checkpoint_every,
                                        "Checkpoint every N epochs"));
@@ -132,6 +135,7 @@ int main(int argc, char** argv) {
       if (given("--seed")) c.seed = over.seed;
       if (given("--donor")) c.donor = over.donor;
       if (given("--fill")) c.fill = over.fill;
+      if (given("--freeze-bn")) c.freeze_bn = over.freeze_bn;
       if (given("--out")) c.out = over.out;
       if (given("--checkpoint-every")) c.checkpoint_every = over.checkpoint_every;
       if (given("--progress")) c.progress = over.progress;
