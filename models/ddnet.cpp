@@ -81,6 +81,10 @@ DDnet::DDnet(const DDnetOptions& o) : o_(o) {
   for (int i = 1; i <= 13; ++i)
     batch_[i] = &register_module("batch" + std::to_string(i),
                                  std::make_unique<nn::BatchNorm>(bn_channels[i]));
+  if (o.residual) {  // the identity at the start: the last layer adds nothing yet
+    convT_[8]->weight.zero_();
+    convT_[8]->bias.zero_();
+  }
 }
 
 Tensor DDnet::forward(const Tensor& x) {
@@ -106,9 +110,10 @@ Tensor DDnet::forward(const Tensor& x) {
   for (int stage = 0; stage < 4; ++stage) {
     const Tensor cat = F::concat({up(h), skips[stage]});
     const Tensor wide = lrelu(convT_[2 * stage + 1]->forward(batch_[6 + 2 * stage]->forward(cat)));
-    h = lrelu(convT_[2 * stage + 2]->forward(batch_[7 + 2 * stage]->forward(wide)));
+    h = convT_[2 * stage + 2]->forward(batch_[7 + 2 * stage]->forward(wide));
+    if (!(o_.residual && stage == 3)) h = lrelu(h);
   }
-  return h;
+  return o_.residual ? F::add(x, h) : h;
 }
 
 }  // namespace ddnet::models

@@ -33,6 +33,10 @@ struct DDnetOptions {
   int dims = 3;                                              // 3: 3D-DDnet; 2: 2D-DDnet
   kernels::UpsampleMode up = kernels::UpsampleMode::linear;  // nearest = the thesis's unpooling
   std::uint64_t seed = 0;                                    // parameter initialisation
+  // Not in the published network: output = input + convT8(...) (the residual, without the final
+  // LeakyReLU), convT8 zero-initialised so the untrained network is the identity. Learns the
+  // noise instead of the image; what brief CPU training (scripts/main.sh) uses. Off: published.
+  bool residual = false;
 };
 
 class DDnet : public nn::Module {

@@ -37,13 +37,14 @@ using json = nlohmann::json;
 
 #define DDNET_CONFIG_FIELDS(X)                                                                   \
   X(model)                                                                                       \
+  X(residual)                                                                                    \
   X(device)                                                                                      \
   X(epochs)                                                                                      \
   X(lr)                                                                                          \
-  X(decay) X(loss_gamma) X(clip_norm) X(slices) X(size) X(batch) X(loader) X(dataset)            \
-      X(samples_per_scan) X(normalise) X(window_lo) X(window_hi) X(train_samples) X(val_samples) \
-          X(seed) X(donor) X(fill) X(freeze_bn) X(out) X(checkpoint_every) X(progress)           \
-              X(stop_after_steps)
+  X(decay)                                                                                       \
+  X(loss_gamma) X(clip_norm) X(slices) X(size) X(batch) X(loader) X(dataset) X(samples_per_scan) \
+      X(normalise) X(window_lo) X(window_hi) X(train_samples) X(val_samples) X(seed) X(donor)    \
+          X(fill) X(freeze_bn) X(out) X(checkpoint_every) X(progress) X(stop_after_steps)
 
 void move_buffers(nn::Module& m, Device device) {
   for (const auto& b : m.named_buffers())
@@ -135,9 +136,9 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
   std::ofstream log(c.out + "/train.jsonl", std::ios::app);
   DDNET_CHECK(log.good(), "cannot write ", c.out, "/train.jsonl");
 
-  DDnet net({c.model == "3d" ? 3 : 2, kernels::UpsampleMode::linear, c.seed});
+  DDnet net({c.model == "3d" ? 3 : 2, kernels::UpsampleMode::linear, c.seed, c.residual});
   if (!c.donor.empty()) {
-    DDnet donor({2});
+    DDnet donor({2, kernels::UpsampleMode::linear, 0, c.residual});
     load_checkpoint(c.donor, donor, nullptr);
     transfer_2d_to_3d(donor, net, parse_transfer_fill(c.fill), 0.1, c.seed);
   }

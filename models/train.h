@@ -14,6 +14,7 @@ namespace ddnet::models {
 
 struct TrainConfig {
   std::string model = "3d";    // 3d | 2d
+  bool residual = false;       // DDnetOptions::residual (not published; off by default)
   std::string device = "cpu";  // cpu | cuda | cuda:N
   int epochs = 2;
   double lr = 1e-3;

@@ -66,7 +66,7 @@ int run(const DenoiseArgs& a) {
   if (!a.model.empty()) tc.model = a.model;  // bare weights (published, converted) carry no config
   if (!a.normalise.empty()) tc.normalise = a.normalise;
   DDNET_CHECK(tc.model == "2d" || tc.model == "3d", "--model '", tc.model, "': expected 2d or 3d");
-  models::DDnet net({tc.model == "2d" ? 2 : 3});
+  models::DDnet net({tc.model == "2d" ? 2 : 3, kernels::UpsampleMode::linear, 0, tc.residual});
   models::load_checkpoint(a.checkpoint, net, nullptr);
   models::DenoiseOptions o;
   o.normalise = tc.normalise;

@@ -67,6 +67,9 @@ int main(int argc, char** argv) {
   std::vector<CLI::Option*> opts;
   opts.push_back(train_cmd->add_option("--model", over.model, "2d or 3d"));
   opts.push_back(train_cmd->add_option("--device", over.device, "cpu, cuda or cuda:N"));
+  opts.push_back(train_cmd->add_option(
+      "--residual", over.residual,
+      "Not published: learn the noise (output = input + network), identity at the start"));
   opts.push_back(train_cmd->add_option("--epochs", over.epochs, "Epochs"));
   opts.push_back(train_cmd->add_option("--lr", over.lr, "Learning rate (Adam)"));
   opts.push_back(train_cmd->add_option("--decay", over.decay, "ExponentialLR gamma per epoch"));
@@ -118,6 +121,7 @@ int main(int argc, char** argv) {
       auto given = [&](const char* name) { return train_cmd->get_option(name)->count() > 0; };
       if (given("--model")) c.model = over.model;
       if (given("--device")) c.device = over.device;
+      if (given("--residual")) c.residual = over.residual;
       if (given("--epochs")) c.epochs = over.epochs;
       if (given("--lr")) c.lr = over.lr;
       if (given("--decay")) c.decay = over.decay;
