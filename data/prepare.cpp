@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "data/inv3.h"
+#include "data/path_util.h"
 #include "data/scan_io.h"
 #include "engine/error.h"
 #include "engine/rng.h"
@@ -19,15 +20,6 @@ namespace ddnet::data {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool ends_with(const std::string& s, const std::string& tail) {
-  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
-}
 
 // The low- and standard-dose members of a pair folder, if it is one.
 bool find_pair(const fs::path& dir, fs::path& low, fs::path& full) {

@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "data/path_util.h"
 #include "engine/error.h"
 
 #if DDNET_HAVE_ITK
@@ -44,16 +45,6 @@ namespace ddnet::data {
 namespace fs = std::filesystem;
 
 namespace {
-
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::string name_lower(const fs::path& p) {
   return lower(p.filename().string());

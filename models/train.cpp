@@ -35,16 +35,17 @@ extern "C" void on_signal(int sig) {
 
 using json = nlohmann::json;
 
-#define DDNET_CONFIG_FIELDS(X)                                                                   \
-  X(model)                                                                                       \
-  X(residual)                                                                                    \
-  X(device)                                                                                      \
-  X(epochs)                                                                                      \
-  X(lr)                                                                                          \
-  X(decay)                                                                                       \
-  X(loss_gamma) X(clip_norm) X(slices) X(size) X(batch) X(loader) X(dataset) X(samples_per_scan) \
-      X(normalise) X(window_lo) X(window_hi) X(train_samples) X(val_samples) X(seed) X(donor)    \
-          X(fill) X(freeze_bn) X(out) X(checkpoint_every) X(progress) X(stop_after_steps)
+#define DDNET_CONFIG_FIELDS(X)                                                                  \
+  X(model)                                                                                      \
+  X(residual)                                                                                   \
+  X(device)                                                                                     \
+  X(epochs)                                                                                     \
+  X(lr)                                                                                         \
+  X(decay)                                                                                      \
+  X(loss_gamma)                                                                                 \
+  X(clip_norm) X(slices) X(size) X(batch) X(loader) X(dataset) X(samples_per_scan) X(normalise) \
+      X(window_lo) X(window_hi) X(train_samples) X(val_samples) X(seed) X(donor) X(fill)        \
+          X(freeze_bn) X(out) X(checkpoint_every) X(progress) X(stop_after_steps)
 
 void move_buffers(nn::Module& m, Device device) {
   for (const auto& b : m.named_buffers())
