@@ -1060,7 +1060,8 @@ void write_dicom(const Volume& v, const fs::path& dir, const ScanWriteOptions& o
     };
     put("0008|0016", "1.2.840.10008.5.1.4.1.1.2");  // CT Image Storage: keeps position/spacing
     put("0008|0060", "CT");
-    put("0008|103e", "ddnet");
+    const auto desc = v.dicom.find("0008|103e");
+    put("0008|103e", desc == v.dicom.end() || desc->second.empty() ? "ddnet" : desc->second);
     put("0020|0013", std::to_string(k + 1));    // InstanceNumber
     put("0018|0050", ds_string(v.spacing[0]));  // SliceThickness
     put("0018|0088", ds_string(v.spacing[0]));  // SpacingBetweenSlices

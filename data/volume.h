@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,9 @@ struct Volume {
   // ITK direction cosines, row-major 3x3 over (x, y, z) image axes (cols, rows, slices).
   std::array<double, 9> direction{1, 0, 0, 0, 1, 0, 0, 0, 1};
   std::string source;  // the file or folder it came from (for messages and the dataset)
+  // DICOM attributes carried from an imported series to an exported one, keyed "gggg|eeee" with
+  // lower-case hex as ITK/GDCM spell them; empty for other formats.
+  std::map<std::string, std::string> dicom;
 
   Volume() = default;
   Volume(std::int64_t d, std::int64_t h, std::int64_t w, float value = 0)

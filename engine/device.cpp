@@ -56,6 +56,9 @@ std::string cuda_device_name(int index) {
 void cuda_synchronize(int index) {
   seam::device_synchronize(index);
 }
+void cuda_memory_info(int index, std::size_t* free_bytes, std::size_t* total_bytes) {
+  seam::mem_get_info(Device::cuda(index).index(), free_bytes, total_bytes);
+}
 
 namespace {
 std::atomic<bool>& sync_flag() {

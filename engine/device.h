@@ -2,6 +2,7 @@
 // after every kernel launch. CUDA-free: compiles with a plain C++ compiler.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 namespace ddnet {
@@ -41,6 +42,8 @@ std::string cuda_unavailable_reason();
 // Name and memory of a device, for logs and benchmark reports.
 std::string cuda_device_name(int index);
 void cuda_synchronize(int index);
+// Free and total memory of a device in bytes, as the driver reports them now.
+void cuda_memory_info(int index, std::size_t* free_bytes, std::size_t* total_bytes);
 
 // Debug switch: when on, every kernel launch is followed by a device synchronisation and an
 // error check, so an asynchronous fault is reported at the launch that caused it. Initialised

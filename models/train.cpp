@@ -233,7 +233,8 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
       ++counted;
       result.last_loss = total;
       log << json{{"type", "step"}, {"epoch", epoch + 1}, {"step", step},    {"loss", total},
-                  {"mse", mse},     {"msssim", ms},       {"lr", adam.lr()}, {"voxels_per_s", vox}}
+                  {"mse", mse},     {"msssim", ms},       {"lr", adam.lr()}, {"voxels_per_s", vox},
+                  {"seconds", secs}}
                  .dump()
           << std::endl;  // flushed: `tail -f train.jsonl` follows the run
       if (c.progress) {
@@ -258,6 +259,7 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
     }
     if (tty) std::fprintf(stderr, "\n");
     // validation
+    const auto val_t0 = std::chrono::steady_clock::now();
     double val = 0;
     {
       NoGradGuard no_grad;
@@ -273,7 +275,9 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
     sched.step();
     log << json{{"type", "epoch"}, {"epoch", epoch + 1},
                 {"step", step},    {"train_loss", counted ? epoch_loss / counted : 0.0},
-                {"val_loss", val}, {"lr", adam.lr()}}
+                {"val_loss", val}, {"lr", adam.lr()},
+                {"val_seconds",
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - val_t0).count()}}
                .dump()
         << "\n";
     log.flush();

@@ -4,8 +4,9 @@
 # simulates a quarter-dose partner (projection-domain Poisson noise, FBP), prepares the dataset
 # (train / test / val slabs of the scan), trains briefly (CPU by default, the GPU when there is
 # one) the way the thesis's 3D-DDnet-TL was trained: 2D-DDnet on whole slices first, then
-# 3D-DDnet from it by transfer learning; denoises the test slab with both, prints MSE, PSNR,
-# MS-SSIM and RMSE before and after, and writes PNG figures. About 10 minutes on 2 cores after
+# 3D-DDnet from it by transfer learning; evaluates both on the test slab (ddnet eval: MSE, PSNR,
+# SSIM, MS-SSIM and RMSE per slice against the standard dose, the low-dose baseline, figures and
+# an HTML report) and denoises the slab into a scan file. About 10 minutes on 2 cores after
 # the build; safe to run twice (each run starts over).
 #
 #   scripts/main.sh [--epochs-2d N] [--epochs-3d N] [--samples-per-scan N] [--device cpu|cuda]
@@ -61,12 +62,15 @@ echo "== 3/4 train 3D-DDnet from it (transfer learning 2D -> 3D, centre fill; $d
 "$ddnet" train --config "$root/configs/main-3d.json" --dataset "$out/cranium.h5" \
   --device "$device" --donor "$out/train2d/final.h5" --out "$out/train3d" "${args3d[@]}"
 
-echo "== 4/4 denoise the test slab with each and score it against the standard dose"
-for m in 3d 2d; do
-  echo "-- ${m^^}-DDnet"
-  "$ddnet" denoise --checkpoint "$out/train$m/final.h5" --dataset "$out/cranium.h5" --split test \
-    --device "$device" --out "$out/denoised$m" 2>>"$out/denoise.log"
-done | tee "$out/scores.txt"
+echo "== 4/5 evaluate both on the test slab: every slice scored against the standard dose"
+"$ddnet" eval --checkpoint "$out/train2d/final.h5" --checkpoint "$out/train3d/final.h5" \
+  --dataset "$out/cranium.h5" --split test --device "$device" --out "$out/eval" \
+  2>>"$out/eval.log" | tee "$out/scores.md"
 
-echo "== done in $(( $(date +%s) - start )) s: scores $out/scores.txt," \
-     "figures $out/denoised3d/*.png and $out/denoised2d/*.png, logs $out/train*/train.jsonl"
+echo "== 5/5 denoise the test slab into a scan file with 3D-DDnet (MetaImage, HU)"
+"$ddnet" denoise --checkpoint "$out/train3d/final.h5" --input "$out/cranium.h5#Cranium_test" \
+  --output "$out/Cranium_test_denoised3d.mha" --device "$device"
+
+echo "== done in $(( $(date +%s) - start )) s: table $out/scores.md, report $out/eval/report.html" \
+     "(figures $out/eval/*.png), denoised scan $out/Cranium_test_denoised3d.mha," \
+     "logs $out/train*/train.jsonl"

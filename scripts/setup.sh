@@ -2,7 +2,7 @@
 # Installs the Debian packages the build and tests need. Safe to run twice: apt-get skips what is
 # already installed, and the package index is refreshed at most once a day.
 #   scripts/setup.sh            build + test dependencies
-#   scripts/setup.sh --fixtures also the Python side (PyTorch 1.13, h5py) that regenerates fixtures
+#   scripts/setup.sh --fixtures also the Python side (PyTorch 1.13, h5py, scikit-image) that regenerates fixtures
 #   scripts/setup.sh --main     also the bundled head CT (invesalius-examples) of scripts/main.sh
 set -euo pipefail
 
@@ -11,7 +11,7 @@ pkgs=(build-essential cmake ninja-build pkg-config git clang-format
       libcli11-dev nlohmann-json3-dev libfmt-dev libopenblas-dev libdnnl-dev
       libinsighttoolkit5-dev libpng-dev zlib1g-dev)
 case "${1:-}" in
-  --fixtures) pkgs+=(python3-torch python3-h5py python3-numpy) ;;  # run with /usr/bin/python3
+  --fixtures) pkgs+=(python3-torch python3-h5py python3-numpy python3-skimage) ;;  # run with /usr/bin/python3
   --main) pkgs+=(invesalius-examples) ;;  # the real head CT of the README's main job
 esac
 

@@ -1,37 +1,48 @@
-// `ddnet denoise`: a trained checkpoint over whole scans, from the HDF5 dataset (scored against
-// the standard dose, with PNG figures) or from a scan file in any format the importer reads.
+// `ddnet denoise`: a trained checkpoint over whole scans: one scan in any format the importer
+// reads (or a scan of our HDF5 dataset) to a scan file in the same or a chosen format, or a
+// dataset split, scored against the standard dose, with PNG figures. Volumes of any size run in
+// tiles (models/tiling.h).
 #include <nlohmann/json.hpp>
 
-#include <chrono>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "data/dataset.h"
+#include "data/path_util.h"
 #include "data/prepare.h"
 #include "data/scan_io.h"
 #include "engine/error.h"
-#include "graph/arena.h"
-#include "models/checkpoint.h"
 #include "models/denoise.h"
-#include "models/train.h"
+#include "models/metrics.h"
 #include "tools/commands.h"
+#include "tools/model_load.h"
 #include "tools/png.h"
 
 namespace ddnet::tools {
 
 namespace {
 
+namespace fs = std::filesystem;
+
 struct DenoiseArgs {
   std::string checkpoint, dataset, split = "test", scan, input, output, out = "denoised";
-  std::string device = "cpu", format = "mha", model, normalise;
-  std::int64_t chunk_slices = 0, png_slice = -1;
+  std::string device = "cpu", format, model, normalise, description = "ddnet denoised";
+  std::int64_t png_slice = -1;
   double level = 40, width = 400, diff_scale = 100;
+  TilingArgs tiling;
 };
 
+nlohmann::json stat_json(const models::Stat& s) {
+  return {{"mean", s.mean}, {"std", s.std}};
+}
+
 nlohmann::json scores_json(const models::Scores& s) {
-  return {{"mse", s.mse}, {"psnr_db", s.psnr}, {"msssim", s.msssim}, {"rmse_hu", s.rmse_hu}};
+  return {{"mse", stat_json(s.mse)},         {"psnr_db", stat_json(s.psnr)},
+          {"ssim", stat_json(s.ssim)},       {"msssim", stat_json(s.msssim)},
+          {"rmse_hu", stat_json(s.rmse_hu)}, {"slices", s.mse.n}};
 }
 
 void figures(const DenoiseArgs& a, const std::string& name, const data::Volume& low,
@@ -59,37 +70,119 @@ void figures(const DenoiseArgs& a, const std::string& name, const data::Volume& 
             << a.width << " HU; differences 0.." << a.diff_scale << " HU)\n";
 }
 
-int run(const DenoiseArgs& a) {
-  const std::string config = models::read_checkpoint_config(a.checkpoint);
-  models::TrainConfig tc;
-  if (!config.empty()) tc = models::TrainConfig::from_json(config, a.checkpoint + ": config");
-  if (!a.model.empty()) tc.model = a.model;  // bare weights (published, converted) carry no config
-  if (!a.normalise.empty()) tc.normalise = a.normalise;
-  DDNET_CHECK(tc.model == "2d" || tc.model == "3d", "--model '", tc.model, "': expected 2d or 3d");
-  models::DDnet net({tc.model == "2d" ? 2 : 3, kernels::UpsampleMode::linear, 0, tc.residual});
-  models::load_checkpoint(a.checkpoint, net, nullptr);
-  models::DenoiseOptions o;
-  o.normalise = tc.normalise;
-  o.window_lo = tc.window_lo;
-  o.window_hi = tc.window_hi;
-  o.chunk_slices = a.chunk_slices;
-  o.device = Device::parse(a.device);
-  // Parameters into one arena on the device, buffers (BatchNorm statistics) beside them.
-  const nn::Arena arena = nn::pack_parameters(net, o.device);
-  for (const auto& b : net.named_buffers())
-    if (b.tensor->dtype() == DType::f32) *b.tensor = b.tensor->to(o.device);
+// "data.h5#scan" (the low-dose volume of a scan of our dataset, or its standard dose with
+// "#scan:ndct"), else any importer format.
+bool is_dataset_ref(const std::string& path, std::string* file, std::string* scan, bool* low) {
+  const std::size_t hash = path.rfind('#');
+  if (hash == std::string::npos) return false;
+  const std::string f = path.substr(0, hash);
+  const std::string l = data::lower(f);
+  if (!data::ends_with(l, ".h5") && !data::ends_with(l, ".hdf5")) return false;
+  *file = f;
+  *scan = path.substr(hash + 1);
+  *low = true;
+  const std::size_t colon = scan->rfind(':');
+  if (colon != std::string::npos) {
+    const std::string which = scan->substr(colon + 1);
+    DDNET_CHECK(which == "ldct" || which == "ndct", path, ": expected '#scan', '#scan:ldct' or ",
+                "'#scan:ndct' after the dataset file");
+    *low = which == "ldct";
+    *scan = scan->substr(0, colon);
+  }
+  return true;
+}
 
-  if (!a.input.empty()) {  // one scan file -> one scan file
-    DDNET_CHECK(!a.output.empty(), "--input needs --output (the denoised scan's path)");
-    const data::Volume in = data::read_any_scan(a.input);
+data::Volume read_input(const std::string& path) {
+  std::string file, scan;
+  bool low = true;
+  if (!is_dataset_ref(path, &file, &scan, &low)) return data::read_any_scan(path);
+  const data::Dataset ds = data::Dataset::open(file);
+  for (std::size_t i = 0; i < ds.scans().size(); ++i)
+    if (ds.scans()[i].name == scan) {
+      DDNET_CHECK(!low || ds.scans()[i].has_ldct, file, ": scan '", scan, "' has no ldct; name '#",
+                  scan, ":ndct' to denoise its standard dose");
+      data::Volume v = ds.read(i, low);
+      v.source = path;
+      return v;
+    }
+  DDNET_FAIL(file, ": no scan named '", scan, "'");
+}
+
+// The output path when --output is not given: beside the input, "_denoised" before the
+// extension (or after a folder's name), same format.
+std::string default_output(const std::string& input) {
+  std::string file, scan;
+  bool low = true;
+  DDNET_CHECK(!is_dataset_ref(input, &file, &scan, &low), "--input ", input,
+              " is a dataset scan: give --output (a scan file, e.g. ", scan, "_denoised.mha)");
+  fs::path p(input);
+  while (!p.empty() && p.filename().empty()) p = p.parent_path();  // "folder/" -> "folder"
+  std::error_code ec;
+  if (fs::is_directory(p, ec)) return p.string() + "_denoised";
+  std::string name = p.filename().string();
+  const std::string l = data::lower(name);
+  std::string ext;
+  for (const char* e :
+       {".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".nhdr", ".tiff", ".tif", ".dcm", ".inv3"})
+    if (data::ends_with(l, e)) {
+      ext = name.substr(name.size() - std::string(e).size());
+      break;
+    }
+  if (ext.empty()) ext = p.extension().string();
+  name = name.substr(0, name.size() - ext.size());
+  if (data::lower(ext) == ".inv3") ext = ".mha";  // .inv3 is read, not written
+  if (data::lower(ext) == ".dcm") return (p.parent_path() / (name + "_denoised")).string();
+  return (p.parent_path() / (name + "_denoised" + ext)).string();
+}
+
+void print_tiles(const models::DenoiseStats& st) {
+  const auto& g = st.grid;
+  std::cerr << "denoise: " << g.count() << " tile(s) of " << g.size[0] << "x" << g.size[1] << "x"
+            << g.size[2] << " (padded volume " << g.extent[0] << "x" << g.extent[1] << "x"
+            << g.extent[2] << ", overlap " << g.overlap[0] << "x" << g.overlap[1] << "x"
+            << g.overlap[2] << "), " << st.forwards << " forward pass(es), " << st.seconds
+            << " s, peak " << static_cast<long long>(st.peak_device_mib) << " MiB\n";
+}
+
+int run(const DenoiseArgs& a) {
+  const Device device = Device::parse(a.device);
+  const LoadedModel m = load_model(a.checkpoint, a.model, a.normalise, device);
+  models::DenoiseOptions o = denoise_options(m, device);
+  apply_tiling(a.tiling, o);
+
+  if (!a.input.empty()) {  // one scan -> one scan file
+    DDNET_CHECK(data::have_itk(),
+                "denoise --input needs ITK to write the result; this build "
+                "has none (use --dataset mode)");
+    const std::string output = a.output.empty() ? default_output(a.input) : a.output;
+    const data::Volume in = read_input(a.input);
     data::Volume out = in;
-    out.voxels = models::denoise_volume(net, in.voxels.data(), in.slices, in.rows, in.cols, o);
-    data::write_scan(out, a.output);
-    std::cerr << "denoise: " << a.input << " -> " << a.output << "\n";
+    models::DenoiseStats st;
+    out.voxels =
+        models::denoise_volume(*m.net, in.voxels.data(), in.slices, in.rows, in.cols, o, &st);
+    print_tiles(st);
+    out.source = "ddnet denoise " + a.checkpoint;
+    if (!a.description.empty()) {
+      const auto it = in.dicom.find("0008|103e");
+      out.dicom["0008|103e"] = it == in.dicom.end() || it->second.empty()
+                                   ? a.description
+                                   : it->second + " " + a.description;
+    }
+    // The format: --format, else the input's when the output name is derived, else by name.
+    if (!a.format.empty())
+      data::write_scan(out, output, data::parse_format(a.format));
+    else if (a.output.empty())
+      data::write_scan(out, output,
+                       data::ends_with(data::lower(a.input), ".inv3")
+                           ? data::ScanFormat::mha
+                           : data::format_from_path(a.input));
+    else
+      data::write_scan(out, output);
+    std::cerr << "denoise: " << a.input << " -> " << output << "\n";
     return 0;
   }
 
-  DDNET_CHECK(!a.dataset.empty(), "give --dataset (with --split or --scan) or --input/--output");
+  DDNET_CHECK(!a.dataset.empty(), "give --input (a scan) or --dataset (with --split or --scan)");
   const data::Dataset ds = data::Dataset::open(a.dataset);
   std::vector<std::size_t> which;
   if (!a.scan.empty()) {
@@ -100,38 +193,39 @@ int run(const DenoiseArgs& a) {
     which = ds.scans_in(data::parse_split(a.split));
     DDNET_CHECK(!which.empty(), a.dataset, ": no scans in the '", a.split, "' split");
   }
-  std::filesystem::create_directories(a.out);
+  fs::create_directories(a.out);
   nlohmann::json report = nlohmann::json::object();
   for (const std::size_t i : which) {
     const data::ScanInfo& info = ds.scans()[i];
     DDNET_CHECK(info.has_ldct, a.dataset, ": scan '", info.name, "' has no ldct to denoise");
     const data::Volume low = ds.read(i, true), full = ds.read(i, false);
-    const auto t0 = std::chrono::steady_clock::now();
+    models::DenoiseStats st;
     const std::vector<float> den =
-        models::denoise_volume(net, low.voxels.data(), low.slices, low.rows, low.cols, o);
-    const double secs =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        models::denoise_volume(*m.net, low.voxels.data(), low.slices, low.rows, low.cols, o, &st);
+    print_tiles(st);
     const auto before =
         models::score_volume(low.voxels.data(), full.voxels.data(), low.slices, low.rows, low.cols);
     const auto after =
         models::score_volume(den.data(), full.voxels.data(), low.slices, low.rows, low.cols);
     std::printf("%s (%lld slices of %lldx%lld, %.1f s):\n", info.name.c_str(),
                 static_cast<long long>(low.slices), static_cast<long long>(low.rows),
-                static_cast<long long>(low.cols), secs);
-    std::printf("  %-28s %10s %10s %10s %10s\n", "", "MSE", "PSNR dB", "MS-SSIM", "RMSE HU");
-    std::printf("  %-28s %10.6f %10.3f %10.5f %10.2f\n", "low dose vs standard", before.mse,
-                before.psnr, before.msssim, before.rmse_hu);
-    std::printf("  %-28s %10.6f %10.3f %10.5f %10.2f\n", "denoised vs standard", after.mse,
-                after.psnr, after.msssim, after.rmse_hu);
+                static_cast<long long>(low.cols), st.seconds);
+    std::printf("  %-24s %10s %9s %9s %9s %9s\n", "(mean over slices)", "MSE", "PSNR dB", "SSIM",
+                "MS-SSIM", "RMSE HU");
+    for (const auto& [label, s] :
+         {std::pair{"low dose vs standard", before}, std::pair{"denoised vs standard", after}})
+      std::printf("  %-24s %10.6f %9.3f %9.5f %9.5f %9.2f\n", label, s.mse.mean, s.psnr.mean,
+                  s.ssim.mean, s.msssim.mean, s.rmse_hu.mean);
     report[info.name] = {{"before", scores_json(before)},
                          {"after", scores_json(after)},
                          {"slices", low.slices},
-                         {"seconds", secs}};
+                         {"seconds", st.seconds}};
     if (data::have_itk()) {
       data::Volume out = low;
       out.voxels = den;
       out.source = "ddnet denoise " + a.checkpoint;
-      data::write_scan(out, detail::concat(a.out, "/", info.name, "_denoised.", a.format));
+      const std::string ext = a.format.empty() ? "mha" : a.format;
+      data::write_scan(out, detail::concat(a.out, "/", info.name, "_denoised.", ext));
     }
     figures(a, info.name, low, full, den);
   }
@@ -141,7 +235,7 @@ int run(const DenoiseArgs& a) {
   const std::string text = report.dump(2) + "\n";
   std::fwrite(text.data(), 1, text.size(), f);
   std::fclose(f);
-  std::filesystem::rename(path + ".tmp", path);
+  fs::rename(path + ".tmp", path);
   std::cerr << "denoise: scores in " << path << "\n";
   return 0;
 }
@@ -152,8 +246,8 @@ Command add_denoise(CLI::App& app) {
   auto a = std::make_shared<DenoiseArgs>();
   auto* cmd = app.add_subcommand(
       "denoise",
-      "Denoise scans with a trained checkpoint: a dataset split (scored, with PNG "
-      "figures) or one scan file");
+      "Denoise scans with a trained checkpoint: one scan (DICOM, NIfTI, MHA, NRRD, TIFF, "
+      "data.h5#scan) to a scan file, or a dataset split (scored, with PNG figures)");
   cmd->add_option("--checkpoint", a->checkpoint, "Trained weights (final.h5 of ddnet train)")
       ->required();
   cmd->add_option("--model", a->model,
@@ -161,19 +255,23 @@ Command add_denoise(CLI::App& app) {
                   "checkpoint, else 3d)");
   cmd->add_option("--normalise", a->normalise,
                   "minmax or window (default: as the checkpoint was trained, else minmax)");
+  cmd->add_option("--input", a->input,
+                  "A scan file or folder (any importer format), or data.h5#scan[:ldct|ndct]");
+  cmd->add_option("--output", a->output,
+                  "Where --input's denoised scan goes, format by name (default: beside the "
+                  "input, '_denoised' added, same format)");
+  cmd->add_option("--format", a->format,
+                  "Output format (dicom, nifti, mha, nrrd, tiff) instead of the one the name "
+                  "implies; dataset mode: the volumes' extension (default mha)");
+  cmd->add_option("--description", a->description,
+                  "Appended to the DICOM series description of the output (new series UID)")
+      ->capture_default_str();
   cmd->add_option("--dataset", a->dataset, "HDF5 dataset (ddnet prepare)");
   cmd->add_option("--split", a->split, "Split of the dataset to denoise")->capture_default_str();
   cmd->add_option("--scan", a->scan, "One scan of the dataset, by name");
-  cmd->add_option("--input", a->input, "A scan file or folder (any importer format)");
-  cmd->add_option("--output", a->output, "Where --input's denoised scan goes (format by name)");
   cmd->add_option("--out", a->out, "Output folder (dataset mode)")->capture_default_str();
-  cmd->add_option("--format", a->format,
-                  "Denoised volumes' format in dataset mode (mha, nii.gz, nrrd)")
-      ->capture_default_str();
   cmd->add_option("--device", a->device, "cpu, cuda or cuda:N")->capture_default_str();
-  cmd->add_option("--chunk-slices", a->chunk_slices,
-                  "3D: slices per forward pass (0: whole volume)")
-      ->capture_default_str();
+  add_tiling_options(cmd, a->tiling);
   cmd->add_option("--png-slice", a->png_slice, "Slice shown in the figures (-1: the middle)");
   cmd->add_option("--level", a->level, "Figure window level (HU)")->capture_default_str();
   cmd->add_option("--width", a->width, "Figure window width (HU)")->capture_default_str();

@@ -15,5 +15,6 @@ struct Command {
 
 Command add_prepare(CLI::App& app);
 Command add_denoise(CLI::App& app);
+Command add_eval(CLI::App& app);
 
 }  // namespace ddnet::tools

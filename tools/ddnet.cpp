@@ -107,12 +107,14 @@ int main(int argc, char** argv) {
 
   auto prepare = tools::add_prepare(app);
   auto denoise = tools::add_denoise(app);
+  auto eval = tools::add_eval(app);
 
   CLI11_PARSE(app, argc, argv);
   try {
     if (info_cmd->parsed()) return info();
     if (prepare.cmd->parsed()) return prepare.run();
     if (denoise.cmd->parsed()) return denoise.run();
+    if (eval.cmd->parsed()) return eval.run();
     if (train_cmd->parsed()) {
       models::TrainConfig c =
           config_path.empty() ? models::TrainConfig{}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `ddnet prepare` -> `ddnet train` -> `ddnet denoise` end to end on a tiny phantom scan written
-# as a MetaImage file: a simulated low-dose partner, slabs, a 3D training run from the dataset,
-# scores and figures; and bad input named in the errors.
+# `ddnet prepare` -> `ddnet train` -> `ddnet denoise` / `ddnet eval` end to end on a tiny phantom
+# scan written as a MetaImage file: a simulated low-dose partner, slabs, 3D and 2D training runs
+# from the dataset, scores and figures, scan files in and out (tiled, a dataset scan, DICOM with
+# its series description), the evaluation report; and bad input named in the errors.
 set -euo pipefail
 ddnet="$1"
 tmp=$(mktemp -d)
@@ -46,6 +47,45 @@ grep -q "denoised vs standard" "$tmp/denoise.out" || { cat "$tmp/denoise.out" "$
 ls "$tmp/den/"phantom_test_slice8_montage.png >/dev/null
 ls "$tmp/den/"phantom_test_denoised.mha >/dev/null
 
+# One scan file in, the same format out beside it (default name), geometry kept; in tiles too.
+"$ddnet" denoise --checkpoint "$tmp/run/final.h5" --input "$tmp/phantom.mha" 2>"$tmp/d1.log"
+head -c 400 "$tmp/phantom_denoised.mha" | grep -aq "DimSize = 32 32 48" || { cat "$tmp/d1.log"; exit 1; }
+head -c 400 "$tmp/phantom_denoised.mha" | grep -aq "ElementSpacing = 1.5 1.5 2" || exit 1
+grep -q "1 tile(s) of 48x32x32" "$tmp/d1.log" || { cat "$tmp/d1.log"; exit 1; }
+"$ddnet" denoise --checkpoint "$tmp/run/final.h5" --input "$tmp/phantom.mha" --tile 32 \
+  --overlap 16 --batch 3 --output "$tmp/tiled.nii.gz" 2>"$tmp/d2.log"
+grep -q "2 tile(s) of 32x32x32 (padded volume 48x32x32, overlap 16x0x0), 1 forward pass(es)" \
+  "$tmp/d2.log" || { cat "$tmp/d2.log"; exit 1; }
+[[ -s "$tmp/tiled.nii.gz" ]] || exit 1
+# A scan of the dataset, written as a DICOM series whose description says what made it.
+"$ddnet" denoise --checkpoint "$tmp/run/final.h5" --input "$tmp/set.h5#phantom_test" \
+  --output "$tmp/dcm" --format dicom 2>"$tmp/d3.log" || { cat "$tmp/d3.log"; exit 1; }
+[[ $(ls "$tmp/dcm" | wc -l) == 16 ]] || { ls "$tmp/dcm"; exit 1; }
+grep -aq "ddnet denoised" "$tmp/dcm/$(ls "$tmp/dcm" | head -1)" || { echo "no series description"; exit 1; }
+# ... and read back: DICOM in, DICOM out (a new folder beside it).
+"$ddnet" denoise --checkpoint "$tmp/run/final.h5" --input "$tmp/dcm" 2>"$tmp/d4.log" || { cat "$tmp/d4.log"; exit 1; }
+[[ $(ls "$tmp/dcm_denoised" | wc -l) == 16 ]] || { cat "$tmp/d4.log"; exit 1; }
+
+# ddnet eval: a 2D and a 3D model against the low-dose baseline, tables, figures and the page.
+"$ddnet" train --dataset "$tmp/set.h5" --loader 2d --model 2d --size 32 --samples-per-scan 2 \
+  --normalise window --epochs 1 --progress false --out "$tmp/run2d" 2>"$tmp/train2d.log"
+"$ddnet" eval --checkpoint "$tmp/run2d/final.h5" --checkpoint "$tmp/run/final.h5" \
+  --dataset "$tmp/set.h5" --out "$tmp/eval" >"$tmp/eval.md" 2>"$tmp/eval.log" || { cat "$tmp/eval.log"; exit 1; }
+for row in "Low dose (no model)" "2D-DDnet" "3D-DDnet"; do
+  grep -q "^| $row | " "$tmp/eval.md" || { echo "no row $row"; cat "$tmp/eval.md"; exit 1; }
+done
+for f in table.md table.csv report.json report.html phantom_test_slice8_comparison.png \
+         phantom_test_slice8_difference.png loss_curves.png; do
+  [[ -s "$tmp/eval/$f" ]] || { echo "eval wrote no $f"; ls "$tmp/eval"; exit 1; }
+done
+grep -q "data:image/png;base64" "$tmp/eval/report.html" || exit 1
+if "$ddnet" eval --checkpoint "$tmp/run/final.h5" --label a --label b --dataset "$tmp/set.h5" \
+  2>"$tmp/e3.log"; then exit 1; fi
+grep -q "2 --label(s) for 1 --checkpoint(s)" "$tmp/e3.log" || { cat "$tmp/e3.log"; exit 1; }
+if "$ddnet" denoise --checkpoint "$tmp/run/final.h5" --input "$tmp/set.h5#nope" \
+  --output "$tmp/n.mha" 2>"$tmp/e4.log"; then exit 1; fi
+grep -q "set.h5: no scan named 'nope'" "$tmp/e4.log" || { cat "$tmp/e4.log"; exit 1; }
+
 # Bad input is named.
 if "$ddnet" prepare --out "$tmp/x.h5" "$tmp/nope.mha" 2>"$tmp/e1.log"; then exit 1; fi
 grep -q "nope.mha: no such file or folder" "$tmp/e1.log" || { cat "$tmp/e1.log"; exit 1; }
@@ -53,4 +93,4 @@ grep -q "nope.mha: no such file or folder" "$tmp/e1.log" || { cat "$tmp/e1.log";
 if "$ddnet" train --dataset "$tmp/set.h5" --loader strided --slices 32 --size 32 \
   --out "$tmp/r2" 2>"$tmp/e2.log"; then exit 1; fi
 grep -q "scan 'phantom_train' has 16 slices, fewer than the 32" "$tmp/e2.log" || { cat "$tmp/e2.log"; exit 1; }
-echo "data cli: prepare, train from the dataset, denoise with scores and figures, errors named"
+echo "data cli: prepare, train from the dataset, denoise (dataset, scan files, tiles, DICOM), eval report, errors named"
