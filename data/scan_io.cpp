@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -19,6 +20,7 @@
 #include <iterator>
 #include <map>
 #include <memory>
+#include <random>
 #include <sstream>
 #include <system_error>
 #include <utility>
@@ -629,6 +631,54 @@ Volume read_image_file(const fs::path& file, ScanFormat f, const std::string& sh
 
 // ---- DICOM series ---------------------------------------------------------------------------
 
+// The attributes a derived series keeps from its source: who the patient is, which study and
+// frame of reference it belongs to, and how it was acquired. Everything else (UIDs of the
+// series and instances, pixel description, geometry) is written anew.
+constexpr const char* kKeptDicomTags[] = {
+    "0010|0010", "0010|0020", "0010|0030", "0010|0040", "0010|1010",  // patient
+    "0020|000d", "0020|0010", "0008|0020", "0008|0030", "0008|0050",  // study
+    "0008|1030", "0008|0090",                                         //
+    "0020|0052", "0020|1040",                                         // frame of reference
+    "0008|0060", "0008|0070", "0008|0080", "0008|1090",               // equipment
+    "0018|0015", "0018|0060", "0018|1210", "0018|5100",               // acquisition
+    "0008|103e", "0020|0011", "0020|000e", "0008|0021", "0008|0031",  // source series
+};
+
+bool is_kept_dicom_tag(const std::string& tag) {
+  for (const char* t : kKeptDicomTags)
+    if (tag == t) return true;
+  return false;
+}
+
+// A new UID under the UUID-derived root 2.25 (ISO/IEC 9834-8): 128 random bits in decimal.
+std::string new_dicom_uid() {
+  static std::atomic<std::uint64_t> counter{0};
+  std::random_device rd;
+  // 128 bits as four 32-bit limbs, most significant first; the clock and a counter mixed in so
+  // a weak random_device still gives distinct UIDs within and across processes.
+  const auto now = static_cast<std::uint64_t>(
+      std::chrono::high_resolution_clock::now().time_since_epoch().count());
+  const std::uint64_t n = counter++;
+  std::uint32_t limb[4] = {
+      rd() ^ static_cast<std::uint32_t>(n >> 32), rd() ^ static_cast<std::uint32_t>(n),
+      rd() ^ static_cast<std::uint32_t>(now >> 32), rd() ^ static_cast<std::uint32_t>(now)};
+  std::string digits;
+  for (;;) {  // long division by 10
+    std::uint64_t rem = 0;
+    bool nonzero = false;
+    for (std::uint32_t& l : limb) {
+      const std::uint64_t cur = (rem << 32) | l;
+      l = static_cast<std::uint32_t>(cur / 10);
+      rem = cur % 10;
+      nonzero = nonzero || l != 0;
+    }
+    digits.push_back(static_cast<char>('0' + rem));
+    if (!nonzero) break;
+  }
+  std::reverse(digits.begin(), digits.end());
+  return "2.25." + digits;
+}
+
 struct DicomFile {
   fs::path file;
   std::string uid, description;
@@ -639,6 +689,7 @@ struct DicomFile {
   std::array<double, 3> spacing{};  // ITK order (x, y, z)
   double pos = 0;                   // position along the normal
   std::uint64_t pixel_bytes = 0;    // rows * cols * frames * samples * BitsAllocated / 8
+  std::map<std::string, std::string> kept;  // kKeptDicomTags present in the file
 };
 
 bool read_dicom_header(const fs::path& file, DicomFile* out, std::string* why) {
@@ -666,6 +717,13 @@ bool read_dicom_header(const fs::path& file, DicomFile* out, std::string* why) {
   itk::ExposeMetaData<std::string>(dict, "0008|103e", out->description);
   out->uid = trim(out->uid);
   out->description = trim(out->description);
+  for (const char* tag : kKeptDicomTags) {
+    std::string value;
+    if (itk::ExposeMetaData<std::string>(dict, tag, value)) {
+      value = trim(value);
+      if (!value.empty()) out->kept[tag] = value;
+    }
+  }
   auto number = [&dict](const char* tag, std::uint64_t fallback) {
     std::string value;
     if (!itk::ExposeMetaData<std::string>(dict, tag, value)) return fallback;
@@ -874,6 +932,7 @@ Volume read_dicom(const SeriesPath& sp, const std::string& shown) {
   if (files.size() == 1) {  // one slice, or one multi-frame volume: geometry from the file
     Volume v = read_image_file(files.front().file, ScanFormat::dicom, files.front().file.string());
     v.source = shown;
+    v.dicom = files.front().kept;
     return v;
   }
   const DicomFile& first = files.front();
@@ -883,6 +942,7 @@ Volume read_dicom(const SeriesPath& sp, const std::string& shown) {
   v.origin = first.ipp;
   v.direction = first.dir;
   v.source = shown;
+  v.dicom = first.kept;
   for (std::size_t k = 0; k < files.size(); ++k) {
     const std::string name = files[k].file.string();
     auto reader = itk::ImageFileReader<Image3>::New();
@@ -1040,8 +1100,24 @@ void write_dicom(const Volume& v, const fs::path& dir, const ScanWriteOptions& o
                          static_cast<std::int64_t>(n), v, shown,
                          "; choose a rescale slope/intercept that maps the HU range into it");
   const double normal[3] = {v.direction[2], v.direction[5], v.direction[8]};
+  // The source's patient, study and acquisition attributes (v.dicom), a new series: the study
+  // and frame-of-reference UIDs are kept (or made once for the series), the series UID and every
+  // SOP instance UID are new, so the output joins the source's study beside it.
+  std::map<std::string, std::string> tags;
+  for (const auto& [tag, value] : v.dicom)
+    if (is_kept_dicom_tag(tag) && !value.empty()) tags[tag] = value;
+  const bool derived = !tags.empty();
+  const std::string source_series = tags.count("0020|000e") ? tags["0020|000e"] : "";
+  tags.erase("0020|000e");
+  tags.erase("0020|0011");  // the source's series number belongs to the source
+  if (!tags.count("0020|000d")) tags["0020|000d"] = new_dicom_uid();
+  if (!tags.count("0020|0052")) tags["0020|0052"] = new_dicom_uid();
+  if (!tags.count("0008|103e")) tags["0008|103e"] = "ddnet";
+  if (!tags.count("0008|0060")) tags["0008|0060"] = "CT";
+  std::string series_uid = new_dicom_uid();
+  while (series_uid == source_series) series_uid = new_dicom_uid();
   auto io = itk::GDCMImageIO::New();
-  io->SetKeepOriginalUID(false);  // one fresh study/series UID for this io, a SOP UID per file
+  io->SetKeepOriginalUID(true);  // the UIDs below, not ones GDCM would make per writer
   const auto cols = static_cast<std::size_t>(v.cols), rows = static_cast<std::size_t>(v.rows);
   for (std::int64_t k = 0; k < v.slices; ++k) {
     // GDCM inverse-rescales a floating-point image into the int16 described by the bit tags;
@@ -1059,9 +1135,10 @@ void write_dicom(const Volume& v, const fs::path& dir, const ScanWriteOptions& o
       itk::EncapsulateMetaData<std::string>(dict, tag, value);
     };
     put("0008|0016", "1.2.840.10008.5.1.4.1.1.2");  // CT Image Storage: keeps position/spacing
-    put("0008|0060", "CT");
-    const auto desc = v.dicom.find("0008|103e");
-    put("0008|103e", desc == v.dicom.end() || desc->second.empty() ? "ddnet" : desc->second);
+    for (const auto& [tag, value] : tags) put(tag.c_str(), value);
+    put("0020|000e", series_uid);
+    put("0008|0018", new_dicom_uid());  // SOPInstanceUID
+    if (derived) put("0008|0008", "DERIVED\\SECONDARY");
     put("0020|0013", std::to_string(k + 1));    // InstanceNumber
     put("0018|0050", ds_string(v.spacing[0]));  // SliceThickness
     put("0018|0088", ds_string(v.spacing[0]));  // SpacingBetweenSlices

@@ -20,6 +20,13 @@
 //     with slice spacing 1 mm, origin 0 and identity direction (in-plane spacing from the TIFF
 //     resolution tags when present). A multi-page TIFF cut short reads as the pages before the
 //     cut (libtiff stops at the last intact directory); a cut 2-D slice is an error.
+// DICOM metadata: a series read fills Volume::dicom with its first file's patient, study,
+// frame-of-reference, equipment, acquisition and series attributes (the list in scan_io.cpp).
+// Writing DICOM writes those back (other keys are ignored), keeps the study and frame-of-reference
+// UIDs (new ones, one per series, when absent) and always makes a new series UID and a new SOP
+// instance UID per file (root 2.25, UUID-derived), so the output is a new series in the source's
+// study; SeriesDescription is the map's (default "ddnet"), ImageType DERIVED\SECONDARY when the
+// map came from a source. Other formats carry no such metadata.
 // Writing (write_scan): a single file is written under a temporary name in a temporary folder
 // beside it and renamed into place (header files last); a folder (DICOM series, TIFF slices) is
 // built beside the target and renamed onto it. An existing target folder is replaced only when

@@ -305,6 +305,62 @@ TEST_CASE("scan_io: DICOM series round-trip (int16, slope 1, intercept 0)", "[da
   require_same_voxels(v, read_scan(out));
 }
 
+TEST_CASE("scan_io: DICOM keeps patient, study and acquisition; a new series in the same study",
+          "[data]") {
+  SKIP_WITHOUT_ITK();
+  TempDir dir("dicom_meta");
+  Volume v = test_volume(0.0f);
+  v.dicom = {{"0010|0010", "Doe^Jane"},
+             {"0010|0020", "P-0042"},
+             {"0020|000d", "1.2.826.0.1.3680043.2.1125.1.123"},
+             {"0020|0052", "1.2.826.0.1.3680043.2.1125.1.456"},
+             {"0020|000e", "1.2.3.4.5"},  // the source series: never reused
+             {"0008|103e", "HEAD 5mm ddnet denoised"},
+             {"0018|0060", "120"},
+             {"0009|0010", "PRIVATE CREATOR"}};  // not a kept attribute: not written
+  write_scan(v, dir / "a", ScanFormat::dicom);
+  const Volume r = read_scan(dir / "a");  // one series (several would be refused)
+  require_same_voxels(v, r);
+  for (const char* tag : {"0010|0010", "0010|0020", "0020|000d", "0020|0052", "0008|103e"}) {
+    INFO(tag);
+    CHECK(r.dicom.count(tag) == 1);
+    CHECK(r.dicom.at(tag) == v.dicom.at(tag));
+  }
+  CHECK(std::stod(r.dicom.at("0018|0060")) == 120.0);
+  const std::string series = r.dicom.at("0020|000e");
+  CHECK(series != "1.2.3.4.5");
+  CHECK(series.rfind("2.25.", 0) == 0);
+  CHECK(series.size() <= 64);
+  CHECK(r.dicom.count("0009|0010") == 0);
+  // Every file carries that one series UID and its own SOP instance UID.
+  for (const auto& e : fs::directory_iterator(dir / "a")) {
+    const Volume one = read_scan(e.path().string());
+    CHECK(one.dicom.at("0020|000e") == series);
+  }
+  // Written again: another new series, the same study.
+  write_scan(v, dir / "b", ScanFormat::dicom);
+  const Volume r2 = read_scan(dir / "b");
+  CHECK(r2.dicom.at("0020|000e") != series);
+  CHECK(r2.dicom.at("0020|000d") == v.dicom.at("0020|000d"));
+}
+
+TEST_CASE("scan_io: DICOM without source attributes gets fresh UIDs; other formats carry none",
+          "[data]") {
+  SKIP_WITHOUT_ITK();
+  TempDir dir("dicom_fresh");
+  const Volume v = test_volume(0.0f);
+  write_scan(v, dir / "s", ScanFormat::dicom);
+  const Volume r = read_scan(dir / "s");
+  CHECK(r.dicom.at("0020|000d").rfind("2.25.", 0) == 0);
+  CHECK(r.dicom.at("0020|0052").rfind("2.25.", 0) == 0);
+  CHECK(r.dicom.at("0008|103e") == "ddnet");
+  CHECK(r.dicom.at("0008|0060") == "CT");
+  write_scan(r, dir / "v.mha");
+  CHECK(read_scan(dir / "v.mha").dicom.empty());
+  write_scan(r, dir / "v.nii.gz");
+  CHECK(read_scan(dir / "v.nii.gz").dicom.empty());
+}
+
 TEST_CASE("scan_io: a left-handed volume through DICOM keeps every voxel's position", "[data]") {
   SKIP_WITHOUT_ITK();
   // DICOM derives the slice axis as row x column, so a left-handed grid comes back with its slice
