@@ -50,15 +50,15 @@ rm -rf "$out"
 mkdir -p "$out"
 start=$(date +%s)
 
-echo "== 1/4 prepare: import $scan, simulate ${dose} dose, cut train/test/val slabs"
+echo "== 1/5 prepare: import $scan, simulate ${dose} dose, cut train/test/val slabs"
 "$ddnet" prepare --out "$out/cranium.h5" --dose "$dose" --seed 0 \
   --slabs train:52,test:32,val:rest "$scan"
 
-echo "== 2/4 train 2D-DDnet on whole slices ($device)"
+echo "== 2/5 train 2D-DDnet on whole slices ($device)"
 "$ddnet" train --config "$root/configs/main-2d.json" --dataset "$out/cranium.h5" \
   --device "$device" --out "$out/train2d" "${args2d[@]}"
 
-echo "== 3/4 train 3D-DDnet from it (transfer learning 2D -> 3D, centre fill; $device)"
+echo "== 3/5 train 3D-DDnet from it (transfer learning 2D -> 3D, centre fill; $device)"
 "$ddnet" train --config "$root/configs/main-3d.json" --dataset "$out/cranium.h5" \
   --device "$device" --donor "$out/train2d/final.h5" --out "$out/train3d" "${args3d[@]}"
 

@@ -1,4 +1,4 @@
-// The `ddnet` command: info, prepare (scans -> HDF5 dataset), train, denoise. Thin: argument
+// The `ddnet` command: info, prepare (scans -> HDF5 dataset), train, denoise, eval. Thin: argument
 // parsing and output; the work lives in the libraries (data/, models/).
 #include <CLI/CLI.hpp>
 
@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "data/prepare.h"
+#include "dist/world.h"
 #include "engine/allocator.h"
 #include "engine/device.h"
 #include "engine/error.h"
@@ -29,6 +30,13 @@ int info() {
             << ", MPI: " << (DDNET_WITH_MPI ? "yes" : "no")
             << ", HDF5: " << (DDNET_WITH_HDF5 ? "yes" : "no") << "\n"
             << "  CPU threads: " << ddnet::cpu_threads() << "\n";
+  const dist::World& w = dist::World::get();
+  std::cout << "  processes: " << w.size()
+            << (w.uses_mpi() ? " (MPI world; this is rank " + std::to_string(w.rank()) +
+                                   ", local rank " + std::to_string(w.local_rank()) + " of " +
+                                   std::to_string(w.local_size()) + ")"
+                             : std::string(" (no MPI launcher)"))
+            << "\n";
   const int n = ddnet::cuda_device_count();
   if (n == 0) {
     std::cout << "  CUDA devices: none (" << ddnet::cuda_unavailable_reason() << ")\n";
@@ -110,7 +118,12 @@ int main(int argc, char** argv) {
   auto eval = tools::add_eval(app);
 
   CLI11_PARSE(app, argc, argv);
+  dist::World* world = nullptr;
+  struct FinalizeAtReturn {
+    ~FinalizeAtReturn() { dist::World::get().finalize(); }
+  } finalize_at_return;
   try {
+    world = &dist::World::init();  // MPI only when a launcher (mpirun, srun) started us
     if (info_cmd->parsed()) return info();
     if (prepare.cmd->parsed()) return prepare.run();
     if (denoise.cmd->parsed()) return denoise.run();
@@ -151,12 +164,17 @@ int main(int argc, char** argv) {
         return 0;
       }
       c.validate();
+      DDNET_CHECK(world->size() == 1, "ddnet train was launched as ", world->size(),
+                  " processes: data-parallel training (issue 7) is not implemented yet, and "
+                  "separate ranks would write the same run folder; start one process");
       const auto source = tools::make_sample_source(c);
       const auto r = models::train(c, *source, resume);
       std::cerr << "ddnet train: " << r.message << "\n";
       return r.exit_code;
     }
-  } catch (const ddnet::Error& e) {
+  } catch (const std::exception& e) {
+    // One rank of several: end them all, so none waits on this one in a collective.
+    if (world != nullptr && world->size() > 1) world->abort(e.what(), 1);
     std::cerr << "ddnet: " << e.what() << "\n";
     return 1;
   }
