@@ -1,6 +1,7 @@
 // `ddnet eval`: one or more trained checkpoints (2D and 3D) over a test split, every slice
 // scored like the thesis does (§3.2), with the identity baseline, a Table 4.1-like summary, the
 // thesis's figures, loss curves and one HTML page (tools/report.h).
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>

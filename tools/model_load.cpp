@@ -1,6 +1,10 @@
 // Loading a trained checkpoint for inference.
 #include "tools/model_load.h"
 
+#include <CLI/CLI.hpp>
+
+#include <sstream>
+
 #include "engine/error.h"
 #include "models/checkpoint.h"
 
@@ -36,13 +40,6 @@ models::DenoiseOptions denoise_options(const LoadedModel& m, Device device) {
   return o;
 }
 
-}  // namespace ddnet::tools
-
-#include <CLI/CLI.hpp>
-
-#include <sstream>
-
-namespace ddnet::tools {
 
 void add_tiling_options(CLI::App* cmd, TilingArgs& t) {
   cmd->add_option("--tile", t.tile,

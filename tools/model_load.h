@@ -11,6 +11,10 @@
 #include "models/denoise.h"
 #include "models/train.h"
 
+namespace CLI {
+class App;
+}
+
 namespace ddnet::tools {
 
 struct LoadedModel {
@@ -27,14 +31,6 @@ LoadedModel load_model(const std::string& checkpoint, const std::string& model,
 
 // The checkpoint's normalisation and the device, the rest default.
 models::DenoiseOptions denoise_options(const LoadedModel& m, Device device);
-
-}  // namespace ddnet::tools
-
-namespace CLI {
-class App;
-}
-
-namespace ddnet::tools {
 
 // The tiling options of denoise and eval (models::DenoiseOptions).
 struct TilingArgs {
