@@ -40,7 +40,6 @@ models::DenoiseOptions denoise_options(const LoadedModel& m, Device device) {
   return o;
 }
 
-
 void add_tiling_options(CLI::App* cmd, TilingArgs& t) {
   cmd->add_option("--tile", t.tile,
                   "Tile size: S (every axis), RxC (rows x cols) or SxRxC, multiples of 16 "
