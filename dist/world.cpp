@@ -37,6 +37,8 @@ struct Request::Impl {};
 
 #endif
 
+Request::Request() = default;
+
 Request::~Request() {
   if (impl_) {
     try {

@@ -20,7 +20,7 @@ namespace ddnet::dist {
 // unfinished request waits for it.
 class Request {
  public:
-  Request() = default;
+  Request();
   ~Request();
   Request(Request&& o) noexcept;
   Request& operator=(Request&& o) noexcept;

@@ -2,6 +2,7 @@
 #include "engine/autograd.h"
 
 #include <algorithm>
+#include <unordered_map>
 
 #include "engine/parallel.h"
 
@@ -29,6 +30,11 @@ struct Tape {
 Tape& tape() {
   thread_local Tape t;
   return t;
+}
+
+GradReadyHook& grad_ready_hook() {
+  thread_local GradReadyHook hook;
+  return hook;
 }
 
 bool& grad_mode() {
@@ -170,11 +176,28 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph) 
   if (rm.generation != t.generation || rm.entry >= t.entries.size()) released_error("this tensor");
   accumulate_slot(rm, seed);
 
+  // With a grad-ready hook: how many more entries will read each leaf (a leaf read twice by one
+  // op counts twice); at zero its gradient is complete.
+  const GradReadyHook& hook = grad_ready_hook();
+  std::unordered_map<const AutogradMeta*, int> uses;
+  if (hook)
+    for (std::size_t k = 0; k <= rm.entry; ++k)
+      for (const auto& in : t.entries[k].inputs)
+        if (in->requires_grad && in->is_leaf()) ++uses[in.get()];
+  auto done_with = [&](const Entry& e) {
+    if (!hook) return;
+    for (const auto& in : e.inputs)
+      if (in->requires_grad && in->is_leaf() && --uses[in.get()] == 0) hook(in.get());
+  };
+
   for (std::size_t k = rm.entry + 1; k-- > 0;) {
     Entry& e = t.entries[k];
     const bool reached = std::any_of(e.outputs.begin(), e.outputs.end(),
                                      [](const auto& m) { return m->grad.defined(); });
-    if (!reached) continue;
+    if (!reached) {
+      done_with(e);
+      continue;
+    }
     GradContext ctx;
     bool any_input = false;
     for (const auto& in : e.inputs) {
@@ -192,8 +215,18 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph) 
       out->grad = Tensor();
       out->grad_owned = false;
     }
+    done_with(e);
   }
   if (!retain_graph) t.release();
+}
+
+GradReadyHookGuard::GradReadyHookGuard(GradReadyHook hook)
+    : previous_(std::move(grad_ready_hook())) {
+  grad_ready_hook() = std::move(hook);
+}
+
+GradReadyHookGuard::~GradReadyHookGuard() {
+  grad_ready_hook() = std::move(previous_);
 }
 
 }  // namespace ddnet

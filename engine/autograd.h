@@ -83,6 +83,24 @@ void clear_tape();
 // Used by Tensor::backward().
 void run_backward(const Tensor& root, const Tensor& seed, bool retain_graph);
 
+// Called by backward() on its thread as soon as a leaf's gradient is complete: every recorded op
+// that read the leaf has run its backward (or could not reach the root), so nothing will add to
+// it again in this backward. The data-parallel reducer starts that gradient's all-reduce here
+// while backward goes on. Leaves no recorded op read are not reported. On CUDA the gradient's
+// kernels are queued on the current stream when the hook runs, not necessarily finished.
+using GradReadyHook = std::function<void(const AutogradMeta* leaf)>;
+// Installs `hook` on this thread for the guard's lifetime (the previous one comes back after).
+class GradReadyHookGuard {
+ public:
+  explicit GradReadyHookGuard(GradReadyHook hook);
+  ~GradReadyHookGuard();
+  GradReadyHookGuard(const GradReadyHookGuard&) = delete;
+  GradReadyHookGuard& operator=(const GradReadyHookGuard&) = delete;
+
+ private:
+  GradReadyHook previous_;
+};
+
 // y += x elementwise: same shape, dtype and device; y contiguous. The engine's own small kernel,
 // so that autograd needs nothing above the engine.
 void accumulate_into(Tensor& y, const Tensor& x);

@@ -35,17 +35,19 @@ extern "C" void on_signal(int sig) {
 
 using json = nlohmann::json;
 
-#define DDNET_CONFIG_FIELDS(X)                                                                  \
-  X(model)                                                                                      \
-  X(residual)                                                                                   \
-  X(device)                                                                                     \
-  X(epochs)                                                                                     \
-  X(lr)                                                                                         \
-  X(decay)                                                                                      \
-  X(loss_gamma)                                                                                 \
-  X(clip_norm) X(slices) X(size) X(batch) X(loader) X(dataset) X(samples_per_scan) X(normalise) \
-      X(window_lo) X(window_hi) X(train_samples) X(val_samples) X(seed) X(donor) X(fill)        \
-          X(freeze_bn) X(out) X(checkpoint_every) X(progress) X(stop_after_steps)
+#define DDNET_CONFIG_FIELDS(X)                                                                     \
+  X(model)                                                                                         \
+  X(residual)                                                                                      \
+  X(device)                                                                                        \
+  X(epochs)                                                                                        \
+  X(lr)                                                                                            \
+  X(decay)                                                                                         \
+  X(loss_gamma)                                                                                    \
+  X(clip_norm)                                                                                     \
+  X(slices)                                                                                        \
+  X(size) X(batch) X(loader) X(dataset) X(samples_per_scan) X(normalise) X(window_lo) X(window_hi) \
+      X(train_samples) X(val_samples) X(seed) X(donor) X(fill) X(freeze_bn) X(out)                 \
+          X(checkpoint_every) X(progress) X(stop_after_steps)
 
 void move_buffers(nn::Module& m, Device device) {
   for (const auto& b : m.named_buffers())
@@ -128,14 +130,20 @@ void TrainConfig::validate() const {
   DDNET_CHECK(checkpoint_every >= 1, "checkpoint_every must be >= 1, got ", checkpoint_every);
 }
 
-TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume) {
+TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume,
+                  GradientSync* sync) {
   c.validate();
   namespace fs = std::filesystem;
-  fs::create_directories(c.out);
+  const bool root = sync == nullptr || sync->rank() == 0;  // writes the log and checkpoints
+  if (sync) sync->check_same("the training configuration", c.to_json());
   const Device device = Device::parse(c.device);
   const std::string latest = c.out + "/checkpoint.h5";
-  std::ofstream log(c.out + "/train.jsonl", std::ios::app);
-  DDNET_CHECK(log.good(), "cannot write ", c.out, "/train.jsonl");
+  std::ofstream log;
+  if (root) {
+    fs::create_directories(c.out);
+    log.open(c.out + "/train.jsonl", std::ios::app);
+    DDNET_CHECK(log.good(), "cannot write ", c.out, "/train.jsonl");
+  }
 
   DDnet net({c.model == "3d" ? 3 : 2, kernels::UpsampleMode::linear, c.seed, c.residual});
   if (!c.donor.empty()) {
@@ -165,8 +173,20 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
               << "\n";
   }
   auto save = [&](std::int64_t epochs_done, const std::string& path) {
-    save_checkpoint(path, net, &adam, {epochs_done, step, c.seed, 0, c.to_json()});
+    if (root) save_checkpoint(path, net, &adam, {epochs_done, step, c.seed, 0, c.to_json()});
   };
+  if (sync) {
+    // Same parameter layout everywhere, then rank 0's parameters and buffers (a resumed run
+    // reads one checkpoint on every rank, a fresh one may have drawn differently).
+    std::string layout;
+    for (const auto& p : net.named_parameters()) layout += p.name + p.tensor->shape().str() + ";";
+    sync->check_same("the parameter layout", layout);
+    sync->broadcast(arena.params);
+    for (const auto& b : net.named_buffers()) sync->broadcast(*b.tensor);
+    std::vector<Tensor> params;
+    for (const auto& p : net.named_parameters()) params.push_back(*p.tensor);
+    sync->attach(arena.grads, params, arena.offsets);
+  }
 
   g_signal = 0;
   auto old_int = std::signal(SIGINT, on_signal);
@@ -179,7 +199,7 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
     }
   } restore{old_int, old_term};
 
-  const bool tty = c.progress && isatty(STDERR_FILENO);
+  const bool tty = root && c.progress && isatty(STDERR_FILENO);
   TrainResult result;
   for (std::int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
     net.train();
@@ -211,8 +231,15 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
       const Tensor input = stack(in).to(device), target = stack(tg).to(device);
       adam.zero_grad();
       auto loss = F::ddnet_loss(net.forward(input), target, c.loss_gamma);
+      if (sync) sync->before_backward();
       loss.total.backward();
-      const double total = loss.total.item(), mse = loss.mse.item(), ms = loss.msssim.item();
+      if (sync) sync->after_backward();  // gradients averaged over ranks
+      double total = loss.total.item(), mse = loss.mse.item(), ms = loss.msssim.item();
+      if (sync) {  // logged (and checked for NaN) as the mean over ranks: every rank agrees
+        total = sync->mean(total);
+        mse = sync->mean(mse);
+        ms = sync->mean(ms);
+      }
       if (!std::isfinite(total)) {
         clear_tape();
         result.exit_code = 3;
@@ -232,12 +259,12 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
       epoch_loss += total;
       ++counted;
       result.last_loss = total;
-      log << json{{"type", "step"}, {"epoch", epoch + 1}, {"step", step},    {"loss", total},
-                  {"mse", mse},     {"msssim", ms},       {"lr", adam.lr()}, {"voxels_per_s", vox},
-                  {"seconds", secs}}
+      log << json{{"type", "step"},  {"epoch", epoch + 1},  {"step", step},
+                  {"loss", total},   {"mse", mse},          {"msssim", ms},
+                  {"lr", adam.lr()}, {"voxels_per_s", vox}, {"seconds", secs}}
                  .dump()
           << std::endl;  // flushed: `tail -f train.jsonl` follows the run
-      if (c.progress) {
+      if (c.progress && root) {
         std::fprintf(
             stderr,
             "%sepoch %lld/%d step %lld/%lld  loss %.5f (mse %.5f, 1-msssim %.5f)  %.2f Mvoxel/s%s",
@@ -246,7 +273,9 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
             1 - ms, vox / 1e6, tty ? "   " : "\n");
       }
       if (c.stop_after_steps > 0 && step == c.stop_after_steps) std::raise(SIGINT);
-      if (g_signal.load()) {
+      // Every rank stops at the same step when any of them was signalled.
+      const bool stop = sync ? sync->mean(g_signal.load() ? 1.0 : 0.0) > 0 : g_signal.load() != 0;
+      if (stop) {
         save(epoch, latest);
         result.message =
             detail::concat("interrupted (signal ", g_signal.load(), ") at step ", step,
@@ -270,24 +299,35 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
                    .total.item();
       }
       if (val_items) val /= static_cast<double>(val_items);
+      if (sync) val = sync->mean(val);
     }
     result.last_val_loss = val;
     sched.step();
-    log << json{{"type", "epoch"}, {"epoch", epoch + 1},
-                {"step", step},    {"train_loss", counted ? epoch_loss / counted : 0.0},
-                {"val_loss", val}, {"lr", adam.lr()},
+    log << json{{"type", "epoch"},
+                {"epoch", epoch + 1},
+                {"step", step},
+                {"train_loss", counted ? epoch_loss / counted : 0.0},
+                {"val_loss", val},
+                {"lr", adam.lr()},
                 {"val_seconds",
                  std::chrono::duration<double>(std::chrono::steady_clock::now() - val_t0).count()}}
                .dump()
         << "\n";
     log.flush();
-    if (c.progress)
+    if (c.progress && root)
       std::fprintf(stderr, "epoch %lld: validation loss %.5f\n", static_cast<long long>(epoch + 1),
                    val);
     if ((epoch + 1) % c.checkpoint_every == 0 || epoch + 1 == c.epochs) {
       save(epoch + 1, latest);
       save(epoch + 1, detail::concat(c.out, "/checkpoint_epoch", epoch + 1, ".h5"));
     }
+  }
+  if (sync) {  // the ranks must have stayed in step: the same parameters, bit for bit
+    const Tensor host = arena.params.to(Device::cpu());
+    const auto* bytes = static_cast<const unsigned char*>(host.raw_data());
+    std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+    for (std::size_t i = 0; i < host.nbytes(); ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+    sync->check_same("the trained parameters (checksum)", std::to_string(h));
   }
   save(c.epochs, c.out + "/final.h5");
   result.steps = step;

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/tensor.h"
 
@@ -68,6 +69,29 @@ struct TrainResult {
   std::int64_t steps = 0;
 };
 
-TrainResult train(const TrainConfig& config, const SampleSource& samples, bool resume);
+// Data parallelism as the training loop sees it; tools/ implements it over dist/ (MPI world and
+// gradient reducer), so models/ stays below dist/. Each rank trains on its shard of the samples
+// (the SampleSource gives this rank's items), starts from rank 0's parameters and buffers,
+// averages gradients every step; BatchNorm keeps per-rank batch statistics (as PyTorch DDP does)
+// and checkpoints hold rank 0's running statistics. Rank 0 alone writes the log and checkpoints.
+class GradientSync {
+ public:
+  virtual ~GradientSync() = default;
+  virtual int rank() const = 0;
+  virtual int world() const = 0;
+  // Every rank must give the same `value` (configuration, parameter layout); throws otherwise.
+  virtual void check_same(const std::string& what, const std::string& value) = 0;
+  virtual void broadcast(Tensor& t) = 0;  // rank 0's values to every rank (CPU tensor)
+  // Called once with the packed parameters (graph/arena.h's params, grads, offsets).
+  virtual void attach(const Tensor& grads, const std::vector<Tensor>& params,
+                      const std::vector<std::int64_t>& offsets) = 0;
+  virtual void before_backward() = 0;
+  virtual void after_backward() = 0;      // gradients are the mean over ranks when it returns
+  virtual double mean(double local) = 0;  // of a scalar over ranks (the logged losses)
+};
+
+// `sync`: null for one process.
+TrainResult train(const TrainConfig& config, const SampleSource& samples, bool resume,
+                  GradientSync* sync = nullptr);
 
 }  // namespace ddnet::models

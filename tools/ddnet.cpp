@@ -16,6 +16,7 @@
 #include "generated/ddnet_config.h"
 #include "models/train.h"
 #include "tools/commands.h"
+#include "tools/data_parallel.h"
 #include "tools/sources.h"
 
 using namespace ddnet;
@@ -113,6 +114,15 @@ int main(int argc, char** argv) {
   opts.push_back(train_cmd->add_option("--stop-after-steps", over.stop_after_steps,
                                        "Testing: interrupt after N steps"));
 
+  double bucket_mib = 25;
+  bool no_overlap = false;
+  train_cmd
+      ->add_option("--bucket-mib", bucket_mib,
+                   "Data parallel (mpirun): gradient bucket size in MiB")
+      ->capture_default_str();
+  train_cmd->add_flag("--no-overlap", no_overlap,
+                      "Data parallel: all-reduce after backward instead of during it");
+
   auto prepare = tools::add_prepare(app);
   auto denoise = tools::add_denoise(app);
   auto eval = tools::add_eval(app);
@@ -164,11 +174,24 @@ int main(int argc, char** argv) {
         return 0;
       }
       c.validate();
-      DDNET_CHECK(world->size() == 1, "ddnet train was launched as ", world->size(),
-                  " processes: data-parallel training (issue 7) is not implemented yet, and "
-                  "separate ranks would write the same run folder; start one process");
-      const auto source = tools::make_sample_source(c);
-      const auto r = models::train(c, *source, resume);
+      std::unique_ptr<tools::MpiSync> sync;
+      if (world->size() > 1) {
+        DDNET_CHECK(Device::parse(c.device).is_cpu(), "ddnet train as ", world->size(),
+                    " processes on ", c.device,
+                    ": the NCCL path for GPU gradients is not written yet; use CPU ranks "
+                    "(--device cpu) or one process per run");
+        DDNET_CHECK(bucket_mib > 0, "--bucket-mib must be positive");
+        dist::ReducerOptions ro;
+        ro.bucket_bytes = static_cast<std::size_t>(bucket_mib * 1024 * 1024);
+        ro.first_bucket_bytes = std::min<std::size_t>(ro.bucket_bytes, 1u << 20);
+        ro.overlap = !no_overlap;
+        sync = std::make_unique<tools::MpiSync>(*world, ro);
+      }
+      const auto source = tools::make_sample_source(c, world->rank(), world->size());
+      const auto r = models::train(c, *source, resume, sync.get());
+      if (sync && world->is_root())
+        std::cerr << "ddnet train: " << world->size() << " ranks; communication not hidden by "
+                  << "backward: " << sync->exposed_seconds() << " s in all\n";
       std::cerr << "ddnet train: " << r.message << "\n";
       return r.exit_code;
     }

@@ -12,12 +12,15 @@ namespace {
 // Generated phantoms; the training order is reshuffled every epoch.
 class SyntheticSource final : public models::SampleSource {
  public:
-  explicit SyntheticSource(const models::TrainConfig& c) : c_(c), dims_(c.model == "3d" ? 3 : 2) {}
-  std::int64_t size(int split) const override {
-    return split == 0 ? c_.train_samples : c_.val_samples;
+  SyntheticSource(const models::TrainConfig& c, int rank, int world)
+      : c_(c), dims_(c.model == "3d" ? 3 : 2), rank_(rank), world_(world) {}
+  std::int64_t size(int split) const override {  // this rank's share, padded by repetition
+    const std::int64_t n = split == 0 ? c_.train_samples : c_.val_samples;
+    return (n + world_ - 1) / world_;
   }
   models::Sample get(int split, std::int64_t epoch, std::int64_t index) const override {
-    std::int64_t i = index;
+    const std::int64_t n = split == 0 ? c_.train_samples : c_.val_samples;
+    std::int64_t i = (index * world_ + rank_) % n;  // interleaved shards, as the loaders do
     if (split == 0) {  // the epoch's permutation, a pure function of (seed, epoch)
       const std::int64_t n = c_.train_samples;
       std::vector<std::int64_t> order(static_cast<std::size_t>(n));
@@ -26,7 +29,7 @@ class SyntheticSource final : public models::SampleSource {
       for (std::int64_t k = n - 1; k > 0; --k)
         std::swap(order[static_cast<std::size_t>(k)],
                   order[static_cast<std::size_t>(g.next_below(static_cast<std::uint64_t>(k + 1)))]);
-      i = order[static_cast<std::size_t>(index)];
+      i = order[static_cast<std::size_t>(i)];
     }
     auto p = data::synthetic_pair(dims_, c_.slices, c_.size, c_.size, c_.seed, split, i);
     return {p.input, p.target};
@@ -34,14 +37,14 @@ class SyntheticSource final : public models::SampleSource {
 
  private:
   models::TrainConfig c_;
-  int dims_;
+  int dims_, rank_, world_;
 };
 
 // The HDF5 dataset through the loaders: training items from the train split, validation from
 // the val split (fixed: no shuffle, centred crops).
 class DatasetSource final : public models::SampleSource {
  public:
-  explicit DatasetSource(const models::TrainConfig& c) {
+  DatasetSource(const models::TrainConfig& c, int rank, int world) {
     auto ds = std::make_shared<const data::Dataset>(data::Dataset::open(c.dataset));
     data::LoaderOptions o;
     o.kind = c.loader;
@@ -52,6 +55,8 @@ class DatasetSource final : public models::SampleSource {
     o.window_lo = c.window_lo;
     o.window_hi = c.window_hi;
     o.seed = c.seed;
+    o.rank = rank;
+    o.world = world;
     train_ = std::make_unique<data::VolumeLoader>(ds, data::Split::train, o);
     if (!ds->scans_in(data::Split::val).empty())
       val_ = std::make_unique<data::VolumeLoader>(ds, data::Split::val, o);
@@ -78,9 +83,10 @@ class DatasetSource final : public models::SampleSource {
 
 }  // namespace
 
-std::unique_ptr<models::SampleSource> make_sample_source(const models::TrainConfig& c) {
-  if (c.loader == "synthetic") return std::make_unique<SyntheticSource>(c);
-  return std::make_unique<DatasetSource>(c);
+std::unique_ptr<models::SampleSource> make_sample_source(const models::TrainConfig& c, int rank,
+                                                         int world) {
+  if (c.loader == "synthetic") return std::make_unique<SyntheticSource>(c, rank, world);
+  return std::make_unique<DatasetSource>(c, rank, world);
 }
 
 }  // namespace ddnet::tools

@@ -8,6 +8,8 @@
 
 namespace ddnet::tools {
 
-std::unique_ptr<models::SampleSource> make_sample_source(const models::TrainConfig& c);
+// This rank's shard of the samples: equal counts per rank (padded by repetition), interleaved.
+std::unique_ptr<models::SampleSource> make_sample_source(const models::TrainConfig& c, int rank = 0,
+                                                         int world = 1);
 
 }  // namespace ddnet::tools

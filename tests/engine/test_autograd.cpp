@@ -2,6 +2,8 @@
 // graphs refuse a second backward, no-grad scopes record nothing.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "engine/autograd.h"
 #include "layers/functional.h"
 #include "tests/op_harness.h"
@@ -90,4 +92,44 @@ TEST_CASE("autograd: errors a user can act on", "[autograd]") {
   REQUIRE_THROWS_WITH(y.backward(vec({1, 2, 3})), Contains("does not match"));
   REQUIRE_THROWS_WITH(y.set_requires_grad(), Contains("only leaves"));
   clear_tape();
+}
+
+TEST_CASE("autograd: the grad-ready hook reports each leaf once, when its gradient is complete",
+          "[autograd]") {
+  Tensor w1 = vec({1, 2}).set_requires_grad();
+  Tensor w2 = vec({3, 4}).set_requires_grad();
+  Tensor w3 = vec({5, 6}).set_requires_grad();  // read twice: reported after its last reader
+  Tensor unused = vec({7, 8}).set_requires_grad();
+  std::vector<std::string> order;
+  std::vector<std::vector<float>> grad_at_report;
+  {
+    GradReadyHookGuard guard([&](const AutogradMeta* leaf) {
+      for (const auto& [name, t] : {std::pair<const char*, Tensor*>{"w1", &w1},
+                                    {"w2", &w2},
+                                    {"w3", &w3},
+                                    {"unused", &unused}})
+        if (t->autograd_meta_ptr().get() == leaf) {
+          order.push_back(name);
+          grad_at_report.push_back(t->grad().to_vector<float>());
+        }
+    });
+    // L = sum(w3 * (w2 * (w1 + w3))): backward reaches w2 first, then w1 and w3.
+    Tensor h = F::add(w1, w3);
+    Tensor l = F::sum(F::mul(w3, F::mul(w2, h)));
+    l.backward();
+  }
+  REQUIRE(order.size() == 3);
+  CHECK(order[0] == "w2");  // its only reader is the last op recorded but one
+  CHECK(std::find(order.begin(), order.end(), "unused") == order.end());
+  // At each report the gradient is already final: it equals the value after backward.
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const Tensor& t = order[i] == "w1" ? w1 : order[i] == "w2" ? w2 : w3;
+    CHECK(grad_at_report[i] == t.grad().to_vector<float>());
+  }
+  // dL/dw3 = w2 * (w1 + w3) + w3 * w2 = {3*6 + 5*3, 4*8 + 6*4}
+  CHECK(w3.grad().to_vector<float>() == std::vector<float>{33, 56});
+  // Without a guard nothing is called.
+  order.clear();
+  F::sum(F::scale(w1, 2)).backward();
+  CHECK(order.empty());
 }
