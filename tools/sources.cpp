@@ -22,7 +22,6 @@ class SyntheticSource final : public models::SampleSource {
     const std::int64_t n = split == 0 ? c_.train_samples : c_.val_samples;
     std::int64_t i = (index * world_ + rank_) % n;  // interleaved shards, as the loaders do
     if (split == 0) {  // the epoch's permutation, a pure function of (seed, epoch)
-      const std::int64_t n = c_.train_samples;
       std::vector<std::int64_t> order(static_cast<std::size_t>(n));
       for (std::int64_t k = 0; k < n; ++k) order[static_cast<std::size_t>(k)] = k;
       Generator g(c_.seed ^ 0x5eed0000ull, static_cast<std::uint64_t>(epoch) << 32);
