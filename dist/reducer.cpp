@@ -4,15 +4,24 @@
 #include <algorithm>
 
 #include "engine/error.h"
+#include "engine/stream.h"
 
 namespace ddnet::dist {
 
 Reducer::Reducer(const World& world, Tensor grads, const std::vector<Tensor>& params,
-                 const std::vector<std::int64_t>& offsets, ReducerOptions options)
-    : world_(world), grads_(std::move(grads)), options_(options) {
-  DDNET_CHECK(grads_.device().is_cpu(), "reducer: gradients on ", grads_.device().str(),
-              ": the NCCL path for GPU gradients is not written yet (issue 7); train on one "
-              "GPU, or on CPU ranks");
+                 const std::vector<std::int64_t>& offsets, ReducerOptions options,
+                 const NcclComm* nccl)
+    : world_(world), nccl_(nccl), grads_(std::move(grads)), options_(options) {
+  if (grads_.device().is_cuda()) {
+    DDNET_CHECK(nccl_ != nullptr, "reducer: gradients on ", grads_.device().str(),
+                " need an NCCL communicator");
+    DDNET_CHECK(nccl_->device() == grads_.device().index() && nccl_->size() == world.size(),
+                "reducer: gradients on ", grads_.device().str(), " but the NCCL communicator is ",
+                "on cuda:", nccl_->device(), " with ", nccl_->size(), " ranks (world of ",
+                world.size(), ")");
+  } else {
+    nccl_ = nullptr;
+  }
   DDNET_CHECK(grads_.dtype() == DType::f32 && grads_.is_contiguous() && grads_.dim() == 1,
               "reducer: the gradient arena must be a contiguous 1-D f32 tensor, got ",
               grads_.str());
@@ -46,6 +55,11 @@ Reducer::Reducer(const World& world, Tensor grads, const std::vector<Tensor>& pa
     }
   }
   pending_.assign(buckets_.size(), 0);
+  if (nccl_ != nullptr) {
+    for (std::size_t b = 0; b < buckets_.size(); ++b) ready_.push_back(std::make_unique<Event>());
+    backward_end_ = std::make_unique<Event>(true);
+    comm_end_ = std::make_unique<Event>(true);
+  }
 }
 
 void Reducer::begin() {
@@ -74,6 +88,7 @@ void Reducer::mark_ready(std::size_t param) {
   --pending_[b];
   if (!options_.overlap) return;
   launch_ready_prefix();
+  if (nccl_ != nullptr) return;
   // MPI moves a non-blocking collective on only inside MPI calls: test the ones in flight at
   // every report, so they advance while backward computes.
   for (std::size_t k = 0; k < next_; ++k)
@@ -87,7 +102,15 @@ void Reducer::launch_ready_prefix() {
 void Reducer::launch(std::size_t b) {
   const Bucket& bk = buckets_[b];
   float* p = grads_.data<float>() + bk.begin;
-  requests_[b] = world_.iallreduce_sum(p, static_cast<std::size_t>(bk.end - bk.begin));
+  const auto n = static_cast<std::size_t>(bk.end - bk.begin);
+  if (nccl_ != nullptr) {
+    // After the kernels that wrote this bucket's gradients (enqueued on the compute stream).
+    ready_[b]->record(current_stream(grads_.device().index()));
+    ready_[b]->wait(nccl_->stream());
+    nccl_->allreduce_avg(p, n, nccl_->stream());
+  } else {
+    requests_[b] = world_.iallreduce_sum(p, n);
+  }
   stats_.launch_order.push_back(b);
   stats_.launched_in_backward[b] = in_backward_ ? 1 : 0;
 }
@@ -96,6 +119,18 @@ void Reducer::finish() {
   DDNET_CHECK(in_step_, "reducer: finish() without begin()");
   guard_.reset();
   in_backward_ = false;
+  if (nccl_ != nullptr) {
+    const Stream compute = current_stream(grads_.device().index());
+    backward_end_->record(compute);
+    while (next_ < buckets_.size()) launch(next_++);  // unreached parameters: zero gradients
+    comm_end_->record(nccl_->stream());
+    comm_end_->wait(compute);  // the optimizer, enqueued next, runs after the last all-reduce
+    nccl_->wait(*comm_end_, "the gradient all-reduce");
+    stats_.finish_wait_s =
+        std::max(0.0, static_cast<double>(comm_end_->elapsed_ms(*backward_end_)) / 1000.0);
+    in_step_ = false;
+    return;
+  }
   const auto t0 = std::chrono::steady_clock::now();
   while (next_ < buckets_.size()) launch(next_++);  // unreached parameters: zero gradients
   for (Request& r : requests_) r.wait();

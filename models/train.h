@@ -81,7 +81,9 @@ class GradientSync {
   virtual int world() const = 0;
   // Every rank must give the same `value` (configuration, parameter layout); throws otherwise.
   virtual void check_same(const std::string& what, const std::string& value) = 0;
-  virtual void broadcast(Tensor& t) = 0;  // rank 0's values to every rank (CPU tensor)
+  // The device this rank trains on, given the configured one (one GPU per local rank).
+  virtual Device device(const Device& configured) const { return configured; }
+  virtual void broadcast(Tensor& t) = 0;  // rank 0's values to every rank
   // Called once with the packed parameters (graph/arena.h's params, grads, offsets).
   virtual void attach(const Tensor& grads, const std::vector<Tensor>& params,
                       const std::vector<std::int64_t>& offsets) = 0;

@@ -5,15 +5,38 @@
 
 namespace ddnet::tools {
 
+Device MpiSync::device(const Device& configured) const {
+  if (!configured.is_cuda()) return configured;
+  const int local = world_.local_rank(), gpus = cuda_device_count();
+  DDNET_CHECK(world_.local_size() == 1 || configured.index() == 0, "ddnet train: --device ",
+              configured.str(), " with ", world_.local_size(),
+              " ranks on this machine: give --device cuda, each rank takes the GPU of its local "
+              "rank");
+  const int index = world_.local_size() == 1 ? configured.index() : local;
+  DDNET_CHECK(index < gpus, "ddnet train: rank ", world_.rank(), " (local rank ", local, " of ",
+              world_.local_size(), " on this machine) needs cuda:", index, " but the machine has ",
+              gpus, " GPU(s): launch at most one rank per GPU");
+  return Device::cuda(index);
+}
+
 void MpiSync::broadcast(Tensor& t) {
-  DDNET_CHECK(t.device().is_cpu() && t.is_contiguous(), "data parallel: broadcast of ", t.str(),
-              ": CPU contiguous tensors only (the NCCL path for GPUs is not written yet)");
-  world_.broadcast(t.raw_data(), t.nbytes());
+  DDNET_CHECK(t.is_contiguous(), "data parallel: broadcast of ", t.str(),
+              ": contiguous tensors only");
+  if (t.device().is_cpu()) {
+    world_.broadcast(t.raw_data(), t.nbytes());
+    return;
+  }
+  // Once, at start: staged through the host over MPI (no communicator needed yet).
+  Tensor host = t.to(Device::cpu());
+  world_.broadcast(host.raw_data(), host.nbytes());
+  t.copy_(host);
 }
 
 void MpiSync::attach(const Tensor& grads, const std::vector<Tensor>& params,
                      const std::vector<std::int64_t>& offsets) {
-  reducer_ = std::make_unique<dist::Reducer>(world_, grads, params, offsets, options_);
+  if (grads.device().is_cuda())
+    nccl_ = std::make_unique<dist::NcclComm>(world_, grads.device().index(), nccl_timeout_s_);
+  reducer_ = std::make_unique<dist::Reducer>(world_, grads, params, offsets, options_, nccl_.get());
 }
 
 void MpiSync::after_backward() {

@@ -122,6 +122,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   train_cmd->add_flag("--no-overlap", no_overlap,
                       "Data parallel: all-reduce after backward instead of during it");
+  double comm_timeout = 600;
+  train_cmd
+      ->add_option("--comm-timeout", comm_timeout,
+                   "Data parallel on GPUs: seconds a gradient all-reduce may wait for the other "
+                   "ranks before the run is ended")
+      ->capture_default_str();
 
   auto prepare = tools::add_prepare(app);
   auto denoise = tools::add_denoise(app);
@@ -176,16 +182,13 @@ int main(int argc, char** argv) {
       c.validate();
       std::unique_ptr<tools::MpiSync> sync;
       if (world->size() > 1) {
-        DDNET_CHECK(Device::parse(c.device).is_cpu(), "ddnet train as ", world->size(),
-                    " processes on ", c.device,
-                    ": the NCCL path for GPU gradients is not written yet; use CPU ranks "
-                    "(--device cpu) or one process per run");
         DDNET_CHECK(bucket_mib > 0, "--bucket-mib must be positive");
+        DDNET_CHECK(comm_timeout > 0, "--comm-timeout must be positive");
         dist::ReducerOptions ro;
         ro.bucket_bytes = static_cast<std::size_t>(bucket_mib * 1024 * 1024);
         ro.first_bucket_bytes = std::min<std::size_t>(ro.bucket_bytes, 1u << 20);
         ro.overlap = !no_overlap;
-        sync = std::make_unique<tools::MpiSync>(*world, ro);
+        sync = std::make_unique<tools::MpiSync>(*world, ro, comm_timeout);
       }
       const auto source = tools::make_sample_source(c, world->rank(), world->size());
       const auto r = models::train(c, *source, resume, sync.get());
