@@ -82,6 +82,7 @@ Options parse(int argc, char** argv) {
 
 int run(dist::World& w, const Options& o) {
   const Device dev = o.device == "cpu" ? Device::cpu() : Device::cuda(w.local_rank());
+  use_device(dev);
   const int dims = o.model == "3d" ? 3 : 2;
   models::DDnet net({dims, kernels::UpsampleMode::linear, 1, false});
   nn::Arena arena = nn::pack_parameters(net, dev);

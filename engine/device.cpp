@@ -53,6 +53,9 @@ std::string cuda_unavailable_reason() {
 std::string cuda_device_name(int index) {
   return seam::device_name(Device::cuda(index).index());
 }
+void use_device(const Device& device) {
+  if (device.is_cuda()) seam::set_device(device.index());
+}
 void cuda_synchronize(int index) {
   seam::device_synchronize(index);
 }

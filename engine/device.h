@@ -42,6 +42,10 @@ std::string cuda_unavailable_reason();
 // Name and memory of a device, for logs and benchmark reports.
 std::string cuda_device_name(int index);
 void cuda_synchronize(int index);
+// Makes `device` the calling thread's current CUDA device: kernels, library handles and the
+// default stream of ops that do not name a device go there. Call it before using cuda:N with
+// N > 0 (a data-parallel rank's GPU). A no-op for the CPU.
+void use_device(const Device& device);
 // Free and total memory of a device in bytes, as the driver reports them now.
 void cuda_memory_info(int index, std::size_t* free_bytes, std::size_t* total_bytes);
 

@@ -146,6 +146,7 @@ void print_tiles(const models::DenoiseStats& st) {
 
 int run(const DenoiseArgs& a) {
   const Device device = Device::parse(a.device);
+  use_device(device);
   const LoadedModel m = load_model(a.checkpoint, a.model, a.normalise, device);
   models::DenoiseOptions o = denoise_options(m, device);
   apply_tiling(a.tiling, o);

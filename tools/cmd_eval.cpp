@@ -47,6 +47,7 @@ int run(const EvalArgs& a) {
               " --checkpoint(s): give one per checkpoint, or none");
   DDNET_CHECK(a.diff_scale > 0 && a.width > 0, "eval: --diff-scale and --width must be positive");
   const Device device = Device::parse(a.device);
+  use_device(device);
   const data::Dataset ds = data::Dataset::open(a.dataset);
   std::vector<std::size_t> which;
   if (!a.scans.empty()) {
