@@ -11,10 +11,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <future>
 #include <iostream>
 
 #include "engine/autograd.h"
+#include "engine/prefetch.h"
 #include "engine/rng.h"
 #include "graph/arena.h"
 #include "graph/nn.h"
@@ -47,18 +47,6 @@ using json = nlohmann::json;
 void move_buffers(nn::Module& m, Device device) {
   for (const auto& b : m.named_buffers())
     if (b.tensor->dtype() == DType::f32) *b.tensor = b.tensor->to(device);
-}
-
-Tensor stack(const std::vector<Tensor>& parts) {  // along N
-  Shape s = parts[0].shape();
-  s[0] = static_cast<std::int64_t>(parts.size());
-  Tensor out = Tensor::empty(s);
-  const std::int64_t each = parts[0].numel();
-  for (std::size_t i = 0; i < parts.size(); ++i)
-    out.view(Shape{s[0], each})
-        .narrow(0, static_cast<std::int64_t>(i), 1)
-        .copy_(parts[i].view(Shape{1, each}));
-  return out;
 }
 
 }  // namespace
@@ -205,26 +193,25 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
       });
     double epoch_loss = 0;
     int counted = 0;
-    // The next batch is read and normalised on a prefetch thread while this step computes.
-    auto fetch = [&samples, &c, epoch](std::int64_t pos) {
-      return std::async(std::launch::async, [&samples, &c, epoch, pos] {
-        std::vector<Sample> batch;
-        for (int b = 0; b < c.batch; ++b) batch.push_back(samples.get(0, epoch, pos * c.batch + b));
-        return batch;
-      });
-    };
+    // The next batch is read, normalised (and on CUDA staged in pinned memory and copied on a
+    // copy stream) by the prefetcher's worker while this step computes.
     const std::int64_t first = step - epoch * steps_per_epoch;
-    std::future<std::vector<Sample>> next;
-    if (first < steps_per_epoch) next = fetch(first);
+    BatchPrefetcher batches(
+        [&samples, &c, epoch](std::int64_t pos) {
+          HostBatch hb;
+          for (int b = 0; b < c.batch; ++b) {
+            Sample s = samples.get(0, epoch, pos * c.batch + b);
+            hb.inputs.push_back(std::move(s.input));
+            hb.targets.push_back(std::move(s.target));
+          }
+          return hb;
+        },
+        device, first, steps_per_epoch);
     for (std::int64_t pos = first; pos < steps_per_epoch; ++pos) {
       const auto t0 = std::chrono::steady_clock::now();
-      std::vector<Tensor> in, tg;
-      for (const Sample& s : next.get()) {
-        in.push_back(s.input);
-        tg.push_back(s.target);
-      }
-      if (pos + 1 < steps_per_epoch) next = fetch(pos + 1);
-      const Tensor input = stack(in).to(device), target = stack(tg).to(device);
+      const Batch batch = batches.next();
+      const Tensor& input = batch.input;
+      const Tensor& target = batch.target;
       adam.zero_grad();
       auto loss = F::ddnet_loss(net.forward(input), target, c.loss_gamma);
       if (sync) sync->before_backward();

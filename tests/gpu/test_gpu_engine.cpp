@@ -6,6 +6,7 @@
 #include "engine/autograd.h"
 #include "engine/cuda_runtime_seam.h"
 #include "engine/memory.h"
+#include "engine/prefetch.h"
 #include "engine/rng.h"
 #include "engine/stream.h"
 
@@ -117,4 +118,38 @@ TEST_CASE("gpu engine: an asynchronous copy through a pinned buffer", "[gpu][mem
   s.synchronize();
   const auto back = t.to_vector<float>();
   for (std::int64_t i = 0; i < n; i += 4099) REQUIRE(back[static_cast<std::size_t>(i)] == host[i]);
+}
+
+TEST_CASE("gpu engine: the batch prefetcher stages in pinned slots and copies on its own stream",
+          "[gpu][prefetch]") {
+  const Device gpu = Device::cuda(0);
+  // Batches of different values, read on a caller stream that is not the default one: a slot
+  // rewritten before its copy finished, or a batch read before its copy, shows as wrong values.
+  const std::int64_t n = 1 << 18;
+  auto fetch = [n](std::int64_t k) {
+    HostBatch hb;
+    for (int b = 0; b < 2; ++b) {
+      Tensor in = Tensor::full({1, 1, 4, n / 4}, static_cast<double>(k * 10 + b));
+      hb.inputs.push_back(in);
+      hb.targets.push_back(Tensor::full({1, 1, 4, n / 4}, static_cast<double>(-(k * 10 + b))));
+    }
+    return hb;
+  };
+  Stream caller = Stream::create(0);
+  StreamGuard guard(caller);
+  BatchPrefetcher p(fetch, gpu, 0, 12);
+  REQUIRE(p.pinned());
+  for (std::int64_t k = 0; k < 12; ++k) {
+    const Batch b = p.next();
+    REQUIRE(b.input.device() == gpu);
+    REQUIRE(b.input.shape() == Shape({2, 1, 4, n / 4}));
+    const auto in = b.input.to_vector<float>(), tg = b.target.to_vector<float>();
+    for (std::int64_t i = 0; i < 2 * n; i += 997) {
+      const float want = static_cast<float>(k * 10 + i / n);
+      REQUIRE(in[static_cast<std::size_t>(i)] == want);
+      REQUIRE(tg[static_cast<std::size_t>(i)] == -want);
+    }
+  }
+  REQUIRE(p.pinned_bytes() >= 2 * 4 * static_cast<std::size_t>(n) * sizeof(float));
+  REQUIRE(p.done());
 }

@@ -1,0 +1,80 @@
+// Batches for a training loop, one step ahead. A worker thread reads and stacks batch k+1 (the
+// dataset reads and normalisation run there) while the caller computes on batch k.
+//
+// On a CUDA device the worker stacks the samples straight into one of two page-locked (pinned)
+// host slots and enqueues their copy to the device on a copy stream of its own, so the transfer
+// overlaps the step the caller is running; next() makes the caller's current stream wait for that
+// copy with an event (the host does not block on it) and records the tensors' use on the caller's
+// stream, so the caching allocator does not hand their memory to the copy stream again too early.
+// A slot is refilled only after the copy out of it has finished. On the CPU the worker stacks
+// into ordinary tensors.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <future>
+#include <memory>
+#include <vector>
+
+#include "engine/device.h"
+#include "engine/memory.h"
+#include "engine/stream.h"
+#include "engine/tensor.h"
+
+namespace ddnet {
+
+// One batch as the data source gives it: CPU f32 tensors, one per sample, each with a leading
+// dimension of 1 ((1, C, D, H, W) or (1, C, H, W)); every sample of a batch has the same shape.
+struct HostBatch {
+  std::vector<Tensor> inputs, targets;
+};
+
+// A batch on the device: the samples stacked along N.
+struct Batch {
+  Tensor input, target;
+};
+
+// Stacks (1, ...) tensors along N into one new CPU tensor; names `what` in its errors.
+Tensor stack_samples(const std::vector<Tensor>& parts, const char* what);
+
+class BatchPrefetcher {
+ public:
+  using Fetch = std::function<HostBatch(std::int64_t batch)>;
+  // Batches first, first + 1, ..., end - 1 (none when first >= end). `fetch` runs on the worker
+  // thread (it must be thread-safe); fetching batch first starts at once.
+  BatchPrefetcher(Fetch fetch, Device device, std::int64_t first, std::int64_t end);
+  ~BatchPrefetcher();  // waits for the worker; what it threw then is dropped
+  BatchPrefetcher(const BatchPrefetcher&) = delete;
+  BatchPrefetcher& operator=(const BatchPrefetcher&) = delete;
+
+  bool done() const { return next_ >= end_; }
+  // The next batch on the device, usable on the caller's current stream. Throws what the
+  // fetch threw, prefixed with the batch number; after that the prefetcher is done.
+  Batch next();
+  // Whether batches travel through pinned host slots (CUDA devices).
+  bool pinned() const { return device_.is_cuda(); }
+  // Bytes of pinned host memory the slots hold now.
+  std::size_t pinned_bytes() const;
+
+ private:
+  struct Slot {
+    PinnedBuffer buffer;
+    std::unique_ptr<Event> copied;  // recorded on the copy stream after the copy out of it
+    bool used = false;
+  };
+  struct Staged {
+    Batch batch;
+    int slot = -1;
+  };
+  Staged stage(std::int64_t k);  // on the worker thread
+  void launch(std::int64_t k);
+
+  Fetch fetch_;
+  Device device_;
+  std::int64_t next_, end_;
+  Stream copy_stream_;
+  Slot slots_[2];
+  std::future<Staged> pending_;
+};
+
+}  // namespace ddnet
