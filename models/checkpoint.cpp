@@ -178,4 +178,18 @@ std::string read_checkpoint_config(const std::string& path) {
   return read_attr_string(f.id, "config");
 }
 
+int read_checkpoint_rank(const std::string& path, const std::string& name) {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+  File f;
+  f.id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  DDNET_CHECK(f.id >= 0, "cannot open checkpoint ", path, " (missing, or not an HDF5 file)");
+  const hid_t ds = H5Dopen2(f.id, name.c_str(), H5P_DEFAULT);
+  if (ds < 0) return -1;
+  const hid_t space = H5Dget_space(ds);
+  const int rank = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
+  if (space >= 0) H5Sclose(space);
+  H5Dclose(ds);
+  return rank;
+}
+
 }  // namespace ddnet::models

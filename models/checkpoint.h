@@ -34,4 +34,8 @@ TrainingState load_checkpoint(const std::string& path, nn::Module& model, nn::Ad
 // as the published ones.
 std::string read_checkpoint_config(const std::string& path);
 
+// The number of dimensions of dataset `name` (e.g. "conv1.weight": 4 for 2D-DDnet, 5 for
+// 3D-DDnet), or -1 when the file has no such dataset.
+int read_checkpoint_rank(const std::string& path, const std::string& name);
+
 }  // namespace ddnet::models

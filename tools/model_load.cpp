@@ -17,7 +17,14 @@ LoadedModel load_model(const std::string& checkpoint, const std::string& model,
   const std::string config = models::read_checkpoint_config(checkpoint);
   m.has_config = !config.empty();
   if (m.has_config) m.config = models::TrainConfig::from_json(config, checkpoint + ": config");
-  if (!model.empty()) m.config.model = model;
+  if (!model.empty()) {
+    m.config.model = model;
+  } else if (!m.has_config) {
+    // Bare weights (the published ones, torch2h5's output): the first convolution says 2D or 3D.
+    const int rank = models::read_checkpoint_rank(checkpoint, "conv1.weight");
+    if (rank == 4) m.config.model = "2d";
+    if (rank == 5) m.config.model = "3d";
+  }
   if (!normalise.empty()) m.config.normalise = normalise;
   DDNET_CHECK(m.config.model == "2d" || m.config.model == "3d", checkpoint, ": model '",
               m.config.model, "': expected 2d or 3d");

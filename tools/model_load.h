@@ -25,7 +25,8 @@ struct LoadedModel {
   nn::Arena arena;  // the parameters on the device (keeps them alive)
 };
 
-// model: "2d" / "3d" / "" (from the checkpoint, else 3d); normalise: "minmax" / "window" / "".
+// model: "2d" / "3d" / "" (from the checkpoint's configuration; for bare weights, from the rank of
+// conv1.weight); normalise: "minmax" / "window" / "" (from the checkpoint, else minmax).
 LoadedModel load_model(const std::string& checkpoint, const std::string& model,
                        const std::string& normalise, Device device);
 

@@ -96,6 +96,23 @@ TEST_CASE("checkpoint: errors name the file and the dataset", "[checkpoint]") {
   std::remove(path.c_str());
 }
 
+TEST_CASE("checkpoint: bare weights tell 2D from 3D by the rank of conv1.weight", "[checkpoint]") {
+  // What `ddnet eval` / `denoise` use to load the published weights or torch2h5's output, which
+  // carry no training configuration.
+  const std::string p2 = temp_path("bare2d"), p3 = temp_path("bare3d");
+  models::DDnet two({2}), three({3});
+  models::save_checkpoint(p2, two, nullptr, {});
+  models::save_checkpoint(p3, three, nullptr, {});
+  REQUIRE(models::read_checkpoint_config(p2).empty());
+  REQUIRE(models::read_checkpoint_rank(p2, "conv1.weight") == 4);
+  REQUIRE(models::read_checkpoint_rank(p3, "conv1.weight") == 5);
+  REQUIRE(models::read_checkpoint_rank(p3, "no.such.weight") == -1);
+  REQUIRE_THROWS_WITH(models::read_checkpoint_rank("/tmp/does-not-exist.h5", "conv1.weight"),
+                      Contains("cannot open checkpoint /tmp/does-not-exist.h5"));
+  std::remove(p2.c_str());
+  std::remove(p3.c_str());
+}
+
 TEST_CASE("checkpoint: a stopped and resumed run gives the same losses", "[checkpoint]") {
   const std::string path = temp_path("resume");
   const auto straight = run(4, -1, path);
