@@ -17,6 +17,7 @@
 #include "engine/parallel.h"
 #include "kernels/conv.h"
 #include "kernels/conv_dnnl.h"
+#include "kernels/conv_wgrad.h"
 
 namespace ddnet::kernels {
 
@@ -163,6 +164,16 @@ std::atomic<bool>& use_dnnl() {
   return on;
 }
 
+// With the fast backend, stride-1 weight gradients take the direct AVX2 kernel
+// (kernels/conv_wgrad.h) unless DDNET_CPU_WGRAD=dnnl asks for oneDNN's (for comparisons).
+bool use_direct_wgrad() {
+  static const bool on = [] {
+    const char* env = std::getenv("DDNET_CPU_WGRAD");
+    return !(env && std::string(env) == "dnnl");
+  }();
+  return on;
+}
+
 }  // namespace
 
 void set_cpu_conv_backend(const std::string& name) {
@@ -258,6 +269,8 @@ template <class T>
 void conv_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw, T* dbias,
                           bool accumulate, ConvStrides s) {
   if constexpr (std::is_same_v<T, float>) {
+    if (use_dnnl() && use_direct_wgrad() && direct_wgrad::supports(g))
+      return direct_wgrad::conv_backward_filter(g, x, dy, dw, dbias, accumulate, s);
     if (use_dnnl()) return dnnl_path::conv_backward_filter(g, x, dy, dw, dbias, accumulate, s);
   }
   const std::int64_t P = g.out_plane(), rows = g.cin * g.kvol();
