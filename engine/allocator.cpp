@@ -171,6 +171,7 @@ class CudaBackend final : public AllocatorBackend {
   void* raw_alloc(std::size_t bytes) override { return seam::device_malloc(bytes, device_); }
   void raw_free(void* p) override { seam::device_free(p, device_); }
   void* record_event(void* stream) override {
+    seam::set_device(device_);  // the event must belong to the stream's device
     void* e = seam::event_create(false);
     seam::event_record(e, stream);
     return e;

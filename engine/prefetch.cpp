@@ -3,6 +3,7 @@
 
 #include <cstring>
 #include <exception>
+#include <system_error>
 #include <utility>
 
 #include "engine/cuda_runtime_seam.h"
@@ -52,18 +53,48 @@ Tensor stack_samples(const std::vector<Tensor>& parts, const char* what) {
   return out;
 }
 
-BatchPrefetcher::BatchPrefetcher(Fetch fetch, Device device, std::int64_t first, std::int64_t end)
-    : fetch_(std::move(fetch)), device_(device), next_(first), end_(end) {
+namespace {
+
+// Makes a device current on this thread for a scope and restores the previous one.
+class DeviceScope {
+ public:
+  explicit DeviceScope(const Device& d) : on_(d.is_cuda()) {
+    if (!on_) return;
+    previous_ = seam::get_device();
+    seam::set_device(d.index());
+  }
+  ~DeviceScope() {
+    if (!on_) return;
+    try {
+      seam::set_device(previous_);
+    } catch (const Error&) {
+    }
+  }
+  DeviceScope(const DeviceScope&) = delete;
+  DeviceScope& operator=(const DeviceScope&) = delete;
+
+ private:
+  bool on_;
+  int previous_ = 0;
+};
+
+}  // namespace
+
+BatchPrefetcher::BatchPrefetcher(Device device) : device_(device) {
   if (device_.is_cuda()) {
-    use_device(device_);
+    DeviceScope scope(device_);
     copy_stream_ = Stream::create(device_.index());
     for (Slot& s : slots_) s.copied = std::make_unique<Event>(false);
   }
-  if (next_ < end_) launch(next_);
+}
+
+BatchPrefetcher::BatchPrefetcher(Fetch fetch, Device device, std::int64_t first, std::int64_t end)
+    : BatchPrefetcher(device) {
+  start(std::move(fetch), first, end);
 }
 
 BatchPrefetcher::~BatchPrefetcher() {
-  if (pending_.valid()) pending_.wait();
+  stop();
   // The slots' pinned memory may still be the source of a copy in flight.
   if (device_.is_cuda()) {
     try {
@@ -73,12 +104,41 @@ BatchPrefetcher::~BatchPrefetcher() {
   }
 }
 
+void BatchPrefetcher::start(Fetch fetch, std::int64_t first, std::int64_t end) {
+  stop();
+  fetch_ = std::move(fetch);
+  next_ = first;
+  end_ = end;
+  if (next_ < end_) launch(next_);
+}
+
+void BatchPrefetcher::stop() {
+  if (pending_.valid()) {
+    pending_.wait();
+    try {
+      pending_.get();  // a batch staged and never used: its blocks go back to the copy stream
+    } catch (...) {
+    }
+  }
+  next_ = end_;
+}
+
 std::size_t BatchPrefetcher::pinned_bytes() const {
   return slots_[0].buffer.bytes() + slots_[1].buffer.bytes();
 }
 
 void BatchPrefetcher::launch(std::int64_t k) {
-  pending_ = std::async(std::launch::async, [this, k] { return stage(k); });
+  try {
+    pending_ = std::async(std::launch::async, [this, k] { return stage(k); });
+  } catch (const std::system_error&) {  // no thread to be had: stage on the caller's thread
+    std::promise<Staged> p;
+    try {
+      p.set_value(stage(k));
+    } catch (...) {
+      p.set_exception(std::current_exception());
+    }
+    pending_ = p.get_future();
+  }
 }
 
 BatchPrefetcher::Staged BatchPrefetcher::stage(std::int64_t k) {
@@ -89,7 +149,7 @@ BatchPrefetcher::Staged BatchPrefetcher::stage(std::int64_t k) {
     return {{stack_samples(hb.inputs, "batch inputs"), stack_samples(hb.targets, "batch targets")},
             -1};
 
-  use_device(device_);  // this worker thread's current device
+  DeviceScope scope(device_);
   const int si = static_cast<int>(k % 2);
   Slot& slot = slots_[si];
   // Batch k - 2 was copied out of this slot; the copy must be done before the slot is rewritten.
@@ -126,9 +186,14 @@ Batch BatchPrefetcher::next() {
   } catch (const std::exception& e) {
     next_ = end_;
     throw Error(detail::concat("batch ", k, ": ", e.what()));
+  } catch (...) {
+    next_ = end_;
+    throw Error(
+        detail::concat("batch ", k, ": the fetch threw something that is not an exception"));
   }
   if (next_ < end_) launch(next_);
   if (device_.is_cuda()) {
+    DeviceScope scope(device_);  // the legacy default stream is the current device's
     const Stream compute = current_stream(device_.index());
     slots_[s.slot].copied->wait(compute);
     s.batch.input.storage()->record_stream(compute);

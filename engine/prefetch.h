@@ -37,23 +37,35 @@ struct Batch {
 // Stacks (1, ...) tensors along N into one new CPU tensor; names `what` in its errors.
 Tensor stack_samples(const std::vector<Tensor>& parts, const char* what);
 
+// One prefetcher serves a whole training run: its copy stream, events and pinned slots are made
+// once (device blocks cached by the allocator for the copy stream are reused epoch after epoch),
+// and start() begins each epoch's sequence of batches.
 class BatchPrefetcher {
  public:
   using Fetch = std::function<HostBatch(std::int64_t batch)>;
-  // Batches first, first + 1, ..., end - 1 (none when first >= end). `fetch` runs on the worker
-  // thread (it must be thread-safe); fetching batch first starts at once.
+  explicit BatchPrefetcher(Device device);
+  // The same, then start(fetch, first, end).
   BatchPrefetcher(Fetch fetch, Device device, std::int64_t first, std::int64_t end);
-  ~BatchPrefetcher();  // waits for the worker; what it threw then is dropped
+  ~BatchPrefetcher();  // stop()s
   BatchPrefetcher(const BatchPrefetcher&) = delete;
   BatchPrefetcher& operator=(const BatchPrefetcher&) = delete;
 
+  // Batches first, first + 1, ..., end - 1 (none when first >= end). `fetch` runs on the worker
+  // thread (it must be thread-safe); fetching batch first starts at once. A sequence still
+  // running is stop()ped first.
+  void start(Fetch fetch, std::int64_t first, std::int64_t end);
+  // Waits for the fetch in flight and drops it (and what it threw); done() afterwards. Call it
+  // before work that must not overlap the fetch, e.g. writing a checkpoint while the fetch
+  // reads the dataset.
+  void stop();
   bool done() const { return next_ >= end_; }
   // The next batch on the device, usable on the caller's current stream. Throws what the
   // fetch threw, prefixed with the batch number; after that the prefetcher is done.
   Batch next();
   // Whether batches travel through pinned host slots (CUDA devices).
   bool pinned() const { return device_.is_cuda(); }
-  // Bytes of pinned host memory the slots hold now.
+  // Bytes of pinned host memory the slots hold; call it with no fetch in flight (after stop()
+  // or once done()), since the worker may grow a slot.
   std::size_t pinned_bytes() const;
 
  private:
@@ -71,7 +83,7 @@ class BatchPrefetcher {
 
   Fetch fetch_;
   Device device_;
-  std::int64_t next_, end_;
+  std::int64_t next_ = 0, end_ = 0;
   Stream copy_stream_;
   Slot slots_[2];
   std::future<Staged> pending_;

@@ -185,6 +185,7 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
 
   const bool tty = root && c.progress && isatty(STDERR_FILENO);
   TrainResult result;
+  BatchPrefetcher batches(device);  // one copy stream and pinned slots for the whole run
   for (std::int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
     net.train();
     if (c.freeze_bn)
@@ -196,7 +197,7 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
     // The next batch is read, normalised (and on CUDA staged in pinned memory and copied on a
     // copy stream) by the prefetcher's worker while this step computes.
     const std::int64_t first = step - epoch * steps_per_epoch;
-    BatchPrefetcher batches(
+    batches.start(
         [&samples, &c, epoch](std::int64_t pos) {
           HostBatch hb;
           for (int b = 0; b < c.batch; ++b) {
@@ -206,7 +207,7 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
           }
           return hb;
         },
-        device, first, steps_per_epoch);
+        first, steps_per_epoch);
     for (std::int64_t pos = first; pos < steps_per_epoch; ++pos) {
       const auto t0 = std::chrono::steady_clock::now();
       const Batch batch = batches.next();
@@ -259,6 +260,7 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
       // Every rank stops at the same step when any of them was signalled.
       const bool stop = sync ? sync->mean(g_signal.load() ? 1.0 : 0.0) > 0 : g_signal.load() != 0;
       if (stop) {
+        batches.stop();  // the next batch's dataset reads end before the checkpoint is written
         save(epoch, latest);
         result.message =
             detail::concat("interrupted (signal ", g_signal.load(), ") at step ", step,

@@ -129,3 +129,36 @@ TEST_CASE("prefetch: destroyed with a fetch in flight or a failure unread", "[pr
   }
   REQUIRE(started.load() == 2);
 }
+
+TEST_CASE("prefetch: one prefetcher runs epoch after epoch; stop() drops the fetch in flight",
+          "[prefetch]") {
+  std::atomic<int> fetched{0};
+  BatchPrefetcher p(Device::cpu());
+  REQUIRE(p.done());
+  for (int epoch = 0; epoch < 3; ++epoch) {
+    p.start(
+        [&fetched, epoch](std::int64_t k) {
+          fetched.fetch_add(1);
+          return make_batch(epoch * 100 + k, 1);
+        },
+        1, 4);
+    for (std::int64_t k = 1; k < 4; ++k)
+      REQUIRE(p.next().input.to_vector<float>()[0] == static_cast<float>((epoch * 100 + k) * 1000));
+    REQUIRE(p.done());
+  }
+  REQUIRE(fetched.load() == 9);
+  // Interrupted mid-epoch: stop() waits for batch 1 (in flight) and drops it.
+  p.start(
+      [](std::int64_t k) {
+        if (k == 1) throw Error("never reported");
+        return make_batch(k, 1);
+      },
+      0, 5);
+  REQUIRE(p.next().input.size(0) == 1);
+  p.stop();
+  REQUIRE(p.done());
+  REQUIRE_THROWS_WITH(p.next(), Contains("no batches left"));
+  // and starts again cleanly (a resumed epoch)
+  p.start([](std::int64_t k) { return make_batch(k, 2); }, 3, 4);
+  REQUIRE(p.next().input.size(0) == 2);
+}

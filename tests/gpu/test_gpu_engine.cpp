@@ -9,6 +9,7 @@
 #include "engine/prefetch.h"
 #include "engine/rng.h"
 #include "engine/stream.h"
+#include "kernels/ops.h"
 
 using namespace ddnet;
 using Catch::Matchers::Contains;
@@ -137,10 +138,7 @@ TEST_CASE("gpu engine: the batch prefetcher stages in pinned slots and copies on
   };
   Stream caller = Stream::create(0);
   StreamGuard guard(caller);
-  BatchPrefetcher p(fetch, gpu, 0, 12);
-  REQUIRE(p.pinned());
-  for (std::int64_t k = 0; k < 12; ++k) {
-    const Batch b = p.next();
+  auto check = [n, gpu](const Batch& b, std::int64_t k) {
     REQUIRE(b.input.device() == gpu);
     REQUIRE(b.input.shape() == Shape({2, 1, 4, n / 4}));
     const auto in = b.input.to_vector<float>(), tg = b.target.to_vector<float>();
@@ -149,7 +147,27 @@ TEST_CASE("gpu engine: the batch prefetcher stages in pinned slots and copies on
       REQUIRE(in[static_cast<std::size_t>(i)] == want);
       REQUIRE(tg[static_cast<std::size_t>(i)] == -want);
     }
-  }
-  REQUIRE(p.pinned_bytes() >= 2 * 4 * static_cast<std::size_t>(n) * sizeof(float));
+  };
+  BatchPrefetcher p(gpu);
+  // Epoch 1: every batch read back at once (the caller's stream synchronised each time).
+  p.start(fetch, 0, 12);
+  REQUIRE(p.pinned());
+  for (std::int64_t k = 0; k < 12; ++k) check(p.next(), k);
   REQUIRE(p.done());
+  REQUIRE(p.pinned_bytes() >= 2 * 4 * static_cast<std::size_t>(n) * sizeof(float));
+  // Epoch 2, same prefetcher: all batches held and nothing synchronised until the end, so the
+  // slots are refilled while earlier copies may still be queued behind the caller's work.
+  p.start(fetch, 0, 12);
+  std::vector<Batch> held;
+  for (std::int64_t k = 0; k < 12; ++k) {
+    held.push_back(p.next());
+    held.back().input = kernels::scale(held.back().input, 1.0);  // caller-stream work on it
+  }
+  for (std::int64_t k = 0; k < 12; ++k) check(held[static_cast<std::size_t>(k)], k);
+  // Stopped with a batch in flight, then started again.
+  p.start(fetch, 0, 12);
+  check(p.next(), 0);
+  p.stop();
+  p.start(fetch, 5, 6);
+  check(p.next(), 5);
 }
