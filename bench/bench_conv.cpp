@@ -49,7 +49,8 @@ void conv(benchmark::State& state, bool cuda, bool transpose, bool backward) {
 
 // The weight gradient alone at 3D-DDnet's geometries for a 1x1x16x64x64 step, the direct AVX2
 // kernel (kernels/conv_wgrad.h) against oneDNN's primitive: args (cin, cout, D, H=W, k).
-void wgrad(benchmark::State& state, bool direct) {
+// variant: the direct kernel's (kernels/conv_wgrad.h), unused for oneDNN.
+void wgrad(benchmark::State& state, bool direct, kernels::direct_wgrad::Variant variant) {
   kernels::ConvGeometry g;
   g.cin = state.range(0);
   g.cout = state.range(1);
@@ -71,6 +72,7 @@ void wgrad(benchmark::State& state, bool direct) {
   Generator gen(1);
   const Tensor x = gen.uniform({g.cin * g.in_plane()}), dy = gen.uniform({g.cout * g.out_plane()});
   Tensor dw = Tensor::empty({g.cout * g.cin * g.kvol()}), db = Tensor::empty({g.cout});
+  kernels::direct_wgrad::set_variant(variant);
   auto run = [&] {
     if (direct)
       kernels::direct_wgrad::conv_backward_filter(g, x.data<float>(), dy.data<float>(),
@@ -81,19 +83,27 @@ void wgrad(benchmark::State& state, bool direct) {
   };
   run();
   for (auto _ : state) run();
+  kernels::direct_wgrad::set_variant(kernels::direct_wgrad::Variant::automatic);
   state.counters["FLOP/s"] =
       benchmark::Counter(g.flops(), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 }  // namespace
 
-BENCHMARK_CAPTURE(wgrad, direct_cpu, true)
+BENCHMARK_CAPTURE(wgrad, direct_cpu, true, kernels::direct_wgrad::Variant::automatic)
     ->Args({32, 32, 16, 64, 5})
     ->Args({64, 16, 8, 32, 5})
     ->Args({1, 16, 16, 64, 7})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(wgrad, onednn_cpu, false)
+BENCHMARK_CAPTURE(wgrad, direct_position_lanes_cpu, true,
+                  kernels::direct_wgrad::Variant::position_lanes)
+    ->Args({32, 32, 16, 64, 5})
+    ->Args({64, 16, 8, 32, 5})
+    ->Args({1, 16, 16, 64, 7})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK_CAPTURE(wgrad, onednn_cpu, false, kernels::direct_wgrad::Variant::automatic)
     ->Args({32, 32, 16, 64, 5})
     ->Args({64, 16, 8, 32, 5})
     ->Args({1, 16, 16, 64, 7})

@@ -2,6 +2,7 @@
 #include "kernels/conv_wgrad.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -108,7 +109,7 @@ __attribute__((target("avx2,fma"))) void task(const ConvGeometry& g, const Layou
             float* acc_mem = part + (a * kh + b) * CO * NC * kLanes;
             __m256 acc[CO][NC];
             for (int j = 0; j < CO; ++j)
-              for (int c = 0; c < NC; ++c) acc[j][c] = _mm256_loadu_ps(acc_mem + (j * NC + c) * 8);
+              for (int c = 0; c < NC; ++c) acc[j][c] = _mm256_setzero_ps();
             for (std::int64_t q = 0; q < len; q += kLanes) {
               __m256 dv[CO];
               for (int j = 0; j < CO; ++j) dv[j] = _mm256_loadu_ps(dyrow[j] + q);
@@ -118,7 +119,10 @@ __attribute__((target("avx2,fma"))) void task(const ConvGeometry& g, const Layou
               }
             }
             for (int j = 0; j < CO; ++j)
-              for (int c = 0; c < NC; ++c) _mm256_storeu_ps(acc_mem + (j * NC + c) * 8, acc[j][c]);
+              for (int c = 0; c < NC; ++c) {
+                float* m = acc_mem + (j * NC + c) * 8;
+                _mm256_storeu_ps(m, _mm256_add_ps(_mm256_loadu_ps(m), acc[j][c]));
+              }
           }
         }
       }
@@ -150,9 +154,134 @@ bool cpu_has_avx2_fma() {
   return ok;
 }
 
+// ---- variant B: vectorised over 16 output channels, input values broadcast ----
+// dyb[n][cb][od][q][16] = dy[n, 16 cb + j, od, oh, ow] at q = oh * wp + ow (ow < out_w); zero in
+// the row gap, beyond q and for channels >= cout.
+constexpr std::int64_t kCoBlock = 16;
+constexpr std::int64_t kChunkB = 256;
+
+void pack_dy_blocked(const ConvGeometry& g, const Layout& L, const float* dy, std::int64_t ys,
+                     float* dyb) {
+  const std::int64_t ncb = (g.cout + kCoBlock - 1) / kCoBlock;
+  parallel_for(g.n * ncb * g.out[0], 1, [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const std::int64_t od = r % g.out[0], cb = (r / g.out[0]) % ncb, n = r / (g.out[0] * ncb);
+      float* dst = dyb + r * L.qp * kCoBlock;
+      std::memset(dst, 0, static_cast<std::size_t>(L.qp * kCoBlock) * sizeof(float));
+      for (std::int64_t j = 0; j < kCoBlock && cb * kCoBlock + j < g.cout; ++j) {
+        const float* src =
+            dy + n * ys + (cb * kCoBlock + j) * g.out_plane() + od * g.out[1] * g.out[2];
+        for (std::int64_t oh = 0; oh < g.out[1]; ++oh)
+          for (std::int64_t ow = 0; ow < g.out[2]; ++ow)
+            dst[(oh * L.wp + ow) * kCoBlock + j] = src[oh * g.out[2] + ow];
+      }
+    }
+  });
+}
+
+// One task: output channels 16 cb .. 16 cb + 15, input channel ci, kernel columns c0 .. c0+NC-1.
+// part: kd * kh * NC * 16 sums (zeroed by the caller), channel innermost.
+template <int NC>
+__attribute__((target("avx2,fma"))) void task_b(const ConvGeometry& g, const Layout& L,
+                                                const float* xp, const float* dyb, std::int64_t cb,
+                                                std::int64_t ci, std::int64_t c0, float* part) {
+  const std::int64_t kd = g.k[0], kh = g.k[1];
+  const std::int64_t ncb = (g.cout + kCoBlock - 1) / kCoBlock;
+  for (std::int64_t n = 0; n < g.n; ++n) {
+    const float* xc = xp + (n * g.cin + ci) * L.x_ci + c0;
+    for (std::int64_t od = 0; od < g.out[0]; ++od) {
+      const float* dyp = dyb + ((n * ncb + cb) * g.out[0] + od) * L.qp * kCoBlock;
+      for (std::int64_t q0 = 0; q0 < L.q; q0 += kChunkB) {
+        const std::int64_t len = std::min(kChunkB, L.q - q0);
+        const float* dq = dyp + q0 * kCoBlock;
+        for (std::int64_t a = 0; a < kd; ++a) {
+          for (std::int64_t b = 0; b < kh; ++b) {
+            const float* xr = xc + (od + a) * L.plane + b * L.wp + q0;
+            float* acc_mem = part + (a * kh + b) * NC * kCoBlock;
+            __m256 lo[NC], hi[NC];
+            for (int c = 0; c < NC; ++c) lo[c] = hi[c] = _mm256_setzero_ps();
+            for (std::int64_t q = 0; q < len; ++q) {
+              const __m256 d0 = _mm256_loadu_ps(dq + q * kCoBlock);
+              const __m256 d1 = _mm256_loadu_ps(dq + q * kCoBlock + 8);
+              for (int c = 0; c < NC; ++c) {
+                const __m256 xv = _mm256_broadcast_ss(xr + q + c);
+                lo[c] = _mm256_fmadd_ps(d0, xv, lo[c]);
+                hi[c] = _mm256_fmadd_ps(d1, xv, hi[c]);
+              }
+            }
+            for (int c = 0; c < NC; ++c) {
+              float* m = acc_mem + c * kCoBlock;
+              _mm256_storeu_ps(m, _mm256_add_ps(_mm256_loadu_ps(m), lo[c]));
+              _mm256_storeu_ps(m + 8, _mm256_add_ps(_mm256_loadu_ps(m + 8), hi[c]));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+using TaskBFn = void (*)(const ConvGeometry&, const Layout&, const float*, const float*,
+                         std::int64_t, std::int64_t, std::int64_t, float*);
+
+TaskBFn pick_cols_b(int nc) {
+  switch (nc) {
+    case 1:
+      return task_b<1>;
+    case 2:
+      return task_b<2>;
+    case 3:
+      return task_b<3>;
+    case 4:
+      return task_b<4>;
+    default:
+      return task_b<5>;
+  }
+}
+
+std::atomic<Variant>& variant_setting() {
+  static std::atomic<Variant> v{Variant::automatic};
+  return v;
+}
+
+void backward_filter_b(const ConvGeometry& g, const Layout& L, const float* xp, const float* dy,
+                       std::int64_t ys, float* dw, bool accumulate) {
+  const std::int64_t ncb = (g.cout + kCoBlock - 1) / kCoBlock;
+  std::vector<float> dyb(static_cast<std::size_t>(g.n * ncb * g.out[0] * L.qp * kCoBlock));
+  pack_dy_blocked(g, L, dy, ys, dyb.data());
+  const std::int64_t kd = g.k[0], kh = g.k[1], kw = g.k[2];
+  const std::int64_t col_blocks = (kw + kMaxCols - 1) / kMaxCols;
+  const std::int64_t tasks = ncb * g.cin * col_blocks;
+  parallel_for(tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
+    std::vector<float> part(static_cast<std::size_t>(kd * kh * kMaxCols * kCoBlock));
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const std::int64_t colb = t % col_blocks, ci = (t / col_blocks) % g.cin;
+      const std::int64_t cb = t / (col_blocks * g.cin), c0 = colb * kMaxCols;
+      const int nc = static_cast<int>(std::min<std::int64_t>(kMaxCols, kw - c0));
+      std::fill(part.begin(), part.end(), 0.f);
+      pick_cols_b(nc)(g, L, xp, dyb.data(), cb, ci, c0, part.data());
+      for (std::int64_t j = 0; j < kCoBlock && cb * kCoBlock + j < g.cout; ++j)
+        for (std::int64_t ab = 0; ab < kd * kh; ++ab)
+          for (int c = 0; c < nc; ++c) {
+            const float sum = part[static_cast<std::size_t>((ab * nc + c) * kCoBlock + j)];
+            float& out = dw[((cb * kCoBlock + j) * g.cin + ci) * kd * kh * kw + ab * kw + c0 + c];
+            out = accumulate ? out + sum : sum;
+          }
+    }
+  });
+}
+
 #endif  // __x86_64__
 
 }  // namespace
+
+void set_variant(Variant v) {
+#if defined(__x86_64__)
+  variant_setting() = v;
+#else
+  (void)v;
+#endif
+}
 
 bool supports(const ConvGeometry& g) {
 #if defined(__x86_64__)
@@ -175,8 +304,14 @@ void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy
   const std::int64_t xs = s.x ? s.x : g.cin * g.in_plane();
   const std::int64_t ys = s.y ? s.y : g.cout * g.out_plane();
   std::vector<float> xp(static_cast<std::size_t>(g.n * g.cin * L.x_ci));
-  std::vector<float> dyp(static_cast<std::size_t>(g.n * g.cout * g.out[0] * L.qp));
   pack_x(g, L, x, xs, xp.data());
+  const Variant chosen = variant_setting().load();
+  if (chosen == Variant::channel_lanes || (chosen == Variant::automatic && g.cout >= 12)) {
+    backward_filter_b(g, L, xp.data(), dy, ys, dw, accumulate);
+    if (dbias) cpu::channel_sum(g, dy, dbias, accumulate, s);
+    return;
+  }
+  std::vector<float> dyp(static_cast<std::size_t>(g.n * g.cout * g.out[0] * L.qp));
   pack_dy(g, L, dy, ys, dyp.data());
 
   const std::int64_t kd = g.k[0], kh = g.k[1], kw = g.k[2];
