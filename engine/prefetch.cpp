@@ -45,15 +45,12 @@ std::size_t batch_bytes(const std::vector<Tensor>& parts) {
   return parts.empty() ? 0 : parts.size() * parts[0].nbytes();
 }
 
-}  // namespace
-
+// Stacks (1, ...) tensors along N into one new CPU tensor; names `what` in its errors.
 Tensor stack_samples(const std::vector<Tensor>& parts, const char* what) {
   Tensor out = Tensor::empty(stacked_shape(parts, what));
   pack(parts, static_cast<char*>(out.raw_data()));
   return out;
 }
-
-namespace {
 
 // Makes a device current on this thread for a scope and restores the previous one.
 class DeviceScope {

@@ -34,9 +34,6 @@ struct Batch {
   Tensor input, target;
 };
 
-// Stacks (1, ...) tensors along N into one new CPU tensor; names `what` in its errors.
-Tensor stack_samples(const std::vector<Tensor>& parts, const char* what);
-
 // One prefetcher serves a whole training run: its copy stream, events and pinned slots are made
 // once (device blocks cached by the allocator for the copy stream are reused epoch after epoch),
 // and start() begins each epoch's sequence of batches.

@@ -239,6 +239,40 @@ TaskBFn pick_cols_b(int nc) {
   }
 }
 
+void backward_filter_a(const ConvGeometry& g, const Layout& L, const float* xp, const float* dy,
+                       std::int64_t ys, float* dw, bool accumulate) {
+  std::vector<float> dyp(static_cast<std::size_t>(g.n * g.cout * g.out[0] * L.qp));
+  pack_dy(g, L, dy, ys, dyp.data());
+
+  const std::int64_t kd = g.k[0], kh = g.k[1], kw = g.k[2];
+  const std::int64_t co_blocks = (g.cout + 1) / 2, col_blocks = (kw + kMaxCols - 1) / kMaxCols;
+  const std::int64_t tasks = co_blocks * g.cin * col_blocks;
+  parallel_for(tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
+    std::vector<float> part(static_cast<std::size_t>(kd * kh * 2 * kMaxCols * kLanes));
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const std::int64_t cb = t % col_blocks, ci = (t / col_blocks) % g.cin;
+      const std::int64_t co0 = 2 * (t / (col_blocks * g.cin));
+      const std::int64_t c0 = cb * kMaxCols;
+      const int nc = static_cast<int>(std::min<std::int64_t>(kMaxCols, kw - c0));
+      const int nco = static_cast<int>(std::min<std::int64_t>(2, g.cout - co0));
+      std::fill(part.begin(), part.end(), 0.f);
+      const TaskFn fn = nco == 2 ? pick_cols<2>(nc) : pick_cols<1>(nc);
+      fn(g, L, xp, dyp.data(), co0, ci, c0, part.data());
+      // Horizontal sums into dw[co, ci, a, b, c0 + c].
+      for (int j = 0; j < nco; ++j)
+        for (std::int64_t a = 0; a < kd; ++a)
+          for (std::int64_t b = 0; b < kh; ++b)
+            for (int c = 0; c < nc; ++c) {
+              const float* v = part.data() + (((a * kh + b) * nco + j) * nc + c) * kLanes;
+              float sum = 0;
+              for (std::int64_t l = 0; l < kLanes; ++l) sum += v[l];
+              float& out = dw[(((co0 + j) * g.cin + ci) * kd + a) * kh * kw + b * kw + c0 + c];
+              out = accumulate ? out + sum : sum;
+            }
+    }
+  });
+}
+
 std::atomic<Variant>& variant_setting() {
   static std::atomic<Variant> v{Variant::automatic};
   return v;
@@ -306,41 +340,10 @@ void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy
   std::vector<float> xp(static_cast<std::size_t>(g.n * g.cin * L.x_ci));
   pack_x(g, L, x, xs, xp.data());
   const Variant chosen = variant_setting().load();
-  if (chosen == Variant::channel_lanes || (chosen == Variant::automatic && g.cout >= 12)) {
+  if (chosen == Variant::channel_lanes || (chosen == Variant::automatic && g.cout >= 12))
     backward_filter_b(g, L, xp.data(), dy, ys, dw, accumulate);
-    if (dbias) cpu::channel_sum(g, dy, dbias, accumulate, s);
-    return;
-  }
-  std::vector<float> dyp(static_cast<std::size_t>(g.n * g.cout * g.out[0] * L.qp));
-  pack_dy(g, L, dy, ys, dyp.data());
-
-  const std::int64_t kd = g.k[0], kh = g.k[1], kw = g.k[2];
-  const std::int64_t co_blocks = (g.cout + 1) / 2, col_blocks = (kw + kMaxCols - 1) / kMaxCols;
-  const std::int64_t tasks = co_blocks * g.cin * col_blocks;
-  parallel_for(tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
-    std::vector<float> part(static_cast<std::size_t>(kd * kh * 2 * kMaxCols * kLanes));
-    for (std::int64_t t = t0; t < t1; ++t) {
-      const std::int64_t cb = t % col_blocks, ci = (t / col_blocks) % g.cin;
-      const std::int64_t co0 = 2 * (t / (col_blocks * g.cin));
-      const std::int64_t c0 = cb * kMaxCols;
-      const int nc = static_cast<int>(std::min<std::int64_t>(kMaxCols, kw - c0));
-      const int nco = static_cast<int>(std::min<std::int64_t>(2, g.cout - co0));
-      std::fill(part.begin(), part.end(), 0.f);
-      const TaskFn fn = nco == 2 ? pick_cols<2>(nc) : pick_cols<1>(nc);
-      fn(g, L, xp.data(), dyp.data(), co0, ci, c0, part.data());
-      // Horizontal sums into dw[co, ci, a, b, c0 + c].
-      for (int j = 0; j < nco; ++j)
-        for (std::int64_t a = 0; a < kd; ++a)
-          for (std::int64_t b = 0; b < kh; ++b)
-            for (int c = 0; c < nc; ++c) {
-              const float* v = part.data() + (((a * kh + b) * nco + j) * nc + c) * kLanes;
-              float sum = 0;
-              for (std::int64_t l = 0; l < kLanes; ++l) sum += v[l];
-              float& out = dw[(((co0 + j) * g.cin + ci) * kd + a) * kh * kw + b * kw + c0 + c];
-              out = accumulate ? out + sum : sum;
-            }
-    }
-  });
+  else
+    backward_filter_a(g, L, xp.data(), dy, ys, dw, accumulate);
   if (dbias) cpu::channel_sum(g, dy, dbias, accumulate, s);
 #else
   (void)g, (void)x, (void)dy, (void)dw, (void)dbias, (void)accumulate, (void)s;
