@@ -57,6 +57,16 @@ if(DNNL_INCLUDE_DIR AND DNNL_LIBRARY)
   set_target_properties(ddnet::dnnl PROPERTIES IMPORTED_LOCATION ${DNNL_LIBRARY}
                         INTERFACE_INCLUDE_DIRECTORIES ${DNNL_INCLUDE_DIR})
 endif()
+# FFTW (double precision): the CPU's FFT convolutions for wide kernels (kernels/conv_fft_cpu.cpp).
+find_path(FFTW_INCLUDE_DIR fftw3.h)
+find_library(FFTW_LIBRARY fftw3)
+set(DDNET_HAVE_FFTW OFF)
+if(FFTW_INCLUDE_DIR AND FFTW_LIBRARY)
+  set(DDNET_HAVE_FFTW ON)
+  add_library(ddnet::fftw UNKNOWN IMPORTED)
+  set_target_properties(ddnet::fftw PROPERTIES IMPORTED_LOCATION ${FFTW_LIBRARY}
+                        INTERFACE_INCLUDE_DIRECTORIES ${FFTW_INCLUDE_DIR})
+endif()
 find_package(MPI COMPONENTS C QUIET)
 find_package(HDF5 COMPONENTS C QUIET)
 # ITK (optional): scan import/export in data/scan_io. Only the IO modules it uses are linked; each
@@ -104,6 +114,7 @@ function(ddnet_print_summary)
     _ddnet_line("ITK     " OFF ": no scan import; apt install libinsighttoolkit5-dev")
   endif()
   _ddnet_line("oneDNN  " ${DDNET_HAVE_DNNL} "${dnnl_VERSION} (CPU convolutions)")
+  _ddnet_line("FFTW    " ${DDNET_HAVE_FFTW} "(CPU FFT convolutions for 5^3 and wider kernels)")
   _ddnet_line("OpenMP  " ${OpenMP_CXX_FOUND} "${OpenMP_CXX_VERSION}")
   _ddnet_line("Catch2  " ${Catch2_FOUND} "${Catch2_VERSION}")
   _ddnet_line("gbench  " ${benchmark_FOUND} "${benchmark_VERSION}")
@@ -112,7 +123,7 @@ function(ddnet_print_summary)
 endfunction()
 
 # 0/1 values for the generated config header.
-foreach(_f CUDA CUDNN NCCL DNNL)
+foreach(_f CUDA CUDNN NCCL DNNL FFTW)
   if(DDNET_HAVE_${_f})
     set(DDNET_HAVE_${_f}_01 1)
   else()

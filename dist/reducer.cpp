@@ -126,6 +126,8 @@ void Reducer::finish() {
     comm_end_->record(nccl_->stream());
     comm_end_->wait(compute);  // the optimizer, enqueued next, runs after the last all-reduce
     nccl_->wait(*comm_end_, "the gradient all-reduce");
+    // comm_end_ done does not imply backward_end_ done (another stream): elapsed time needs both.
+    backward_end_->synchronize();
     stats_.finish_wait_s =
         std::max(0.0, static_cast<double>(comm_end_->elapsed_ms(*backward_end_)) / 1000.0);
     in_step_ = false;

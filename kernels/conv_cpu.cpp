@@ -1,4 +1,7 @@
-// CPU convolutions: im2col over tiles of output positions, then BLAS gemm (OpenBLAS). The tile
+// CPU convolutions. float32 by default: tiled FFTs where the cost model prefers them (wide
+// kernels on big enough volumes, kernels/conv_fft.h), else oneDNN (with the direct weight
+// gradient of conv_wgrad.h). float64, and float32 when DDNET_CPU_CONV=im2col: im2col over tiles
+// of output positions, then BLAS gemm (OpenBLAS). The tile
 // keeps the column buffer near 32 MiB whatever the volume; 1x1x1 stride-1 convolutions use the
 // input as the column matrix directly. Results do not depend on the thread count: gemm splits
 // only M and N, and col2im is parallel over channels (disjoint outputs).
@@ -17,6 +20,7 @@
 #include "engine/parallel.h"
 #include "kernels/conv.h"
 #include "kernels/conv_dnnl.h"
+#include "kernels/conv_fft.h"
 #include "kernels/conv_wgrad.h"
 
 namespace ddnet::kernels {
@@ -206,6 +210,8 @@ template <class T>
 void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                   ConvStrides s) {
   if constexpr (std::is_same_v<T, float>) {
+    if (use_dnnl() && fft_conv::chosen(g, fft_conv::Pass::forward))
+      return fft_conv::conv_forward(g, x, w, bias, y, s);
     if (use_dnnl()) return dnnl_path::conv_forward(g, x, w, bias, y, s);
   }
   const std::int64_t P = g.out_plane(), rows = g.cin * g.kvol();
@@ -241,6 +247,8 @@ template <class T>
 void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx, bool accumulate,
                         ConvStrides s) {
   if constexpr (std::is_same_v<T, float>) {
+    if (use_dnnl() && fft_conv::chosen(g, fft_conv::Pass::backward_data))
+      return fft_conv::conv_backward_data(g, dy, w, dx, accumulate, s);
     if (use_dnnl()) return dnnl_path::conv_backward_data(g, dy, w, dx, accumulate, s);
   }
   const std::int64_t P = g.out_plane(), rows = g.cin * g.kvol();
@@ -269,6 +277,8 @@ template <class T>
 void conv_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw, T* dbias,
                           bool accumulate, ConvStrides s) {
   if constexpr (std::is_same_v<T, float>) {
+    if (use_dnnl() && fft_conv::chosen(g, fft_conv::Pass::backward_filter))
+      return fft_conv::conv_backward_filter(g, x, dy, dw, dbias, accumulate, s);
     if (use_dnnl() && use_direct_wgrad() && direct_wgrad::supports(g))
       return direct_wgrad::conv_backward_filter(g, x, dy, dw, dbias, accumulate, s);
     if (use_dnnl()) return dnnl_path::conv_backward_filter(g, x, dy, dw, dbias, accumulate, s);

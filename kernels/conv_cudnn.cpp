@@ -9,10 +9,12 @@
 
 #include <cudnn.h>
 
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
 
+#include "engine/allocator.h"
 #include "engine/check_cuda.h"
 #include "engine/check_cudnn.h"
 #include "engine/cuda_runtime_seam.h"
@@ -112,20 +114,38 @@ Tensor scratch(std::size_t bytes) {
 }
 
 template <class Perf>
-Choice pick(const Perf* results, int count, const char* what, const ConvGeometry& g) {
+Choice pick(const Perf* results, int count, const char* what, const ConvGeometry& g,
+            std::size_t cap) {
   // Fastest deterministic algorithm that ran; results come sorted by time.
   for (int i = 0; i < count; ++i)
     if (results[i].status == CUDNN_STATUS_SUCCESS &&
-        results[i].determinism == CUDNN_DETERMINISTIC &&
-        results[i].memory <= conv_workspace_limit())
+        results[i].determinism == CUDNN_DETERMINISTIC && results[i].memory <= cap)
       return {static_cast<int>(results[i].algo), results[i].memory};
-  DDNET_FAIL("cuDNN found no deterministic ", what, " algorithm within the workspace limit of ",
-             conv_workspace_limit() >> 20, " MiB for ", g.str());
+  // None: the fastest one that ran (cuDNN offers few deterministic 3D weight-gradient algorithms,
+  // fewer still for the strided channel slices of the dense blocks), said once per geometry.
+  for (int i = 0; i < count; ++i)
+    if (results[i].status == CUDNN_STATUS_SUCCESS && results[i].memory <= cap) {
+      std::fprintf(stderr,
+                   "ddnet: cuDNN has no deterministic %s algorithm for %s within %zu MiB of "
+                   "workspace; using algorithm %d, whose results may vary in the last bits\n",
+                   what, g.str().c_str(), cap >> 20, static_cast<int>(results[i].algo));
+      return {static_cast<int>(results[i].algo), results[i].memory};
+    }
+  DDNET_FAIL("cuDNN found no ", what, " algorithm within a workspace of ", cap >> 20, " MiB for ",
+             g.str());
 }
 
+// The workspace Find may use: the limit, or half the free device memory. Blocks the caching
+// allocator holds count as free (they are handed back first when the limit is not available).
 std::size_t find_workspace_cap() {
   std::size_t free_b = 0, total_b = 0;
   CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  if (free_b / 2 < conv_workspace_limit()) {
+    int dev = 0;
+    CUDA_CHECK(cudaGetDevice(&dev));
+    cuda_allocator(dev).empty_cache();
+    CUDA_CHECK(cudaMemGetInfo(&free_b, &total_b));
+  }
   return std::min(conv_workspace_limit(), free_b / 2);
 }
 
@@ -151,19 +171,19 @@ Choice choose(Kind kind, const ConvGeometry& g, ConvStrides s, const Descs& d, c
     CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, d.x.d, a, d.w.d, b, d.conv.d, d.y.d,
                                                        out.data<float>(), kMax, &returned, r,
                                                        ws.data<float>(), cap));
-    c = pick(r, returned, "forward", g);
+    c = pick(r, returned, "forward", g, cap);
   } else if (kind == Kind::backward_data) {
     cudnnConvolutionBwdDataAlgoPerf_t r[kMax];
     CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w.d, b, d.y.d, a, d.conv.d, d.x.d,
                                                             out.data<float>(), kMax, &returned, r,
                                                             ws.data<float>(), cap));
-    c = pick(r, returned, "backward-data", g);
+    c = pick(r, returned, "backward-data", g, cap);
   } else {
     cudnnConvolutionBwdFilterAlgoPerf_t r[kMax];
     CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x.d, a, d.y.d, b, d.conv.d,
                                                               d.w.d, out.data<float>(), kMax,
                                                               &returned, r, ws.data<float>(), cap));
-    c = pick(r, returned, "backward-filter", g);
+    c = pick(r, returned, "backward-filter", g, cap);
   }
   std::lock_guard<std::mutex> lock(mu);
   cache[k] = c;

@@ -1,21 +1,29 @@
-// Fused CUDA MS-SSIM, forward and backward, float32 data with double reductions; nothing is
-// read back to the host. Per level:
+// Fused CUDA MS-SSIM, forward and backward, on float32 inputs; nothing is read back to the
+// host. Everything past the inputs follows the CPU twin (msssim_cpu.cpp) in double: the taps, the
+// filter passes (x^2, y^2, xy formed in double from the inputs), the five statistic maps, the
+// pooled level volumes, the per-voxel derivative maps, the adjoint passes and the per-level
+// gradients; only the final gradient is rounded to float. (In float the variance
+// E[x^2] - E[x]^2 and the gradient a1 + 2 x a11 + y a12 cancel badly on low-variance data.)
+// Per level:
 //   filter_w5: x, y -> the five maps (x, y, x^2, y^2, xy) filtered along W (valid)
 //   filter_h5: the five maps filtered along H
 //   stats_d:   filtered along D, then the per-voxel SSIM and cs terms and per-block partial sums
 //              (the five statistics are kept for the backward)
 //   finish:    one block adds the partials in a fixed order -> the level's means (double)
-//   pool2:     both volumes average-pooled by 2 for the next level
+//   pool2:     both volumes average-pooled by 2 for the next level (double)
 // The data range of each level is a min/max reduction of that level's prediction, on the
 // device. combine: one thread forms the value and each level's upstream gradient. Backward,
 // deepest level first: grad_maps (d/dE[x], d/dE[x^2], d/dE[xy] per voxel), the adjoint filter
 // along D and H, then along W fused with the final gx = a1 + 2 x a11 + y a12 plus the pooled
-// adjoint of the deeper level's gradient. Every reduction has a grid fixed by the sizes.
+// adjoint of the deeper level's gradient. Every reduction has a grid fixed by the sizes; no
+// atomics. All work goes on the given stream, which must be the current stream of the data's
+// device (the temporaries are allocated there).
 #include <cuda_runtime.h>
 
 #include <cmath>
 #include <vector>
 
+#include "engine/stream.h"
 #include "engine/tensor.h"
 #include "kernels/launch.cuh"
 #include "kernels/msssim.h"
@@ -29,7 +37,7 @@ constexpr int kMaxLevels = 8;
 constexpr int kReduceBlocks = 512;
 
 struct Taps {
-  float g[kMaxTaps];
+  double g[kMaxTaps];
   int s;
 };
 
@@ -54,17 +62,19 @@ __device__ inline std::int64_t flat(const Dims& o, std::int64_t p, std::int64_t 
 
 // ---- forward ----
 
-__global__ void minmax_kernel(const float* x, const float* y, std::int64_t n, float* pmax,
-                              float* pmin, int* pbad) {
-  float mx = -INFINITY, mn = INFINITY;
+// T: float for level 0 (the inputs), double for the pooled levels.
+template <class T>
+__global__ void minmax_kernel(const T* x, const T* y, std::int64_t n, double* pmax, double* pmin,
+                              int* pbad) {
+  double mx = -INFINITY, mn = INFINITY;
   int bad = 0;
   DDNET_GRID_STRIDE(i, n) {
-    const float v = x[i];
-    mx = fmaxf(mx, v);
-    mn = fminf(mn, v);
-    if (y) bad += !isfinite(v) + !isfinite(y[i]);
+    const double v = x[i];
+    mx = fmax(mx, v);
+    mn = fmin(mn, v);
+    if (y) bad += !isfinite(v) + !isfinite(static_cast<double>(y[i]));
   }
-  __shared__ float smx[256], smn[256];
+  __shared__ double smx[256], smn[256];
   __shared__ int sbad[256];
   smx[threadIdx.x] = mx;
   smn[threadIdx.x] = mn;
@@ -72,8 +82,8 @@ __global__ void minmax_kernel(const float* x, const float* y, std::int64_t n, fl
   __syncthreads();
   for (int off = blockDim.x / 2; off > 0; off >>= 1) {
     if (threadIdx.x < off) {
-      smx[threadIdx.x] = fmaxf(smx[threadIdx.x], smx[threadIdx.x + off]);
-      smn[threadIdx.x] = fminf(smn[threadIdx.x], smn[threadIdx.x + off]);
+      smx[threadIdx.x] = fmax(smx[threadIdx.x], smx[threadIdx.x + off]);
+      smn[threadIdx.x] = fmin(smn[threadIdx.x], smn[threadIdx.x + off]);
       sbad[threadIdx.x] += sbad[threadIdx.x + off];
     }
     __syncthreads();
@@ -86,34 +96,36 @@ __global__ void minmax_kernel(const float* x, const float* y, std::int64_t n, fl
 }
 
 // One thread: the level's data range (inferred as published, or fixed) and the NaN/Inf count.
-__global__ void range_kernel(const float* pmax, const float* pmin, const int* pbad, int blocks,
+// The thresholds are compared in double, as the CPU twin does.
+__global__ void range_kernel(const double* pmax, const double* pmin, const int* pbad, int blocks,
                              double fixed, double* range, int* nonfinite) {
-  float mx = -INFINITY, mn = INFINITY;
+  double mx = -INFINITY, mn = INFINITY;
   int bad = 0;
   for (int b = 0; b < blocks; ++b) {
-    mx = fmaxf(mx, pmax[b]);
-    mn = fminf(mn, pmin[b]);
+    mx = fmax(mx, pmax[b]);
+    mn = fmin(mn, pmin[b]);
     bad += pbad[b];
   }
-  *range = fixed > 0 ? fixed : (mx > 128.f ? 255.0 : 1.0) - (mn < -0.001f ? -0.1 : 0.0);
+  *range = fixed > 0 ? fixed : (mx > 128.0 ? 255.0 : 1.0) - (mn < -0.001 ? -0.1 : 0.0);
   if (nonfinite) *nonfinite = bad;
 }
 
 // W pass of the five maps: in (planes, d, h, w) -> out (planes, d, h, w - s + 1), 5 arrays.
-__global__ void filter_w5(const float* x, const float* y, Dims in, Dims out, Taps t, float* o0,
-                          float* o1, float* o2, float* o3, float* o4) {
+template <class T>
+__global__ void filter_w5(const T* x, const T* y, Dims in, Dims out, Taps t, double* o0, double* o1,
+                          double* o2, double* o3, double* o4) {
   DDNET_GRID_STRIDE(i, out.numel()) {
     std::int64_t p, z, yy, xx;
     unflat(i, out, p, z, yy, xx);
     const std::int64_t base = flat(in, p, z, yy, xx);
-    float a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0;
     for (int k = 0; k < t.s; ++k) {
-      const float g = t.g[k], xv = x[base + k], yv = y[base + k];
+      const double g = t.g[k], xv = x[base + k], yv = y[base + k];
       a0 += g * xv;
       a1 += g * yv;
-      a2 += g * xv * xv;
-      a3 += g * yv * yv;
-      a4 += g * xv * yv;
+      a2 += g * (xv * xv);
+      a3 += g * (yv * yv);
+      a4 += g * (xv * yv);
     }
     o0[i] = a0;
     o1[i] = a1;
@@ -124,10 +136,10 @@ __global__ void filter_w5(const float* x, const float* y, Dims in, Dims out, Tap
 }
 
 struct Five {
-  const float* m[5];
+  const double* m[5];
 };
 struct FiveOut {
-  float* m[5];
+  double* m[5];
 };
 
 // A pass along H (axis 1) or D (axis 0) of five arrays, valid.
@@ -138,7 +150,7 @@ __global__ void filter_axis5(Five in, Dims id, Dims od, int axis, Taps t, FiveOu
     unflat(i, od, p, z, yy, xx);
     const std::int64_t base = flat(id, p, z, yy, xx);
     for (int m = 0; m < 5; ++m) {
-      float a = 0;
+      double a = 0;
       for (int k = 0; k < t.s; ++k) a += t.g[k] * in.m[m][base + k * stride];
       out.m[m][i] = a;
     }
@@ -186,19 +198,21 @@ __global__ void finish_kernel(const double* partial_ssim, const double* partial_
   *cs_mean = c / count;
 }
 
-__global__ void pool2_kernel(const float* x, const float* y, Dims in, Dims out, int kd, float* xo,
-                             float* yo) {
-  const float scale = 1.f / static_cast<float>(kd * 4);
+// 2x average pooling in double (the CPU twin's order), into double level volumes.
+template <class T>
+__global__ void pool2_kernel(const T* x, const T* y, Dims in, Dims out, int kd, double* xo,
+                             double* yo) {
+  const double scale = 1.0 / static_cast<double>(kd * 4);
   DDNET_GRID_STRIDE(i, out.numel()) {
     std::int64_t p, z, yy, xx;
     unflat(i, out, p, z, yy, xx);
-    float ax = 0, ay = 0;
+    double ax = 0, ay = 0;
     for (int a = 0; a < kd; ++a)
       for (int b = 0; b < 2; ++b)
         for (int c = 0; c < 2; ++c) {
           const std::int64_t j = flat(in, p, z * kd + a, yy * 2 + b, xx * 2 + c);
-          ax += x[j];
-          ay += y[j];
+          ax += static_cast<double>(x[j]);
+          ay += static_cast<double>(y[j]);
         }
     xo[i] = ax * scale;
     yo[i] = ay * scale;
@@ -240,8 +254,8 @@ __global__ void combine_kernel(const double* ssim_mean, const double* cs_mean, C
 // ---- backward ----
 
 __global__ void grad_maps_kernel(Five st, std::int64_t n, const double* range, const double* gs,
-                                 const double* gc, double inv_count, float* g1, float* g11,
-                                 float* g12) {
+                                 const double* gc, double count, double* g1, double* g11,
+                                 double* g12) {
   const double L = *range, c1 = (0.01 * L) * (0.01 * L), c2 = (0.03 * L) * (0.03 * L);
   const double us = *gs, uc = *gc;
   DDNET_GRID_STRIDE(i, n) {
@@ -254,9 +268,10 @@ __global__ void grad_maps_kernel(Five st, std::int64_t n, const double* range, c
     const double dc_dm12 = 2 / D, dc_dm11 = -Cn / (D * D),
                  dc_dm1 = -2 * mu2 / D + 2 * mu1 * Cn / (D * D);
     const double dl_dm1 = 2 * (mu2 * B - A * mu1) / (B * B);
-    g1[i] = static_cast<float>((us * (dl_dm1 * c + l * dc_dm1) + uc * dc_dm1) * inv_count);
-    g11[i] = static_cast<float>((us * l * dc_dm11 + uc * dc_dm11) * inv_count);
-    g12[i] = static_cast<float>((us * l * dc_dm12 + uc * dc_dm12) * inv_count);
+    const double ds_dm1 = dl_dm1 * c + l * dc_dm1, ds_dm11 = l * dc_dm11, ds_dm12 = l * dc_dm12;
+    g1[i] = (us * ds_dm1 + uc * dc_dm1) / count;
+    g11[i] = (us * ds_dm11 + uc * dc_dm11) / count;
+    g12[i] = (us * ds_dm12 + uc * dc_dm12) / count;
   }
 }
 
@@ -271,7 +286,7 @@ __global__ void adjoint_axis3(Five in, Dims id, Dims od, int axis, Taps t, FiveO
     const std::int64_t pos = axis == 0 ? z : yy;
     const std::int64_t base = axis == 0 ? flat(id, p, 0, yy, xx) : flat(id, p, z, 0, xx);
     for (int m = 0; m < 3; ++m) {
-      float a = 0;
+      double a = 0;
       for (int k = 0; k < t.s; ++k) {
         const std::int64_t q = pos - k;
         if (q >= 0 && q < n_in) a += t.g[k] * in.m[m][base + q * stride];
@@ -281,29 +296,32 @@ __global__ void adjoint_axis3(Five in, Dims id, Dims od, int axis, Taps t, FiveO
   }
 }
 
-// The W adjoint fused with gx = a1 + 2 x a11 + y a12 (+ the deeper level's gradient pooled back).
-__global__ void adjoint_w_final(Five in, Dims id, Dims od, Taps t, const float* x, const float* y,
-                                const float* deeper, Dims dd, int kd, float* gx) {
-  const float pool_scale = 1.f / static_cast<float>(kd * 4);
+// The W adjoint fused with gx = a1 + 2 x a11 + y a12 (+ the deeper level's gradient pooled back),
+// all in double. T: float at level 0 (the inputs; gx is the final gradient, rounded once), double
+// for the pooled levels (gx is that level's gradient, kept in double).
+template <class T>
+__global__ void adjoint_w_final(Five in, Dims id, Dims od, Taps t, const T* x, const T* y,
+                                const double* deeper, Dims dd, int kd, T* gx) {
+  const double pool_scale = 1.0 / static_cast<double>(kd * 4);
   DDNET_GRID_STRIDE(i, od.numel()) {
     std::int64_t p, z, yy, xx;
     unflat(i, od, p, z, yy, xx);
     const std::int64_t base = flat(id, p, z, yy, 0);
-    float a[3];
+    double a[3];
     for (int m = 0; m < 3; ++m) {
-      float acc = 0;
+      double acc = 0;
       for (int k = 0; k < t.s; ++k) {
         const std::int64_t q = xx - k;
         if (q >= 0 && q < id.w) acc += t.g[k] * in.m[m][base + q];
       }
       a[m] = acc;
     }
-    float g = a[0] + 2.f * x[i] * a[1] + y[i] * a[2];
+    double g = a[0] + 2 * static_cast<double>(x[i]) * a[1] + static_cast<double>(y[i]) * a[2];
     if (deeper) {
       const std::int64_t dz = z / kd, dy = yy / 2, dx = xx / 2;
       if (dz < dd.d && dy < dd.h && dx < dd.w) g += pool_scale * deeper[flat(dd, p, dz, dy, dx)];
     }
-    gx[i] = g;
+    gx[i] = static_cast<T>(g);
   }
 }
 
@@ -317,15 +335,14 @@ Taps taps_for(std::int64_t s, double sigma) {
     g[static_cast<std::size_t>(i)] = std::exp(-(v * v) / (2 * sigma * sigma));
     sum += g[static_cast<std::size_t>(i)];
   }
-  for (std::int64_t i = 0; i < s; ++i)
-    t.g[i] = static_cast<float>(g[static_cast<std::size_t>(i)] / sum);
+  for (std::int64_t i = 0; i < s; ++i) t.g[i] = g[static_cast<std::size_t>(i)] / sum;
   return t;
 }
 
 Taps identity_taps() {
   Taps t{};
   t.s = 1;
-  t.g[0] = 1.f;
+  t.g[0] = 1.0;
   return t;
 }
 
@@ -338,18 +355,31 @@ unsigned blocks(std::int64_t n) {
 void msssim(const float* x, const float* y, const VolumeShape& s, const MsssimOptions& o,
             float* value, float* grad_x, int* nonfinite, void* stream_handle) {
   const cudaStream_t st = cuda_detail::as_stream(stream_handle);
-  int dev = 0;
-  CUDA_CHECK(cudaGetDevice(&dev));
-  const Device device = Device::cuda(dev);
   const std::vector<double> w = o.weights.empty() ? default_msssim_weights(s.is_3d) : o.weights;
   const int M = static_cast<int>(w.size());
   DDNET_CHECK(M >= 1 && M <= kMaxLevels, "msssim: 1 to ", kMaxLevels, " levels, got ", M);
-  DDNET_CHECK(o.window >= 1 && o.window <= kMaxTaps, "msssim on CUDA: window 1..", kMaxTaps,
-              ", got ", o.window);
+  DDNET_CHECK(o.window >= 1 && o.window <= kMaxTaps && o.sigma > 0, "msssim on CUDA: window 1..",
+              kMaxTaps, " and sigma > 0, got window ", o.window, " and sigma ", o.sigma);
+  DDNET_CHECK(x != nullptr && y != nullptr && value != nullptr,
+              "msssim on CUDA: null prediction, target or value pointer");
+  // The device is the prediction's; the temporaries below are allocated on that device's current
+  // stream, so the kernels must run on that same stream (else the allocator could hand a freed
+  // temporary to other work while these kernels still use it).
+  cudaPointerAttributes attr{};
+  CUDA_CHECK(cudaPointerGetAttributes(&attr, x));
+  DDNET_CHECK(attr.type == cudaMemoryTypeDevice || attr.type == cudaMemoryTypeManaged,
+              "msssim on CUDA: the prediction is not in CUDA device memory");
+  const int dev = attr.device;
+  int current_dev = 0;
+  CUDA_CHECK(cudaGetDevice(&current_dev));
+  DDNET_CHECK(current_dev == dev, "msssim on CUDA: the prediction is on cuda:", dev,
+              " but the current device is cuda:", current_dev);
+  DDNET_CHECK(stream_handle == current_stream(dev).handle(),
+              "msssim on CUDA: the stream passed is not the current stream of cuda:", dev,
+              "; launch it on current_stream(", dev,
+              ") (e.g. under a StreamGuard), where its temporaries are allocated");
+  const Device device = Device::cuda(dev);
   const int kd = s.is_3d ? 2 : 1;
-  auto f32 = [&](std::int64_t n) {
-    return Tensor::empty(Shape{std::max<std::int64_t>(n, 1)}, device);
-  };
   auto f64 = [&](std::int64_t n) {
     return Tensor::empty(Shape{std::max<std::int64_t>(n, 1)}, device, DType::f64);
   };
@@ -357,8 +387,8 @@ void msssim(const float* x, const float* y, const VolumeShape& s, const MsssimOp
   struct Level {
     Dims dims, valid;
     Taps taps;
-    Tensor x, y;      // level volumes (level 0: views of the inputs, not owned)
-    Tensor stats[5];  // m1, m2, m11, m22, m12 at valid size
+    Tensor x, y;      // pooled level volumes, double (level 0 reads the float inputs)
+    Tensor stats[5];  // m1, m2, m11, m22, m12 at valid size, double
   };
   std::vector<Level> lv(static_cast<std::size_t>(M));
   Tensor scalars = f64(6 * M);  // range, ssim, cs, gs, gc per level (+ spare)
@@ -367,18 +397,18 @@ void msssim(const float* x, const float* y, const VolumeShape& s, const MsssimOp
   double* cs_mean = range + 2 * M;
   double* gs = range + 3 * M;
   double* gc = range + 4 * M;
-  Tensor pmax = f32(kReduceBlocks), pmin = f32(kReduceBlocks), pssim = f64(kReduceBlocks),
+  Tensor pmax = f64(kReduceBlocks), pmin = f64(kReduceBlocks), pssim = f64(kReduceBlocks),
          pcs = f64(kReduceBlocks);
   Tensor pbad = Tensor::empty(Shape{kReduceBlocks}, device, DType::i32);
 
-  const float* cx = x;
-  const float* cy = y;
   Dims dims{s.planes, s.is_3d ? s.d : 1, s.h, s.w};
   for (int j = 0; j < M; ++j) {
     Level& L = lv[static_cast<std::size_t>(j)];
     L.dims = dims;
     DDNET_CHECK(dims.d >= 1 && dims.h >= 1 && dims.w >= 1, "msssim: level ", j + 1, " of ", M,
                 " has an empty volume; the input is too small for ", M, " levels");
+    const double* dx = j == 0 ? nullptr : L.x.data<double>();
+    const double* dy = j == 0 ? nullptr : L.y.data<double>();
     std::int64_t sz = std::min<std::int64_t>({o.window, dims.h, dims.w});
     if (s.is_3d) sz = std::min<std::int64_t>(sz, dims.d);
     L.taps = taps_for(sz, o.sigma);
@@ -388,34 +418,50 @@ void msssim(const float* x, const float* y, const VolumeShape& s, const MsssimOp
     L.valid = Dims{dims.planes, dims.d - td.s + 1, vh.h, vw.w};
     // data range and NaN/Inf count of this level
     const unsigned rb = std::min<unsigned>(kReduceBlocks, blocks(dims.numel()));
-    minmax_kernel<<<rb, 256, 0, st>>>(cx, j == 0 ? cy : nullptr, dims.numel(), pmax.data<float>(),
-                                      pmin.data<float>(), pbad.data<std::int32_t>());
+    if (j == 0)
+      minmax_kernel<float><<<rb, 256, 0, st>>>(x, y, dims.numel(), pmax.data<double>(),
+                                               pmin.data<double>(), pbad.data<std::int32_t>());
+    else
+      minmax_kernel<double><<<rb, 256, 0, st>>>(dx, nullptr, dims.numel(), pmax.data<double>(),
+                                                pmin.data<double>(), pbad.data<std::int32_t>());
     CUDA_CHECK_LAUNCH("msssim minmax");
-    range_kernel<<<1, 1, 0, st>>>(pmax.data<float>(), pmin.data<float>(), pbad.data<std::int32_t>(),
-                                  static_cast<int>(rb), o.data_range, range + j,
-                                  j == 0 ? nonfinite : nullptr);
+    range_kernel<<<1, 1, 0, st>>>(pmax.data<double>(), pmin.data<double>(),
+                                  pbad.data<std::int32_t>(), static_cast<int>(rb), o.data_range,
+                                  range + j, j == 0 ? nonfinite : nullptr);
     CUDA_CHECK_LAUNCH("msssim range");
-    // separable filtering of the five maps
-    Tensor tw[5], th[5];
+    // separable filtering of the five maps, in double; each intermediate is released as soon as
+    // its pass is queued (stream-ordered reuse on this same stream)
     FiveOut ow{}, oh{}, os{};
-    for (int m = 0; m < 5; ++m) {
-      tw[m] = f32(vw.numel());
-      th[m] = f32(vh.numel());
-      L.stats[m] = f32(L.valid.numel());
-      ow.m[m] = tw[m].data<float>();
-      oh.m[m] = th[m].data<float>();
-      os.m[m] = L.stats[m].data<float>();
+    {
+      Tensor tw[5], th[5];
+      for (int m = 0; m < 5; ++m) {
+        tw[m] = f64(vw.numel());
+        ow.m[m] = tw[m].data<double>();
+      }
+      if (j == 0)
+        filter_w5<float><<<blocks(vw.numel()), 256, 0, st>>>(x, y, dims, vw, L.taps, ow.m[0],
+                                                             ow.m[1], ow.m[2], ow.m[3], ow.m[4]);
+      else
+        filter_w5<double><<<blocks(vw.numel()), 256, 0, st>>>(dx, dy, dims, vw, L.taps, ow.m[0],
+                                                              ow.m[1], ow.m[2], ow.m[3], ow.m[4]);
+      CUDA_CHECK_LAUNCH("msssim filter_w5");
+      for (int m = 0; m < 5; ++m) {
+        th[m] = f64(vh.numel());
+        oh.m[m] = th[m].data<double>();
+      }
+      const Five iw{{ow.m[0], ow.m[1], ow.m[2], ow.m[3], ow.m[4]}};
+      filter_axis5<<<blocks(vh.numel()), 256, 0, st>>>(iw, vw, vh, 1, L.taps, oh);
+      CUDA_CHECK_LAUNCH("msssim filter_h5");
+      for (auto& t : tw) t = Tensor();
+      for (int m = 0; m < 5; ++m) {
+        L.stats[m] = f64(L.valid.numel());
+        os.m[m] = L.stats[m].data<double>();
+      }
+      const Five ih{{oh.m[0], oh.m[1], oh.m[2], oh.m[3], oh.m[4]}};
+      filter_axis5<<<blocks(L.valid.numel()), 256, 0, st>>>(ih, vh, L.valid, 0, td, os);
+      CUDA_CHECK_LAUNCH("msssim filter_d5");
     }
-    filter_w5<<<blocks(vw.numel()), 256, 0, st>>>(cx, cy, dims, vw, L.taps, ow.m[0], ow.m[1],
-                                                  ow.m[2], ow.m[3], ow.m[4]);
-    CUDA_CHECK_LAUNCH("msssim filter_w5");
-    Five iw{{ow.m[0], ow.m[1], ow.m[2], ow.m[3], ow.m[4]}};
-    filter_axis5<<<blocks(vh.numel()), 256, 0, st>>>(iw, vw, vh, 1, L.taps, oh);
-    CUDA_CHECK_LAUNCH("msssim filter_h5");
-    Five ih{{oh.m[0], oh.m[1], oh.m[2], oh.m[3], oh.m[4]}};
-    filter_axis5<<<blocks(L.valid.numel()), 256, 0, st>>>(ih, vh, L.valid, 0, td, os);
-    CUDA_CHECK_LAUNCH("msssim filter_d5");
-    Five stats{{os.m[0], os.m[1], os.m[2], os.m[3], os.m[4]}};
+    const Five stats{{os.m[0], os.m[1], os.m[2], os.m[3], os.m[4]}};
     const unsigned tb = std::min<unsigned>(kReduceBlocks, blocks(L.valid.numel()));
     terms_kernel<<<tb, 256, 0, st>>>(stats, L.valid.numel(), range + j, pssim.data<double>(),
                                      pcs.data<double>());
@@ -427,15 +473,17 @@ void msssim(const float* x, const float* y, const VolumeShape& s, const MsssimOp
     if (j + 1 < M) {
       const Dims next{dims.planes, s.is_3d ? dims.d / 2 : 1, dims.h / 2, dims.w / 2};
       Level& N = lv[static_cast<std::size_t>(j + 1)];
-      N.x = f32(next.numel());
-      N.y = f32(next.numel());
+      N.x = f64(next.numel());
+      N.y = f64(next.numel());
       if (next.numel() > 0) {
-        pool2_kernel<<<blocks(next.numel()), 256, 0, st>>>(cx, cy, dims, next, kd,
-                                                           N.x.data<float>(), N.y.data<float>());
+        if (j == 0)
+          pool2_kernel<float><<<blocks(next.numel()), 256, 0, st>>>(
+              x, y, dims, next, kd, N.x.data<double>(), N.y.data<double>());
+        else
+          pool2_kernel<double><<<blocks(next.numel()), 256, 0, st>>>(
+              dx, dy, dims, next, kd, N.x.data<double>(), N.y.data<double>());
         CUDA_CHECK_LAUNCH("msssim pool2");
       }
-      cx = N.x.data<float>();
-      cy = N.y.data<float>();
       dims = next;
     }
   }
@@ -449,45 +497,58 @@ void msssim(const float* x, const float* y, const VolumeShape& s, const MsssimOp
   CUDA_CHECK_LAUNCH("msssim combine");
   if (!grad_x) return;
 
-  Tensor deeper;  // the gradient of the level below, at its own size
+  Tensor deeper;  // the gradient of the level below, at its own size, double
   Dims deeper_dims{};
   for (int j = M - 1; j >= 0; --j) {
     Level& L = lv[static_cast<std::size_t>(j)];
     const Taps td = s.is_3d ? L.taps : identity_taps();
     const std::int64_t nv = L.valid.numel();
-    Tensor g[3];
-    for (auto& t : g) t = f32(nv);
-    Five stats{{L.stats[0].data<float>(), L.stats[1].data<float>(), L.stats[2].data<float>(),
-                L.stats[3].data<float>(), L.stats[4].data<float>()}};
-    grad_maps_kernel<<<blocks(nv), 256, 0, st>>>(stats, nv, range + j, gs + j, gc + j,
-                                                 1.0 / static_cast<double>(nv), g[0].data<float>(),
-                                                 g[1].data<float>(), g[2].data<float>());
-    CUDA_CHECK_LAUNCH("msssim grad_maps");
     // adjoint along D, then H, then W (fused with the final combination)
     const Dims ad{L.valid.planes, L.dims.d, L.valid.h, L.valid.w};
     const Dims ah{L.valid.planes, L.dims.d, L.dims.h, L.valid.w};
-    Tensor bd[3], bh[3];
-    FiveOut od{}, oh{};
-    for (int m = 0; m < 3; ++m) {
-      bd[m] = f32(ad.numel());
-      bh[m] = f32(ah.numel());
-      od.m[m] = bd[m].data<float>();
-      oh.m[m] = bh[m].data<float>();
+    FiveOut og{}, od{}, oh{};
+    Tensor bh[3];
+    {
+      Tensor g[3], bd[3];
+      for (int m = 0; m < 3; ++m) {
+        g[m] = f64(nv);
+        og.m[m] = g[m].data<double>();
+      }
+      const Five stats{{L.stats[0].data<double>(), L.stats[1].data<double>(),
+                        L.stats[2].data<double>(), L.stats[3].data<double>(),
+                        L.stats[4].data<double>()}};
+      grad_maps_kernel<<<blocks(nv), 256, 0, st>>>(
+          stats, nv, range + j, gs + j, gc + j, static_cast<double>(nv), og.m[0], og.m[1], og.m[2]);
+      CUDA_CHECK_LAUNCH("msssim grad_maps");
+      for (auto& t : L.stats) t = Tensor();  // no longer needed
+      for (int m = 0; m < 3; ++m) {
+        bd[m] = f64(ad.numel());
+        od.m[m] = bd[m].data<double>();
+      }
+      const Five in_d{{og.m[0], og.m[1], og.m[2], nullptr, nullptr}};
+      adjoint_axis3<<<blocks(ad.numel()), 256, 0, st>>>(in_d, L.valid, ad, 0, td, od);
+      CUDA_CHECK_LAUNCH("msssim adjoint_d");
+      for (auto& t : g) t = Tensor();
+      for (int m = 0; m < 3; ++m) {
+        bh[m] = f64(ah.numel());
+        oh.m[m] = bh[m].data<double>();
+      }
+      const Five in_h{{od.m[0], od.m[1], od.m[2], nullptr, nullptr}};
+      adjoint_axis3<<<blocks(ah.numel()), 256, 0, st>>>(in_h, ad, ah, 1, L.taps, oh);
+      CUDA_CHECK_LAUNCH("msssim adjoint_h");
     }
-    Five in_d{{g[0].data<float>(), g[1].data<float>(), g[2].data<float>(), nullptr, nullptr}};
-    adjoint_axis3<<<blocks(ad.numel()), 256, 0, st>>>(in_d, L.valid, ad, 0, td, od);
-    CUDA_CHECK_LAUNCH("msssim adjoint_d");
-    Five in_h{{od.m[0], od.m[1], od.m[2], nullptr, nullptr}};
-    adjoint_axis3<<<blocks(ah.numel()), 256, 0, st>>>(in_h, ad, ah, 1, L.taps, oh);
-    CUDA_CHECK_LAUNCH("msssim adjoint_h");
-    Five in_w{{oh.m[0], oh.m[1], oh.m[2], nullptr, nullptr}};
-    const float* lx = j == 0 ? x : L.x.data<float>();
-    const float* ly = j == 0 ? y : L.y.data<float>();
-    Tensor out = j == 0 ? Tensor() : f32(L.dims.numel());
-    float* gout = j == 0 ? grad_x : out.data<float>();
-    adjoint_w_final<<<blocks(L.dims.numel()), 256, 0, st>>>(
-        in_w, ah, L.dims, L.taps, lx, ly, deeper.defined() ? deeper.data<float>() : nullptr,
-        deeper_dims, kd, gout);
+    const Five in_w{{oh.m[0], oh.m[1], oh.m[2], nullptr, nullptr}};
+    const double* dgrad = deeper.defined() ? deeper.data<double>() : nullptr;
+    Tensor out;
+    if (j == 0) {
+      adjoint_w_final<float><<<blocks(L.dims.numel()), 256, 0, st>>>(
+          in_w, ah, L.dims, L.taps, x, y, dgrad, deeper_dims, kd, grad_x);
+    } else {
+      out = f64(L.dims.numel());
+      adjoint_w_final<double><<<blocks(L.dims.numel()), 256, 0, st>>>(
+          in_w, ah, L.dims, L.taps, L.x.data<double>(), L.y.data<double>(), dgrad, deeper_dims, kd,
+          out.data<double>());
+    }
     CUDA_CHECK_LAUNCH("msssim adjoint_w_final");
     deeper = out;
     deeper_dims = L.dims;

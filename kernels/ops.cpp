@@ -155,8 +155,8 @@ Tensor reduce(ReduceOp op, const Tensor& x) {
       out.data<T>()[0] = cpu::reduce(op, x.data<T>(), x.numel());
     } else {
       DDNET_CUDA_CALL({
-        Tensor ws = Tensor::empty(Shape{cuda::reduce_workspace(x.numel())}, x.device(), x.dtype());
-        cuda::reduce(op, x.data<T>(), x.numel(), out.data<T>(), ws.data<T>(), stream_of(x));
+        Tensor ws = Tensor::empty(Shape{cuda::reduce_workspace(x.numel())}, x.device(), DType::f64);
+        cuda::reduce(op, x.data<T>(), x.numel(), out.data<T>(), ws.data<double>(), stream_of(x));
       });
     }
   });

@@ -1,7 +1,8 @@
 // CUDA reductions in two passes, deterministic: pass 1 has a grid fixed by n (at most 1024 blocks);
 // each thread folds a grid-stride range in order, each block folds its threads with a fixed
 // tree (warp shuffles, then one warp over the warps' results); pass 2 is one block over the
-// partials. The result stays on the device.
+// partials. Accumulation is in double for every T (partials are double), as on the CPU. The
+// result stays on the device.
 #include <cmath>
 
 #include "kernels/launch.cuh"
@@ -14,12 +15,18 @@ namespace {
 constexpr int kMaxBlocks = 1024;
 constexpr int kPerThread = 8;
 
-template <class T>
+// Every op accumulates in double, as the CPU twin does: each element is widened to double
+// before it is squared or added, partials are double, the mean divides in double, and the result
+// is rounded to T once. (max is exact either way.)
 struct Combine {
   ReduceOp op;
-  __device__ T identity() const { return op == ReduceOp::max ? T(-INFINITY) : T(0); }
-  __device__ T load(T v) const { return op == ReduceOp::sum_sq ? v * v : v; }
-  __device__ T operator()(T a, T b) const {
+  __device__ double identity() const { return op == ReduceOp::max ? -INFINITY : 0.0; }
+  template <class T>
+  __device__ double load(T x) const {
+    const double v = static_cast<double>(x);
+    return op == ReduceOp::sum_sq ? v * v : v;
+  }
+  __device__ double operator()(double a, double b) const {
     if (op != ReduceOp::max) return a + b;
     if (isnan(a)) return a;
     if (isnan(b)) return b;
@@ -27,9 +34,8 @@ struct Combine {
   }
 };
 
-template <class T>
-__device__ T block_reduce(T v, Combine<T> c) {
-  __shared__ T warp_results[32];
+__device__ double block_reduce(double v, Combine c) {
+  __shared__ double warp_results[32];
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   for (int off = 16; off > 0; off >>= 1) v = c(v, __shfl_down_sync(0xffffffffu, v, off));
   if (lane == 0) warp_results[warp] = v;
@@ -42,21 +48,22 @@ __device__ T block_reduce(T v, Combine<T> c) {
 }
 
 template <class T>
-__global__ void reduce_pass1(const T* __restrict__ x, std::int64_t n, T* __restrict__ partial,
-                             Combine<T> c) {
-  T acc = c.identity();
+__global__ void reduce_pass1(const T* __restrict__ x, std::int64_t n, double* __restrict__ partial,
+                             Combine c) {
+  double acc = c.identity();
   DDNET_GRID_STRIDE(i, n) acc = c(acc, c.load(x[i]));
   acc = block_reduce(acc, c);
   if (threadIdx.x == 0) partial[blockIdx.x] = acc;
 }
 
 template <class T>
-__global__ void reduce_pass2(const T* __restrict__ partial, int count, std::int64_t n,
-                             T* __restrict__ out, Combine<T> c, bool mean) {
-  T acc = c.identity();
+__global__ void reduce_pass2(const double* __restrict__ partial, int count, std::int64_t n,
+                             T* __restrict__ out, Combine c, bool mean) {
+  double acc = c.identity();
   for (int i = threadIdx.x; i < count; i += blockDim.x) acc = c(acc, partial[i]);
   acc = block_reduce(acc, c);
-  if (threadIdx.x == 0) out[0] = mean ? (n > 0 ? acc / static_cast<T>(n) : T(NAN)) : acc;
+  if (threadIdx.x == 0)
+    out[0] = static_cast<T>(mean ? (n > 0 ? acc / static_cast<double>(n) : NAN) : acc);
 }
 
 int blocks_for(std::int64_t n) {
@@ -72,9 +79,9 @@ std::int64_t reduce_workspace(std::int64_t n) {
 }
 
 template <class T>
-void reduce(ReduceOp op, const T* x, std::int64_t n, T* out, T* workspace, void* stream) {
+void reduce(ReduceOp op, const T* x, std::int64_t n, T* out, double* workspace, void* stream) {
   const int blocks = blocks_for(n);
-  const Combine<T> c{op};
+  const Combine c{op};
   auto s = cuda_detail::as_stream(stream);
   reduce_pass1<T><<<blocks, cuda_detail::kThreads, 0, s>>>(x, n, workspace, c);
   CUDA_CHECK_LAUNCH("reduce_pass1");
@@ -83,7 +90,7 @@ void reduce(ReduceOp op, const T* x, std::int64_t n, T* out, T* workspace, void*
   CUDA_CHECK_LAUNCH("reduce_pass2");
 }
 
-template void reduce<float>(ReduceOp, const float*, std::int64_t, float*, float*, void*);
+template void reduce<float>(ReduceOp, const float*, std::int64_t, float*, double*, void*);
 template void reduce<double>(ReduceOp, const double*, std::int64_t, double*, double*, void*);
 
 }  // namespace ddnet::kernels::cuda

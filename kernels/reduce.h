@@ -19,11 +19,12 @@ T reduce(ReduceOp op, const T* x, std::int64_t n);
 }  // namespace cpu
 
 namespace cuda {
-// Elements of workspace reduce() needs for n inputs.
+// Elements of (double, whatever T) workspace reduce() needs for n inputs.
 std::int64_t reduce_workspace(std::int64_t n);
-// Writes the result to out[0] on the device; no host synchronisation.
+// Writes the result to out[0] on the device; no host synchronisation. Accumulates in double like
+// the CPU twin (the workspace holds double partials) and rounds to T once.
 template <class T>
-void reduce(ReduceOp op, const T* x, std::int64_t n, T* out, T* workspace, void* stream);
+void reduce(ReduceOp op, const T* x, std::int64_t n, T* out, double* workspace, void* stream);
 }  // namespace cuda
 
 }  // namespace ddnet::kernels

@@ -37,15 +37,32 @@ Tensor msssim(const Tensor& pred_in, const Tensor& target_in,
   DDNET_CHECK(pred_in.device() == target_in.device() && pred_in.dtype() == target_in.dtype(),
               "msssim: prediction ", pred_in.str(), " and target ", target_in.str(),
               " differ in device or type");
-  DDNET_CHECK(
-      pred_in.device().is_cpu(), "msssim on ", pred_in.device().str(),
-      ": the fused CUDA MS-SSIM is not implemented yet (issue 4); copy the volumes to the CPU");
   const Tensor pred = kernels::contiguous(pred_in), target = kernels::contiguous(target_in);
   const kernels::VolumeShape s = volume_shape(pred);
   const bool grad = should_record({&pred_in});
   Tensor gx = grad ? Tensor::empty(pred.shape(), pred.device(), pred.dtype()) : Tensor();
   Tensor value = Tensor::empty(Shape{1}, pred.device(), pred.dtype());
-  if (pred.dtype() == DType::f32) {
+  if (pred.device().is_cuda()) {
+    // The fused kernel: value and gradient stay on the device; the NaN/Inf count is read back
+    // (one synchronisation) only when check_finite asks for it.
+    DDNET_CHECK(pred.dtype() == DType::f32, "msssim on ", pred.device().str(),
+                ": float32 only, got ", pred.str());
+#if DDNET_WITH_CUDA
+    Tensor nonfinite;
+    if (options.check_finite) nonfinite = Tensor::empty(Shape{1}, pred.device(), DType::i32);
+    kernels::cuda::msssim(pred.data<float>(), target.data<float>(), s, options, value.data<float>(),
+                          grad ? gx.data<float>() : nullptr,
+                          options.check_finite ? nonfinite.data<std::int32_t>() : nullptr,
+                          current_stream(pred.device().index()).handle());
+    if (options.check_finite) {
+      const std::int32_t bad = nonfinite.to_vector<std::int32_t>()[0];
+      DDNET_CHECK(bad == 0, "msssim: the prediction or the target contains ", bad,
+                  " NaN or Inf values");
+    }
+#else
+    DDNET_FAIL("msssim on ", pred.device().str(), ": this build of ddnet has no CUDA");
+#endif
+  } else if (pred.dtype() == DType::f32) {
     const auto r = kernels::cpu::msssim(pred.data<float>(), target.data<float>(), s, options,
                                         grad ? gx.data<float>() : nullptr);
     value.data<float>()[0] = static_cast<float>(r.value);

@@ -8,7 +8,7 @@ set -euo pipefail
 
 pkgs=(build-essential cmake ninja-build pkg-config git clang-format
       catch2 libbenchmark-dev libhdf5-dev hdf5-tools libopenmpi-dev openmpi-bin
-      libcli11-dev nlohmann-json3-dev libfmt-dev libopenblas-dev libdnnl-dev
+      libcli11-dev nlohmann-json3-dev libfmt-dev libopenblas-dev libdnnl-dev libfftw3-dev
       libinsighttoolkit5-dev libpng-dev zlib1g-dev)
 case "${1:-}" in
   --fixtures) pkgs+=(python3-torch python3-h5py python3-numpy python3-skimage) ;;  # run with /usr/bin/python3

@@ -50,3 +50,26 @@ TEST_CASE("gpu conv: output into a channel slice of a concatenation buffer", "[g
                     "slice output");
   REQUIRE(kernels::sum(kernels::contiguous(buf.narrow(1, 0, 5))).item() == 0);
 }
+
+TEST_CASE("gpu conv: gradients with input and output gradient as channel slices, accumulating",
+          "[gpu][conv]") {
+  // The dense blocks' backward: x is the first channels of a concatenation buffer, dy a slice of
+  // another; weight and data gradients add into what is there.
+  const Device gpu = Device::cuda(0);
+  Generator gen(5);
+  Tensor xbuf = gen.uniform({2, 80, 4, 8, 8}), dybuf = gen.uniform({2, 48, 4, 8, 8});
+  Tensor w = gen.uniform({16, 64, 5, 5, 5}, Device::cpu(), -0.05f, 0.05f);
+  Tensor x = xbuf.narrow(1, 0, 64), dy = dybuf.narrow(1, 16, 16);
+  const kernels::ConvGeometry g = kernels::conv_geometry("conv", x, w, {1, 2});
+  Tensor dw_cpu = gen.uniform(w.shape()), db_cpu = gen.uniform({16});
+  Tensor dx_cpu = gen.uniform(x.shape());
+  Tensor dw_gpu = dw_cpu.to(gpu), db_gpu = db_cpu.to(gpu), dx_gpu = dx_cpu.to(gpu);
+  Tensor xg = xbuf.to(gpu).narrow(1, 0, 64), dyg = dybuf.to(gpu).narrow(1, 16, 16);
+  kernels::conv_backward_filter_t(g, x, dy, dw_cpu, &db_cpu, true);
+  kernels::conv_backward_filter_t(g, xg, dyg, dw_gpu, &db_gpu, true);
+  kernels::conv_backward_data_t(g, dy, w, dx_cpu, true);
+  kernels::conv_backward_data_t(g, dyg, w.to(gpu), dx_gpu, true);
+  test::check_close(dw_gpu, dw_cpu, 1e-4, 1e-4, "weight gradient");
+  test::check_close(db_gpu, db_cpu, 1e-5, 1e-5, "bias gradient");
+  test::check_close(dx_gpu, dx_cpu, 1e-4, 1e-4, "data gradient");
+}

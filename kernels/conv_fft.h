@@ -1,0 +1,62 @@
+// Internal: float32 stride-1 convolutions on the CPU by tiled FFTs (overlap-save), computed in
+// double precision. For DDnet's 5^3 layers a direct convolution does cin * 125 multiply-adds per
+// output and input channel pair; in the frequency domain it is one complex multiply-add per bin
+// and channel pair plus (cin + cout) transforms per tile, 10-50x fewer operations.
+//
+// A pass splits the volume it writes into tiles T (per axis) and transforms regions of
+// F = T + k - 1 samples per axis (FFTW, r2c/c2r, FFTW_ESTIMATE plans: deterministic):
+//   forward          Y_t[co]  = sum_ci X_t[ci] . conj(W[co, ci])   (correlation)
+//   backward_data    DX_t[ci] = sum_co DY_t[co] . W[co, ci]        (convolution)
+//   backward_filter  DW[co, ci] = sum_t X_t[ci] . conj(DY_t[co]), one inverse per pair at the end
+// with X_t the spectrum of the zero-padded input region of tile t, W the spectrum of the kernel
+// zero-padded to F. No region wraps around (F = T + k - 1), so the results are exact up to
+// rounding, and the rounding is double's: the results match a direct float32 sum better than
+// another float32 summation order would. Per bin the channel sums are small complex matrix
+// products over spectra stored bin-blocked (8 bins of every entity contiguous). Every output is
+// summed in a fixed order: the result does not depend on the thread count.
+//
+// The tile shape is chosen per geometry and pass by a cost model (transforms, multiply-adds, the
+// weight spectra's memory); automatic mode takes the FFT path only where that model puts it well
+// below a direct convolution's cost, so small volumes and 1^3 or 3^3 kernels stay direct.
+#pragma once
+
+#include <cstdint>
+
+#include "kernels/conv.h"
+
+namespace ddnet::kernels::fft_conv {
+
+enum class Pass { forward, backward_data, backward_filter };
+
+// automatic: the cost model decides; always: wherever supported (tests); never: off.
+// Initialised from DDNET_CPU_CONV_FFT (auto, on, off).
+enum class Mode { automatic, always, never };
+void set_mode(Mode m);
+Mode mode();
+
+// The build has FFTW, and the geometry has stride 1 and a kernel wider than 1 somewhere.
+bool supports(const ConvGeometry& g);
+// supports(g) and the mode (or, in automatic mode, the cost model) picks the FFT path.
+bool chosen(const ConvGeometry& g, Pass p);
+
+// The tile a pass uses (per axis D, H, W) and its transform size; for tests and benchmarks.
+struct Tiling {
+  std::int64_t t[3] = {1, 1, 1};  // tile extent in the written volume
+  std::int64_t f[3] = {1, 1, 1};  // transform extent: t + k - 1
+  double cost_ns = 0;             // the model's single-thread estimate
+  double direct_ns = 0;           // its estimate for a direct convolution
+};
+Tiling tiling(const ConvGeometry& g, Pass p);
+// Caps the tile extent on every axis (0: no cap, the default), so tests can split small volumes
+// into many tiles.
+void set_max_tile(std::int64_t t);
+
+// The contracts of cpu::conv_forward, conv_backward_data and conv_backward_filter (conv.h).
+void conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                  float* y, ConvStrides s);
+void conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx,
+                        bool accumulate, ConvStrides s);
+void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw,
+                          float* dbias, bool accumulate, ConvStrides s);
+
+}  // namespace ddnet::kernels::fft_conv
