@@ -15,6 +15,10 @@
 // products over spectra stored bin-blocked (8 bins of every entity contiguous). Every output is
 // summed in a fixed order: the result does not depend on the thread count.
 //
+// Memory: the spectra live in buffers of the calling thread that grow to the largest call and are
+// kept (tens of MiB at DDnet's sizes; up to 64 MiB per tile group plus the weight spectra).
+// A NaN or Inf in an input tile reaches every output of that tile, not just its k-neighbourhood.
+//
 // The tile shape is chosen per geometry and pass by a cost model (transforms, multiply-adds, the
 // weight spectra's memory); automatic mode takes the FFT path only where that model puts it well
 // below a direct convolution's cost, so small volumes and 1^3 or 3^3 kernels stay direct.
