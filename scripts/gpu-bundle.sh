@@ -32,7 +32,7 @@ build() {
      "$bundle/bin/"
   # Libraries the device machine lacks: everything ldd resolves except glibc's and CUDA's. Names
   # are anchored at ".so" so that libmpi is not taken for libm, nor libcurl for libc.
-  skip='^((libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|libcuda|libcudart|libcublas|libcublasLt|libnccl)\.so|libcudnn|libnvrtc|libnvJitLink|ld-linux|linux-vdso)'
+  skip='^((libc|libm|libdl|librt|libpthread|libresolv|libutil|libnsl|libanl|libgcc_s|libstdc\+\+|libcuda|libcudart|libcublas|libcublasLt|libnccl)\.so|libcudnn|libnvrtc|libnvJitLink|ld-linux|linux-vdso)'
   for b in "$bundle"/bin/*; do
     ldd "$b" | awk '/=> \//{print $1" "$3}' | while read -r name path; do
       [[ "$name" =~ $skip ]] || cp -Ln "$path" "$bundle/lib/" 2>/dev/null || true
@@ -52,8 +52,7 @@ build() {
     echo "gpu-bundle: over 60 MiB; the device tool carries at most 64 MiB with the tree" >&2
     exit 1
   fi
-  grep -qx "/$archive" .git/info/exclude 2>/dev/null || echo "/$archive" >>.git/info/exclude
-  grep -qx "/$bundle/" .git/info/exclude 2>/dev/null || echo "/$bundle/" >>.git/info/exclude
+  # Both /gpu-bundle.tar.xz and /gpu-bundle/ are in .gitignore.
 }
 
 # Runs one of our binaries with the bundle's and the wheels' libraries.
