@@ -57,14 +57,16 @@ if(DNNL_INCLUDE_DIR AND DNNL_LIBRARY)
   set_target_properties(ddnet::dnnl PROPERTIES IMPORTED_LOCATION ${DNNL_LIBRARY}
                         INTERFACE_INCLUDE_DIRECTORIES ${DNNL_INCLUDE_DIR})
 endif()
-# FFTW (double precision): the CPU's FFT convolutions for wide kernels (kernels/conv_fft_cpu.cpp).
+# FFTW (single and double precision, both in Debian's libfftw3-dev): the CPU's FFT convolutions
+# for wide kernels (kernels/conv_fft_cpu.cpp).
 find_path(FFTW_INCLUDE_DIR fftw3.h)
 find_library(FFTW_LIBRARY fftw3)
+find_library(FFTWF_LIBRARY fftw3f)
 set(DDNET_HAVE_FFTW OFF)
-if(FFTW_INCLUDE_DIR AND FFTW_LIBRARY)
+if(FFTW_INCLUDE_DIR AND FFTW_LIBRARY AND FFTWF_LIBRARY)
   set(DDNET_HAVE_FFTW ON)
-  add_library(ddnet::fftw UNKNOWN IMPORTED)
-  set_target_properties(ddnet::fftw PROPERTIES IMPORTED_LOCATION ${FFTW_LIBRARY}
+  add_library(ddnet::fftw INTERFACE IMPORTED)
+  set_target_properties(ddnet::fftw PROPERTIES INTERFACE_LINK_LIBRARIES "${FFTWF_LIBRARY};${FFTW_LIBRARY}"
                         INTERFACE_INCLUDE_DIRECTORIES ${FFTW_INCLUDE_DIR})
 endif()
 find_package(MPI COMPONENTS C QUIET)

@@ -62,22 +62,44 @@ std::string device_name(int device) {
 void set_device(int device) {
   CUDA_CHECK(cudaSetDevice(device));
 }
+
+namespace {
+// Makes `device` current for one call and restores the caller's device after it, so that a
+// helper acting on another device leaves the calling thread where it was.
+class OnDevice {
+ public:
+  explicit OnDevice(int device) {
+    CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != device) CUDA_CHECK(cudaSetDevice(device));
+    switched_ = previous_ != device;
+  }
+  ~OnDevice() {
+    if (switched_) (void)cudaSetDevice(previous_);  // no throwing from a destructor
+  }
+  OnDevice(const OnDevice&) = delete;
+  OnDevice& operator=(const OnDevice&) = delete;
+
+ private:
+  int previous_ = 0;
+  bool switched_ = false;
+};
+}  // namespace
 int get_device() {
   int d = 0;
   CUDA_CHECK(cudaGetDevice(&d));
   return d;
 }
 void device_synchronize(int device) {
-  CUDA_CHECK(cudaSetDevice(device));
+  const OnDevice on(device);
   CUDA_CHECK(cudaDeviceSynchronize());
 }
 void mem_get_info(int device, std::size_t* free_bytes, std::size_t* total_bytes) {
-  CUDA_CHECK(cudaSetDevice(device));
+  const OnDevice on(device);
   CUDA_CHECK(cudaMemGetInfo(free_bytes, total_bytes));
 }
 
 void* device_malloc(std::size_t bytes, int device) {
-  CUDA_CHECK(cudaSetDevice(device));
+  const OnDevice on(device);
   void* p = nullptr;
   cudaError_t err = cudaMalloc(&p, bytes);
   if (err == cudaErrorMemoryAllocation) {
@@ -88,7 +110,7 @@ void* device_malloc(std::size_t bytes, int device) {
   return p;
 }
 void device_free(void* p, int device) {
-  CUDA_CHECK(cudaSetDevice(device));
+  const OnDevice on(device);
   CUDA_CHECK(cudaFree(p));
 }
 void* host_alloc_pinned(std::size_t bytes) {
@@ -113,7 +135,7 @@ void memset_async(void* dst, int value, std::size_t bytes, void* stream) {
 }
 
 void* stream_create(int device) {
-  CUDA_CHECK(cudaSetDevice(device));
+  const OnDevice on(device);
   cudaStream_t s = nullptr;
   CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   return s;

@@ -96,6 +96,7 @@ enum class Kind { forward, backward_data, backward_filter };
 struct Choice {
   int algo = 0;
   std::size_t workspace = 0;
+  cudnnMathType_t math = CUDNN_FMA_MATH;  // what Find measured the algorithm with
 };
 
 std::string key(Kind kind, const ConvGeometry& g, ConvStrides s) {
@@ -120,7 +121,7 @@ Choice pick(const Perf* results, int count, const char* what, const ConvGeometry
   for (int i = 0; i < count; ++i)
     if (results[i].status == CUDNN_STATUS_SUCCESS &&
         results[i].determinism == CUDNN_DETERMINISTIC && results[i].memory <= cap)
-      return {static_cast<int>(results[i].algo), results[i].memory};
+      return {static_cast<int>(results[i].algo), results[i].memory, results[i].mathType};
   // None: the fastest one that ran (cuDNN offers few deterministic 3D weight-gradient algorithms,
   // fewer still for the strided channel slices of the dense blocks), said once per geometry.
   for (int i = 0; i < count; ++i)
@@ -129,7 +130,7 @@ Choice pick(const Perf* results, int count, const char* what, const ConvGeometry
                    "ddnet: cuDNN has no deterministic %s algorithm for %s within %zu MiB of "
                    "workspace; using algorithm %d, whose results may vary in the last bits\n",
                    what, g.str().c_str(), cap >> 20, static_cast<int>(results[i].algo));
-      return {static_cast<int>(results[i].algo), results[i].memory};
+      return {static_cast<int>(results[i].algo), results[i].memory, results[i].mathType};
     }
   DDNET_FAIL("cuDNN found no ", what, " algorithm within a workspace of ", cap >> 20, " MiB for ",
              g.str());
@@ -185,6 +186,9 @@ Choice choose(Kind kind, const ConvGeometry& g, ConvStrides s, const Descs& d, c
                                                               &returned, r, ws.data<float>(), cap));
     c = pick(r, returned, "backward-filter", g, cap);
   }
+  // Execute with the math type Find measured (with TF32 allowed it may be a tensor-op one);
+  // without TF32 never anything but FMA, whatever Find reports.
+  if (!allow_tf32()) c.math = CUDNN_FMA_MATH;
   std::lock_guard<std::mutex> lock(mu);
   cache[k] = c;
   return c;
@@ -206,6 +210,7 @@ void conv_forward(const ConvGeometry& g, const float* x, const float* w, const f
   cudnnHandle_t h = handle(stream);
   Descs d(g, s);
   const Choice c = choose(Kind::forward, g, s, d, h, x, w, y_elems(g, s));
+  CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, c.math));
   Tensor ws = scratch(c.workspace);
   const float one = 1.f, zero = 0.f;
   CUDNN_CHECK(cudnnConvolutionForward(h, &one, d.x.d, x, d.w.d, w, d.conv.d,
@@ -219,6 +224,7 @@ void conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, 
   cudnnHandle_t h = handle(stream);
   Descs d(g, s);
   const Choice c = choose(Kind::backward_data, g, s, d, h, dy, w, x_elems(g, s));
+  CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, c.math));
   Tensor ws = scratch(c.workspace);
   const float one = 1.f, beta = accumulate ? 1.f : 0.f;
   CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, d.w.d, w, d.y.d, dy, d.conv.d,
@@ -232,6 +238,7 @@ void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy
   Descs d(g, s);
   const Choice c = choose(Kind::backward_filter, g, s, d, h, x, dy,
                           static_cast<std::size_t>(g.cout * g.cin * g.kvol()));
+  CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, c.math));
   Tensor ws = scratch(c.workspace);
   const float one = 1.f, beta = accumulate ? 1.f : 0.f;
   CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, d.x.d, x, d.y.d, dy, d.conv.d,

@@ -1,7 +1,8 @@
-// Internal: float32 stride-1 convolutions on the CPU by tiled FFTs (overlap-save), computed in
-// double precision. For DDnet's 5^3 layers a direct convolution does cin * 125 multiply-adds per
-// output and input channel pair; in the frequency domain it is one complex multiply-add per bin
-// and channel pair plus (cin + cout) transforms per tile, 10-50x fewer operations.
+// Internal: float32 stride-1 convolutions on the CPU by tiled FFTs (overlap-save), with float
+// (default) or double spectra. For DDnet's 5^3 layers a direct convolution does cin * 125
+// multiply-adds per output and input channel pair; in the frequency domain it is one complex
+// multiply-add per bin and channel pair plus (cin + cout) transforms per tile, 10-50x fewer
+// operations.
 //
 // A pass splits the volume it writes into tiles T (per axis) and transforms regions of
 // F = T + k - 1 samples per axis (FFTW, r2c/c2r, FFTW_ESTIMATE plans: deterministic):
@@ -10,10 +11,20 @@
 //   backward_filter  DW[co, ci] = sum_t X_t[ci] . conj(DY_t[co]), one inverse per pair at the end
 // with X_t the spectrum of the zero-padded input region of tile t, W the spectrum of the kernel
 // zero-padded to F. No region wraps around (F = T + k - 1), so the results are exact up to
-// rounding, and the rounding is double's: the results match a direct float32 sum better than
-// another float32 summation order would. Per bin the channel sums are small complex matrix
-// products over spectra stored bin-blocked (8 bins of every entity contiguous). Every output is
-// summed in a fixed order: the result does not depend on the thread count.
+// rounding. Per bin the channel sums are small complex matrix products over spectra stored
+// bin-blocked (8 bins of every entity contiguous); they are bound by memory bandwidth, which is
+// why float spectra (half the bytes) are the default. Every output is summed in a fixed order:
+// the result does not depend on the thread count.
+//
+// Rounding. Double (Precision::f64): each result is the exact sum rounded to float (tests: one
+// float rounding plus 1e-10 of the sum of |terms|). Float (Precision::f32): a transform's
+// rounding errors spread over its tile, so the error is relative to the tile's magnitude rather
+// than each output's, as in cuDNN's FFT algorithms. Measured against the double path on random
+// data at DDnet's sizes (64->16 at 32x64x64, 32->32 at 16x64x64, 64->16 at 8x32x32): worst error
+// 0.8-1.4e-6 and rms error 1.6-2.7e-7 of the result's rms in every pass, where oneDNN's direct
+// convolution is off by up to 1.3-2e-5 (rms 0.3-1.6e-6): float spectra are the more accurate of
+// the two float32 paths there. An output far smaller than its tile's typical one (cancellation)
+// gets a larger relative error than a direct sum would give it.
 //
 // Memory: the spectra live in buffers of the calling thread that grow to the largest call and are
 // kept (tens of MiB at DDnet's sizes; up to 64 MiB per tile group plus the weight spectra).
@@ -37,6 +48,14 @@ enum class Pass { forward, backward_data, backward_filter };
 enum class Mode { automatic, always, never };
 void set_mode(Mode m);
 Mode mode();
+
+// The precision of the transforms and the spectra. f32 (the default): float spectra, half the
+// bytes of f64 through memory, results within a few float roundings of the tile's magnitude (as
+// cuDNN's FFT algorithms); f64: each result within one float rounding of the exact sum.
+// Initialised from DDNET_CPU_CONV_FFT_PRECISION (float, double).
+enum class Precision { f32, f64 };
+void set_precision(Precision p);
+Precision precision();
 
 // The build has FFTW, and the geometry has stride 1 and a kernel wider than 1 somewhere.
 bool supports(const ConvGeometry& g);

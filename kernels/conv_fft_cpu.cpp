@@ -1,4 +1,4 @@
-// Tiled FFT convolutions for the CPU, in double precision (see conv_fft.h).
+// Tiled FFT convolutions for the CPU, in float or double precision (see conv_fft.h).
 #include "kernels/conv_fft.h"
 
 #include "generated/ddnet_config.h"
@@ -39,6 +39,15 @@ Mode mode_from_env() {
   return Mode::automatic;
 }
 
+Precision precision_from_env() {
+  const char* env = std::getenv("DDNET_CPU_CONV_FFT_PRECISION");
+  if (!env || !*env) return Precision::f32;
+  const std::string v(env);
+  if (v == "double") return Precision::f64;
+  DDNET_CHECK(v == "float", "DDNET_CPU_CONV_FFT_PRECISION='", v, "': expected float or double");
+  return Precision::f32;
+}
+
 std::atomic<std::int64_t>& max_tile() {
   static std::atomic<std::int64_t> t{0};
   return t;
@@ -49,19 +58,32 @@ std::atomic<Mode>& mode_setting() {
   return m;
 }
 
+std::atomic<Precision>& precision_setting() {
+  static std::atomic<Precision> p{precision_from_env()};
+  return p;
+}
+
 // ---- the cost model (single-thread nanoseconds, fitted to measurements on this project's 2-core
-// AVX2 VM: the FFT path of 32 -> 32 5^3 at 16 x 64 x 64 took 133-145 ms on one thread, a direct
-// convolution 210-230 ms; at 8 x 32 x 32 the two were even) ----
-constexpr double kFftNs = 0.4;            // per fvol * log2(fvol) of one r2c or c2r transform
-constexpr double kMoveNs = 0.3;           // per sample gathered or scattered, per bin re-laid
-constexpr double kCmacNs = 0.6;           // per complex multiply-add (4 double FMAs)
+// AVX2 VM, where the products and the spectra's re-layout are bound by memory bandwidth: the
+// float spectra move half the bytes) ----
+struct Costs {
+  double fft;   // per fvol * log2(fvol) of one r2c or c2r transform
+  double move;  // per sample gathered or scattered, per bin re-laid
+  double cmac;  // per complex multiply-add
+};
+constexpr Costs kCostsF64{0.4, 0.3, 0.6};
+constexpr Costs kCostsF32{0.35, 0.2, 0.3};
 constexpr double kDirectNs = 0.027;       // per real multiply-add of a direct float32 convolution
 constexpr double kMargin = 0.8;           // automatic mode: FFT only below this share of direct
 constexpr std::int64_t kMaxF = 96;        // largest transform extent considered per axis
 constexpr std::int64_t kBB = 8;           // bins per block of the bin-blocked spectra
-constexpr std::int64_t kEntry = 2 * kBB;  // doubles per entity per block: 8 re, then 8 im
-constexpr std::size_t kGroupBytes = std::size_t{64} << 20;    // tile spectra held at once
+constexpr std::int64_t kEntry = 2 * kBB;  // values per entity per block: 8 re, then 8 im
+constexpr std::size_t kGroupBytes = std::size_t{64} << 20;   // tile spectra held at once
 constexpr std::size_t kWeightBytes = std::size_t{256} << 20;  // cap on the weight spectra
+
+std::size_t value_bytes(Precision p) {
+  return p == Precision::f32 ? sizeof(float) : sizeof(double);
+}
 
 bool smooth(std::int64_t v) {  // a product of 2, 3, 5 and 7: FFTW's fast sizes
   for (std::int64_t p : {2, 3, 5, 7})
@@ -80,9 +102,9 @@ struct Dims {
   std::int64_t padded_bins() const { return ceil_div(bins(), kBB) * kBB; }
 };
 
-double transform_ns(std::int64_t fvol, std::int64_t bins) {
+double transform_ns(const Costs& c, std::int64_t fvol, std::int64_t bins) {
   const double v = static_cast<double>(fvol);
-  return kFftNs * v * std::log2(std::max(v, 2.0)) + kMoveNs * (v + static_cast<double>(bins));
+  return c.fft * v * std::log2(std::max(v, 2.0)) + c.move * (v + static_cast<double>(bins));
 }
 
 // The extent a pass writes per axis: the output for forward and weight gradient, the input for
@@ -91,7 +113,8 @@ const std::int64_t* written(const ConvGeometry& g, Pass p) {
   return p == Pass::backward_data ? g.in : g.out;
 }
 
-Tiling search(const ConvGeometry& g, Pass p) {
+Tiling search(const ConvGeometry& g, Pass p, Precision prec) {
+  const Costs& c = prec == Precision::f32 ? kCostsF32 : kCostsF64;
   const std::int64_t* ext = written(g, p);
   std::vector<std::int64_t> cand[3];
   const std::int64_t cap = max_tile();
@@ -116,10 +139,10 @@ Tiling search(const ConvGeometry& g, Pass p) {
         const double nbp = static_cast<double>(d.padded_bins());
         const double tiles = static_cast<double>(g.n * ceil_div(ext[0], t0) * ceil_div(ext[1], t1) *
                                                  ceil_div(ext[2], t2));
-        const double xf = transform_ns(d.fvol(), d.bins());
-        double cost = tiles * (per_tile_transforms * xf + kCmacNs * nbp * pairs) + pairs * xf;
+        const double xf = transform_ns(c, d.fvol(), d.bins());
+        double cost = tiles * (per_tile_transforms * xf + c.cmac * nbp * pairs) + pairs * xf;
         // The weight spectra (or weight-gradient sums) are read once per group of tiles.
-        const double wbytes = pairs * nbp * 16.0;
+        const double wbytes = pairs * nbp * 2.0 * static_cast<double>(value_bytes(prec));
         if (wbytes > static_cast<double>(kWeightBytes)) cost *= 1e3;  // over the cap: last resort
         if (cost < best.cost_ns) {
           best.cost_ns = cost;
@@ -145,6 +168,12 @@ void set_mode(Mode m) {
 Mode mode() {
   return mode_setting();
 }
+void set_precision(Precision p) {
+  precision_setting() = p;
+}
+Precision precision() {
+  return precision_setting();
+}
 void set_max_tile(std::int64_t t) {
   max_tile() = t;
 }
@@ -164,15 +193,16 @@ bool supports(const ConvGeometry& g) {
 }
 
 Tiling tiling(const ConvGeometry& g, Pass p) {
-  using Key = std::tuple<int, std::int64_t, std::string>;
+  using Key = std::tuple<int, int, std::int64_t, std::string>;
   static std::map<Key, Tiling> cache;
-  const Key key{static_cast<int>(p), max_tile().load(), g.str()};
+  const Precision prec = precision();
+  const Key key{static_cast<int>(p), static_cast<int>(prec), max_tile().load(), g.str()};
   {
     std::lock_guard<std::mutex> lock(cache_mutex());
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
   }
-  const Tiling t = search(g, p);
+  const Tiling t = search(g, p, prec);
   std::lock_guard<std::mutex> lock(cache_mutex());
   return cache.emplace(key, t).first->second;
 }
@@ -189,71 +219,120 @@ bool chosen(const ConvGeometry& g, Pass p) {
 
 namespace {
 
+// ---- FFTW in both precisions (fftw_* and fftwf_*), behind one interface ----
+template <class R>
+struct Fftw;
+template <>
+struct Fftw<double> {
+  using Plan = fftw_plan;
+  using Complex = fftw_complex;
+  static double* alloc_real(std::size_t n) { return fftw_alloc_real(n); }
+  static Complex* alloc_complex(std::size_t n) { return fftw_alloc_complex(n); }
+  static void free(void* p) { fftw_free(p); }
+  static Plan plan_r2c(const int n[3], double* in, Complex* out) {
+    return fftw_plan_dft_r2c_3d(n[0], n[1], n[2], in, out, FFTW_ESTIMATE);
+  }
+  static Plan plan_c2r(const int n[3], Complex* in, double* out) {
+    return fftw_plan_dft_c2r_3d(n[0], n[1], n[2], in, out, FFTW_ESTIMATE | FFTW_DESTROY_INPUT);
+  }
+  static void r2c(Plan p, double* in, Complex* out) { fftw_execute_dft_r2c(p, in, out); }
+  static void c2r(Plan p, Complex* in, double* out) { fftw_execute_dft_c2r(p, in, out); }
+  static void destroy(Plan p) { fftw_destroy_plan(p); }
+  static void cleanup() { fftw_cleanup(); }
+};
+template <>
+struct Fftw<float> {
+  using Plan = fftwf_plan;
+  using Complex = fftwf_complex;
+  static float* alloc_real(std::size_t n) { return fftwf_alloc_real(n); }
+  static Complex* alloc_complex(std::size_t n) { return fftwf_alloc_complex(n); }
+  static void free(void* p) { fftwf_free(p); }
+  static Plan plan_r2c(const int n[3], float* in, Complex* out) {
+    return fftwf_plan_dft_r2c_3d(n[0], n[1], n[2], in, out, FFTW_ESTIMATE);
+  }
+  static Plan plan_c2r(const int n[3], Complex* in, float* out) {
+    return fftwf_plan_dft_c2r_3d(n[0], n[1], n[2], in, out, FFTW_ESTIMATE | FFTW_DESTROY_INPUT);
+  }
+  static void r2c(Plan p, float* in, Complex* out) { fftwf_execute_dft_r2c(p, in, out); }
+  static void c2r(Plan p, Complex* in, float* out) { fftwf_execute_dft_c2r(p, in, out); }
+  static void destroy(Plan p) { fftwf_destroy_plan(p); }
+  static void cleanup() { fftwf_cleanup(); }
+};
+
 // ---- FFTW plans, made once per transform size (the planner is not thread-safe; executing a
 // plan on other arrays of the same alignment is) ----
+template <class R>
 struct Plans {
-  fftw_plan r2c = nullptr, c2r = nullptr;
+  typename Fftw<R>::Plan r2c = nullptr, c2r = nullptr;
 };
 
 // The plans, destroyed at exit together with FFTW's planner state (which the leak checker would
 // otherwise report: FFTW keeps it where no pointer of ours reaches).
+template <class R>
 struct PlanCache {
-  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, Plans> plans;
+  std::map<std::tuple<std::int64_t, std::int64_t, std::int64_t>, Plans<R>> plans;
   PlanCache() = default;
   PlanCache(const PlanCache&) = delete;
   PlanCache& operator=(const PlanCache&) = delete;
   ~PlanCache() {
     for (auto& kv : plans) {
-      fftw_destroy_plan(kv.second.r2c);
-      fftw_destroy_plan(kv.second.c2r);
+      Fftw<R>::destroy(kv.second.r2c);
+      Fftw<R>::destroy(kv.second.c2r);
     }
-    fftw_cleanup();
+    Fftw<R>::cleanup();
   }
 };
 
-const Plans& plans_for(const Dims& d) {
-  static PlanCache pc;
+template <class R>
+const Plans<R>& plans_for(const Dims& d) {
+  using F = Fftw<R>;
+  static PlanCache<R> pc;
   auto& cache = pc.plans;
   std::lock_guard<std::mutex> lock(cache_mutex());
   const auto key = std::make_tuple(d.f[0], d.f[1], d.f[2]);
   auto it = cache.find(key);
   if (it != cache.end()) return it->second;
-  double* re = fftw_alloc_real(static_cast<std::size_t>(d.fvol()));
-  fftw_complex* c = fftw_alloc_complex(static_cast<std::size_t>(d.bins()));
-  Plans p;
-  const int n0 = static_cast<int>(d.f[0]), n1 = static_cast<int>(d.f[1]),
-            n2 = static_cast<int>(d.f[2]);
-  p.r2c = fftw_plan_dft_r2c_3d(n0, n1, n2, re, c, FFTW_ESTIMATE);
-  p.c2r = fftw_plan_dft_c2r_3d(n0, n1, n2, c, re, FFTW_ESTIMATE | FFTW_DESTROY_INPUT);
-  fftw_free(re);
-  fftw_free(c);
+  R* re = F::alloc_real(static_cast<std::size_t>(d.fvol()));
+  typename F::Complex* c = F::alloc_complex(static_cast<std::size_t>(d.bins()));
+  const int n[3] = {static_cast<int>(d.f[0]), static_cast<int>(d.f[1]), static_cast<int>(d.f[2])};
+  Plans<R> p;
+  if (re && c) {
+    p.r2c = F::plan_r2c(n, re, c);
+    p.c2r = F::plan_c2r(n, c, re);
+  }
+  F::free(re);
+  F::free(c);
   DDNET_CHECK(p.r2c && p.c2r, "conv fft: FFTW could not plan a ", d.f[0], "x", d.f[1], "x", d.f[2],
               " transform");
   return cache.emplace(key, p).first->second;
 }
 
 // Bin-blocked spectra: entity e's bins [8 b, 8 b + 8) at data[(b * entities + e) * 16], 8 real
-// parts then 8 imaginary parts; the padding bins past the transform's are zero. A view into a
-// workspace buffer that grows as needed and is kept between calls (per calling thread), so
-// that a training step does not fault in fresh pages for every convolution.
+// parts then 8 imaginary parts (64 bytes in float, one cache line); the padding bins past the
+// transform's are zero. A view into a workspace buffer that grows as needed and is kept between
+// calls (per calling thread), so that a training step does not fault in fresh pages for every
+// convolution.
+template <class R>
 struct Spectra {
   std::int64_t entities = 0, blocks = 0;
-  double* data = nullptr;
-  Spectra(std::vector<double>& buffer, std::int64_t e, const Dims& d)
+  R* data = nullptr;
+  Spectra(std::vector<R>& buffer, std::int64_t e, const Dims& d)
       : entities(e), blocks(d.padded_bins() / kBB) {
     const auto need = static_cast<std::size_t>(e * blocks * kEntry);
     if (buffer.size() < need) buffer.resize(need);
     data = buffer.data();
   }
-  double* block(std::int64_t b) { return data + b * entities * kEntry; }
-  const double* block(std::int64_t b) const { return data + b * entities * kEntry; }
+  R* block(std::int64_t b) { return data + b * entities * kEntry; }
+  const R* block(std::int64_t b) const { return data + b * entities * kEntry; }
 };
 
+template <class R>
 struct Workspace {
-  std::vector<double> weights, in, out;
+  std::vector<R> weights, in, out;
 };
-Workspace& workspace() {
-  thread_local Workspace w;
+template <class R>
+Workspace<R>& workspace() {
+  thread_local Workspace<R> w;
   return w;
 }
 
@@ -262,22 +341,24 @@ Workspace& workspace() {
 // touches few pages.
 constexpr std::int64_t kBatch = 8;
 
-// One thread's transform buffers (fftw_alloc: the alignment the plans were made with), kept
-// for the thread's life and grown as needed: freeing them per call made glibc return the pages
-// and fault them in again.
+// One thread's transform buffers (FFTW's allocation: the alignment the plans were made with),
+// kept for the thread's life and grown as needed: freeing them per call made glibc return the
+// pages and fault them in again.
+template <class R>
 struct Scratch {
-  double* real = nullptr;
-  fftw_complex* cplx[kBatch] = {};
+  using F = Fftw<R>;
+  R* real = nullptr;
+  typename F::Complex* cplx[kBatch] = {};
   std::int64_t bins = 0, cap_real = 0, cap_bins = 0;
   Scratch() = default;
   ~Scratch() { release(); }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
   void release() {
-    fftw_free(real);
+    F::free(real);
     real = nullptr;
     for (auto*& c : cplx) {
-      fftw_free(c);
+      F::free(c);
       c = nullptr;
     }
   }
@@ -287,41 +368,43 @@ struct Scratch {
     release();
     cap_real = std::max(cap_real, d.fvol());
     cap_bins = std::max(cap_bins, bins);
-    real = fftw_alloc_real(static_cast<std::size_t>(cap_real));
+    real = F::alloc_real(static_cast<std::size_t>(cap_real));
     bool ok = real != nullptr;
-    for (auto& c : cplx) ok = ok && (c = fftw_alloc_complex(static_cast<std::size_t>(cap_bins)));
+    for (auto& c : cplx) ok = ok && (c = F::alloc_complex(static_cast<std::size_t>(cap_bins)));
     DDNET_CHECK(ok, "conv fft: out of memory for ", d.fvol(), "-sample transforms");
   }
 };
-Scratch& scratch(const Dims& d) {
-  thread_local Scratch s;
+template <class R>
+Scratch<R>& scratch(const Dims& d) {
+  thread_local Scratch<R> s;
   s.ensure(d);
   return s;
 }
 
 // Entities [0, count) of s: fill(e, box) writes entity e's real box (d's extents), which is
 // transformed and stored.
-template <class Fill>
-void transform_in(std::int64_t count, const Dims& d, const Plans& pl, Spectra& s, Fill&& fill) {
+template <class R, class Fill>
+void transform_in(std::int64_t count, const Dims& d, const Plans<R>& pl, Spectra<R>& s,
+                  Fill&& fill) {
   parallel_for(ceil_div(count, kBatch), 1, [&](std::int64_t b0, std::int64_t b1) {
-    Scratch& sc = scratch(d);
+    Scratch<R>& sc = scratch<R>(d);
     for (std::int64_t b = b0; b < b1; ++b) {
       const std::int64_t e0 = b * kBatch, ne = std::min(kBatch, count - e0);
       for (std::int64_t j = 0; j < ne; ++j) {
         fill(e0 + j, sc.real);
-        fftw_execute_dft_r2c(pl.r2c, sc.real, sc.cplx[j]);
+        Fftw<R>::r2c(pl.r2c, sc.real, sc.cplx[j]);
       }
       for (std::int64_t blk = 0; blk < s.blocks; ++blk) {
-        double* out = s.block(blk) + e0 * kEntry;
+        R* out = s.block(blk) + e0 * kEntry;
         const std::int64_t f0 = blk * kBB, nf = std::min(kBB, sc.bins - f0);
         for (std::int64_t j = 0; j < ne; ++j, out += kEntry) {
-          const fftw_complex* c = sc.cplx[j] + f0;
+          const auto* c = sc.cplx[j] + f0;
           for (std::int64_t v = 0; v < nf; ++v) {
             out[v] = c[v][0];
             out[kBB + v] = c[v][1];
           }
           for (std::int64_t v = std::max<std::int64_t>(nf, 0); v < kBB; ++v)
-            out[v] = out[kBB + v] = 0.0;
+            out[v] = out[kBB + v] = R(0);
         }
       }
     }
@@ -330,18 +413,18 @@ void transform_in(std::int64_t count, const Dims& d, const Plans& pl, Spectra& s
 
 // Entities [0, count) of s, inverse transformed: emit(e, box) gets entity e's real box, not
 // yet divided by the transform's size.
-template <class Emit>
-void transform_out(std::int64_t count, const Dims& d, const Plans& pl, const Spectra& s,
+template <class R, class Emit>
+void transform_out(std::int64_t count, const Dims& d, const Plans<R>& pl, const Spectra<R>& s,
                    Emit&& emit) {
   parallel_for(ceil_div(count, kBatch), 1, [&](std::int64_t b0, std::int64_t b1) {
-    Scratch& sc = scratch(d);
+    Scratch<R>& sc = scratch<R>(d);
     for (std::int64_t b = b0; b < b1; ++b) {
       const std::int64_t e0 = b * kBatch, ne = std::min(kBatch, count - e0);
       for (std::int64_t blk = 0; blk < s.blocks; ++blk) {
-        const double* in = s.block(blk) + e0 * kEntry;
+        const R* in = s.block(blk) + e0 * kEntry;
         const std::int64_t f0 = blk * kBB, nf = std::min(kBB, sc.bins - f0);
         for (std::int64_t j = 0; j < ne; ++j, in += kEntry) {
-          fftw_complex* c = sc.cplx[j] + f0;
+          auto* c = sc.cplx[j] + f0;
           for (std::int64_t v = 0; v < nf; ++v) {
             c[v][0] = in[v];
             c[v][1] = in[kBB + v];
@@ -349,8 +432,8 @@ void transform_out(std::int64_t count, const Dims& d, const Plans& pl, const Spe
         }
       }
       for (std::int64_t j = 0; j < ne; ++j) {
-        fftw_execute_dft_c2r(pl.c2r, sc.cplx[j], sc.real);
-        emit(e0 + j, static_cast<const double*>(sc.real));
+        Fftw<R>::c2r(pl.c2r, sc.cplx[j], sc.real);
+        emit(e0 + j, static_cast<const R*>(sc.real));
       }
     }
   });
@@ -364,7 +447,8 @@ struct Box {
 
 // dst (the transform box, zero elsewhere) [j] = src[origin + j] inside the box and the volume.
 // Every sample of dst is written once (the buffer is reused between transforms).
-void gather(const float* src, const std::int64_t ext[3], const Box& b, const Dims& d, double* dst) {
+template <class R>
+void gather(const float* src, const std::int64_t ext[3], const Box& b, const Dims& d, R* dst) {
   std::int64_t lo[3], hi[3];
   for (int a = 0; a < 3; ++a) {
     lo[a] = std::max<std::int64_t>(0, -b.origin[a]);
@@ -372,26 +456,27 @@ void gather(const float* src, const std::int64_t ext[3], const Box& b, const Dim
   }
   const std::int64_t row = d.f[2], plane = d.f[1] * d.f[2];
   for (std::int64_t jd = 0; jd < d.f[0]; ++jd) {
-    double* p = dst + jd * plane;
+    R* p = dst + jd * plane;
     if (jd < lo[0] || jd >= hi[0] || hi[1] <= lo[1] || hi[2] <= lo[2]) {
-      std::fill(p, p + plane, 0.0);
+      std::fill(p, p + plane, R(0));
       continue;
     }
-    std::fill(p, p + lo[1] * row, 0.0);
+    std::fill(p, p + lo[1] * row, R(0));
     for (std::int64_t jh = lo[1]; jh < hi[1]; ++jh) {
-      double* o = p + jh * row;
-      const float* s =
+      R* __restrict o = p + jh * row;
+      const float* __restrict s =
           src + ((b.origin[0] + jd) * ext[1] + b.origin[1] + jh) * ext[2] + b.origin[2];
-      std::fill(o, o + lo[2], 0.0);
-      for (std::int64_t jw = lo[2]; jw < hi[2]; ++jw) o[jw] = static_cast<double>(s[jw]);
-      std::fill(o + hi[2], o + row, 0.0);
+      std::fill(o, o + lo[2], R(0));
+      for (std::int64_t jw = lo[2]; jw < hi[2]; ++jw) o[jw] = static_cast<R>(s[jw]);
+      std::fill(o + hi[2], o + row, R(0));
     }
-    std::fill(p + hi[1] * row, p + plane, 0.0);
+    std::fill(p + hi[1] * row, p + plane, R(0));
   }
 }
 
 // dst[origin + j] (+)= c[offset + j] * scale + add, inside the box and the volume.
-void scatter(const double* c, const Dims& d, const std::int64_t offset[3], double scale, double add,
+template <class R>
+void scatter(const R* c, const Dims& d, const std::int64_t offset[3], double scale, double add,
              float* dst, const std::int64_t ext[3], const Box& b, bool accumulate) {
   std::int64_t lo[3], hi[3];
   for (int a = 0; a < 3; ++a) {
@@ -402,9 +487,9 @@ void scatter(const double* c, const Dims& d, const std::int64_t offset[3], doubl
   for (std::int64_t jd = lo[0]; jd < hi[0]; ++jd)
     for (std::int64_t jh = lo[1]; jh < hi[1]; ++jh) {
       float* o = dst + ((b.origin[0] + jd) * ext[1] + b.origin[1] + jh) * ext[2] + b.origin[2];
-      const double* s = c + ((offset[0] + jd) * d.f[1] + offset[1] + jh) * d.f[2] + offset[2];
+      const R* s = c + ((offset[0] + jd) * d.f[1] + offset[1] + jh) * d.f[2] + offset[2];
       for (std::int64_t jw = lo[2]; jw < hi[2]; ++jw) {
-        const double v = s[jw] * scale + add;
+        const double v = static_cast<double>(s[jw]) * scale + add;
         o[jw] = static_cast<float>(accumulate ? static_cast<double>(o[jw]) + v : v);
       }
     }
@@ -413,36 +498,38 @@ void scatter(const double* c, const Dims& d, const std::int64_t offset[3], doubl
 // ---- per-bin complex matrix products over bin-blocked spectra ----
 // C(i, j) (+)= sum_l op(A(i, l)) * op(B(l, j)) for every bin, where op conjugates when CA / CB.
 // Entity (i, l) of A is i * si + l * sl, and likewise for B and C.
+template <class R>
 struct Operand {
-  const Spectra* s;
+  const Spectra<R>* s;
   std::int64_t si, sl;
 };
+template <class R>
 struct Product {
   std::int64_t I, J, L;
-  Operand a, b;  // b's (si, sl) are its (l, j) strides
-  Spectra* c;
+  Operand<R> a, b;  // b's (si, sl) are its (l, j) strides
+  Spectra<R>* c;
   std::int64_t ci, cj;
 };
 
-template <bool CA, bool CB>
-void product_block_scalar(const Product& p, std::int64_t blk, bool accumulate) {
-  const double* A = p.a.s->block(blk);
-  const double* B = p.b.s->block(blk);
-  double* C = p.c->block(blk);
-  const double sa = CA ? -1.0 : 1.0, sb = CB ? -1.0 : 1.0;
+template <class R, bool CA, bool CB>
+void product_block_scalar(const Product<R>& p, std::int64_t blk, bool accumulate) {
+  const R* A = p.a.s->block(blk);
+  const R* B = p.b.s->block(blk);
+  R* C = p.c->block(blk);
+  const R sa = CA ? R(-1) : R(1), sb = CB ? R(-1) : R(1);
   for (std::int64_t i = 0; i < p.I; ++i)
     for (std::int64_t j = 0; j < p.J; ++j) {
-      double re[kBB] = {}, im[kBB] = {};
+      R re[kBB] = {}, im[kBB] = {};
       for (std::int64_t l = 0; l < p.L; ++l) {
-        const double* a = A + (i * p.a.si + l * p.a.sl) * kEntry;
-        const double* b = B + (l * p.b.si + j * p.b.sl) * kEntry;
+        const R* a = A + (i * p.a.si + l * p.a.sl) * kEntry;
+        const R* b = B + (l * p.b.si + j * p.b.sl) * kEntry;
         for (std::int64_t v = 0; v < kBB; ++v) {
-          const double ar = a[v], ai = sa * a[kBB + v], br = b[v], bi = sb * b[kBB + v];
+          const R ar = a[v], ai = sa * a[kBB + v], br = b[v], bi = sb * b[kBB + v];
           re[v] += ar * br - ai * bi;
           im[v] += ar * bi + ai * br;
         }
       }
-      double* c = C + (i * p.ci + j * p.cj) * kEntry;
+      R* c = C + (i * p.ci + j * p.cj) * kEntry;
       for (std::int64_t v = 0; v < kBB; ++v) {
         c[v] = accumulate ? c[v] + re[v] : re[v];
         c[kBB + v] = accumulate ? c[kBB + v] + im[v] : im[v];
@@ -456,59 +543,95 @@ bool cpu_has_avx2_fma() {
   return ok;
 }
 
-// JN outputs j0 .. j0 + JN - 1 of row i, 4 bins (half of a block, `half` 0 or 1) per vector.
-template <bool CA, bool CB, int JN>
-__attribute__((target("avx2,fma"))) void product_row(const Product& p, const double* A,
-                                                     const double* B, double* C, std::int64_t i,
-                                                     std::int64_t j0, bool accumulate) {
-  for (int half = 0; half < 2; ++half) {
-    __m256d cr[JN], cm[JN];
-    for (int jj = 0; jj < JN; ++jj) cr[jj] = cm[jj] = _mm256_setzero_pd();
+// AVX2 vectors of either precision: a block's 8 bins are two double vectors or one float vector.
+template <class R>
+struct Avx;
+template <>
+struct Avx<double> {
+  using V = __m256d;
+  static constexpr int kLanes = 4;
+  __attribute__((target("avx2,fma"))) static V zero() { return _mm256_setzero_pd(); }
+  __attribute__((target("avx2,fma"))) static V load(const double* p) { return _mm256_loadu_pd(p); }
+  __attribute__((target("avx2,fma"))) static void store(double* p, V v) { _mm256_storeu_pd(p, v); }
+  __attribute__((target("avx2,fma"))) static V add(V a, V b) { return _mm256_add_pd(a, b); }
+  __attribute__((target("avx2,fma"))) static V fmadd(V a, V b, V c) {
+    return _mm256_fmadd_pd(a, b, c);
+  }
+  __attribute__((target("avx2,fma"))) static V fnmadd(V a, V b, V c) {
+    return _mm256_fnmadd_pd(a, b, c);
+  }
+};
+template <>
+struct Avx<float> {
+  using V = __m256;
+  static constexpr int kLanes = 8;
+  __attribute__((target("avx2,fma"))) static V zero() { return _mm256_setzero_ps(); }
+  __attribute__((target("avx2,fma"))) static V load(const float* p) { return _mm256_loadu_ps(p); }
+  __attribute__((target("avx2,fma"))) static void store(float* p, V v) { _mm256_storeu_ps(p, v); }
+  __attribute__((target("avx2,fma"))) static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  __attribute__((target("avx2,fma"))) static V fmadd(V a, V b, V c) {
+    return _mm256_fmadd_ps(a, b, c);
+  }
+  __attribute__((target("avx2,fma"))) static V fnmadd(V a, V b, V c) {
+    return _mm256_fnmadd_ps(a, b, c);
+  }
+};
+
+// JN outputs j0 .. j0 + JN - 1 of row i, one vector of bins at a time.
+template <class R, bool CA, bool CB, int JN>
+__attribute__((target("avx2,fma"))) void product_row(const Product<R>& p, const R* A, const R* B,
+                                                     R* C, std::int64_t i, std::int64_t j0,
+                                                     bool accumulate) {
+  using S = Avx<R>;
+  using V = typename S::V;
+  for (int h = 0; h < kBB; h += S::kLanes) {
+    V cr[JN], cm[JN];
+    for (int jj = 0; jj < JN; ++jj) cr[jj] = cm[jj] = S::zero();
     for (std::int64_t l = 0; l < p.L; ++l) {
-      const double* a = A + (i * p.a.si + l * p.a.sl) * kEntry + 4 * half;
-      const __m256d ar = _mm256_loadu_pd(a), ai = _mm256_loadu_pd(a + kBB);
+      const R* a = A + (i * p.a.si + l * p.a.sl) * kEntry + h;
+      const V ar = S::load(a), ai = S::load(a + kBB);
       for (int jj = 0; jj < JN; ++jj) {
-        const double* b = B + (l * p.b.si + (j0 + jj) * p.b.sl) * kEntry + 4 * half;
-        const __m256d br = _mm256_loadu_pd(b), bi = _mm256_loadu_pd(b + kBB);
+        const R* b = B + (l * p.b.si + (j0 + jj) * p.b.sl) * kEntry + h;
+        const V br = S::load(b), bi = S::load(b + kBB);
         // (ar + i sa ai)(br + i sb bi) = ar br - sa sb ai bi + i (sb ar bi + sa ai br)
-        cr[jj] = _mm256_fmadd_pd(ar, br, cr[jj]);
-        cr[jj] = CA != CB ? _mm256_fmadd_pd(ai, bi, cr[jj]) : _mm256_fnmadd_pd(ai, bi, cr[jj]);
-        cm[jj] = CB ? _mm256_fnmadd_pd(ar, bi, cm[jj]) : _mm256_fmadd_pd(ar, bi, cm[jj]);
-        cm[jj] = CA ? _mm256_fnmadd_pd(ai, br, cm[jj]) : _mm256_fmadd_pd(ai, br, cm[jj]);
+        cr[jj] = S::fmadd(ar, br, cr[jj]);
+        cr[jj] = CA != CB ? S::fmadd(ai, bi, cr[jj]) : S::fnmadd(ai, bi, cr[jj]);
+        cm[jj] = CB ? S::fnmadd(ar, bi, cm[jj]) : S::fmadd(ar, bi, cm[jj]);
+        cm[jj] = CA ? S::fnmadd(ai, br, cm[jj]) : S::fmadd(ai, br, cm[jj]);
       }
     }
     for (int jj = 0; jj < JN; ++jj) {
-      double* c = C + (i * p.ci + (j0 + jj) * p.cj) * kEntry + 4 * half;
+      R* c = C + (i * p.ci + (j0 + jj) * p.cj) * kEntry + h;
       if (accumulate) {
-        cr[jj] = _mm256_add_pd(cr[jj], _mm256_loadu_pd(c));
-        cm[jj] = _mm256_add_pd(cm[jj], _mm256_loadu_pd(c + kBB));
+        cr[jj] = S::add(cr[jj], S::load(c));
+        cm[jj] = S::add(cm[jj], S::load(c + kBB));
       }
-      _mm256_storeu_pd(c, cr[jj]);
-      _mm256_storeu_pd(c + kBB, cm[jj]);
+      S::store(c, cr[jj]);
+      S::store(c + kBB, cm[jj]);
     }
   }
 }
 
-template <bool CA, bool CB>
-void product_block_avx2(const Product& p, std::int64_t blk, bool accumulate) {
-  const double* A = p.a.s->block(blk);
-  const double* B = p.b.s->block(blk);
-  double* C = p.c->block(blk);
-  // j blocks outermost: the B entries of 4 columns (L x 4 x 128 bytes) stay in L1 while every
-  // row i streams past them.
+template <class R, bool CA, bool CB>
+void product_block_avx2(const Product<R>& p, std::int64_t blk, bool accumulate) {
+  const R* A = p.a.s->block(blk);
+  const R* B = p.b.s->block(blk);
+  R* C = p.c->block(blk);
+  // j blocks outermost: the B entries of 4 columns stay in L1 while every row i streams past
+  // them.
   std::int64_t j = 0;
   for (; j + 4 <= p.J; j += 4)
-    for (std::int64_t i = 0; i < p.I; ++i) product_row<CA, CB, 4>(p, A, B, C, i, j, accumulate);
+    for (std::int64_t i = 0; i < p.I; ++i) product_row<R, CA, CB, 4>(p, A, B, C, i, j, accumulate);
   for (std::int64_t i = 0; i < p.I; ++i) {
     switch (p.J - j) {
       case 3:
-        product_row<CA, CB, 3>(p, A, B, C, i, j, accumulate);
+        product_row<R, CA, CB, 3>(p, A, B, C, i, j, accumulate);
         break;
       case 2:
-        product_row<CA, CB, 2>(p, A, B, C, i, j, accumulate);
+        product_row<R, CA, CB, 2>(p, A, B, C, i, j, accumulate);
         break;
       case 1:
-        product_row<CA, CB, 1>(p, A, B, C, i, j, accumulate);
+        product_row<R, CA, CB, 1>(p, A, B, C, i, j, accumulate);
         break;
       default:
         break;
@@ -517,17 +640,17 @@ void product_block_avx2(const Product& p, std::int64_t blk, bool accumulate) {
 }
 #endif  // __x86_64__
 
-template <bool CA, bool CB>
-void product(const Product& p, bool accumulate) {
+template <class R, bool CA, bool CB>
+void product(const Product<R>& p, bool accumulate) {
   parallel_for(p.c->blocks, 1, [&](std::int64_t b0, std::int64_t b1) {
     for (std::int64_t b = b0; b < b1; ++b) {
 #if defined(__x86_64__)
       if (cpu_has_avx2_fma()) {
-        product_block_avx2<CA, CB>(p, b, accumulate);
+        product_block_avx2<R, CA, CB>(p, b, accumulate);
         continue;
       }
 #endif
-      product_block_scalar<CA, CB>(p, b, accumulate);
+      product_block_scalar<R, CA, CB>(p, b, accumulate);
     }
   });
 }
@@ -548,64 +671,73 @@ struct Tiles {
     start[2] = r % per_axis[2] * t.t[2];
     return tile / per_sample;
   }
-  // Tiles whose spectra (`entities` per tile) fit in kGroupBytes together; at least one.
-  std::int64_t group(std::int64_t entities, const Dims& d) const {
-    const std::size_t per = static_cast<std::size_t>(entities * d.padded_bins()) * 16;
+  // Tiles whose spectra (`entities` per tile, values of `bytes`) fit in kGroupBytes together;
+  // at least one.
+  std::int64_t group(std::int64_t entities, const Dims& d, std::size_t bytes) const {
+    const std::size_t per = static_cast<std::size_t>(entities * d.padded_bins()) * 2 * bytes;
     return std::clamp<std::int64_t>(
         static_cast<std::int64_t>(kGroupBytes / std::max<std::size_t>(per, 1)), 1, total);
   }
 };
 
 // The weight spectra W[co, ci] (entity co * cin + ci): the kernel at the box's origin.
-Spectra weight_spectra(const ConvGeometry& g, const float* w, const Dims& d, const Plans& pl) {
-  Spectra s(workspace().weights, g.cout * g.cin, d);
+template <class R>
+Spectra<R> weight_spectra(const ConvGeometry& g, const float* w, const Dims& d,
+                          const Plans<R>& pl) {
+  Spectra<R> s(workspace<R>().weights, g.cout * g.cin, d);
   const Box box{{0, 0, 0}, {g.k[0], g.k[1], g.k[2]}};
   transform_in(s.entities, d, pl, s,
-               [&](std::int64_t e, double* real) { gather(w + e * g.kvol(), g.k, box, d, real); });
+               [&](std::int64_t e, R* real) { gather(w + e * g.kvol(), g.k, box, d, real); });
   return s;
 }
 
 // The shared setup of the three passes.
+template <class R>
 struct Setup {
   Tiling tl;
   Dims d;
-  const Plans* pl;
+  const Plans<R>* pl;
   std::int64_t xs, ys;
   double scale;
   Setup(const ConvGeometry& g, Pass p, ConvStrides st)
       : tl(tiling(g, p)),
         d{{tl.f[0], tl.f[1], tl.f[2]}},
-        pl(&plans_for(d)),
+        pl(&plans_for<R>(d)),
         xs(st.x ? st.x : g.cin * g.in_plane()),
         ys(st.y ? st.y : g.cout * g.out_plane()),
         scale(1.0 / static_cast<double>(d.fvol())) {
     DDNET_CHECK(supports(g), "conv fft: unsupported geometry ", g.str());
   }
+  // Fills `real` with input channel ci of the padded input region that output tile `tile` reads
+  // (forward and weight gradient).
+  void gather_input(const ConvGeometry& g, const Tiles& tiles, std::int64_t tile, std::int64_t ci,
+                    const float* x, R* real) const {
+    std::int64_t o[3];
+    const std::int64_t n = tiles.locate(tile, tl, o);
+    const Box box{{o[0] - g.pad[0], o[1] - g.pad[1], o[2] - g.pad[2]}, {d.f[0], d.f[1], d.f[2]}};
+    gather(x + n * xs + ci * g.in_plane(), g.in, box, d, real);
+  }
 };
 
-}  // namespace
-
-void conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
+template <class R>
+void forward_impl(const ConvGeometry& g, const float* x, const float* w, const float* bias,
                   float* y, ConvStrides st) {
-  const Setup S(g, Pass::forward, st);
+  const Setup<R> S(g, Pass::forward, st);
   const Dims& d = S.d;
-  const Spectra W = weight_spectra(g, w, d, *S.pl);
+  const Spectra<R> W = weight_spectra(g, w, d, *S.pl);
   const Tiles tiles(g, g.out, S.tl);
-  const std::int64_t G = tiles.group(g.cin + g.cout, d);
+  const std::int64_t G = tiles.group(g.cin + g.cout, d, sizeof(R));
   const std::int64_t zero[3] = {0, 0, 0};
   for (std::int64_t t0 = 0; t0 < tiles.total; t0 += G) {
     const std::int64_t gn = std::min(G, tiles.total - t0);
-    Spectra X(workspace().in, gn * g.cin, d), Y(workspace().out, gn * g.cout, d);
-    transform_in(gn * g.cin, d, *S.pl, X, [&](std::int64_t e, double* real) {
-      std::int64_t o[3];
-      const std::int64_t n = tiles.locate(t0 + e / g.cin, S.tl, o);
-      const Box box{{o[0] - g.pad[0], o[1] - g.pad[1], o[2] - g.pad[2]}, {d.f[0], d.f[1], d.f[2]}};
-      gather(x + n * S.xs + (e % g.cin) * g.in_plane(), g.in, box, d, real);
+    Spectra<R> X(workspace<R>().in, gn * g.cin, d), Y(workspace<R>().out, gn * g.cout, d);
+    transform_in(gn * g.cin, d, *S.pl, X, [&](std::int64_t e, R* real) {
+      S.gather_input(g, tiles, t0 + e / g.cin, e % g.cin, x, real);
     });
     // Y(t, co) = sum_ci X(t, ci) conj(W(co, ci))
-    product<false, true>(Product{gn, g.cout, g.cin, {&X, g.cin, 1}, {&W, 1, g.cin}, &Y, g.cout, 1},
-                         false);
-    transform_out(gn * g.cout, d, *S.pl, Y, [&](std::int64_t e, const double* real) {
+    product<R, false, true>(
+        Product<R>{gn, g.cout, g.cin, {&X, g.cin, 1}, {&W, 1, g.cin}, &Y, g.cout, 1}, false);
+    transform_out(gn * g.cout, d, *S.pl, Y, [&](std::int64_t e, const R* real) {
       std::int64_t o[3];
       const std::int64_t n = tiles.locate(t0 + e / g.cout, S.tl, o), co = e % g.cout;
       const Box box{{o[0], o[1], o[2]}, {S.tl.t[0], S.tl.t[1], S.tl.t[2]}};
@@ -615,18 +747,19 @@ void conv_forward(const ConvGeometry& g, const float* x, const float* w, const f
   }
 }
 
-void conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx,
+template <class R>
+void backward_data_impl(const ConvGeometry& g, const float* dy, const float* w, float* dx,
                         bool accumulate, ConvStrides st) {
-  const Setup S(g, Pass::backward_data, st);
+  const Setup<R> S(g, Pass::backward_data, st);
   const Dims& d = S.d;
-  const Spectra W = weight_spectra(g, w, d, *S.pl);
+  const Spectra<R> W = weight_spectra(g, w, d, *S.pl);
   const Tiles tiles(g, g.in, S.tl);
-  const std::int64_t G = tiles.group(g.cin + g.cout, d);
+  const std::int64_t G = tiles.group(g.cin + g.cout, d, sizeof(R));
   const std::int64_t offset[3] = {g.k[0] - 1, g.k[1] - 1, g.k[2] - 1};
   for (std::int64_t t0 = 0; t0 < tiles.total; t0 += G) {
     const std::int64_t gn = std::min(G, tiles.total - t0);
-    Spectra DY(workspace().in, gn * g.cout, d), DX(workspace().out, gn * g.cin, d);
-    transform_in(gn * g.cout, d, *S.pl, DY, [&](std::int64_t e, double* real) {
+    Spectra<R> DY(workspace<R>().in, gn * g.cout, d), DX(workspace<R>().out, gn * g.cin, d);
+    transform_in(gn * g.cout, d, *S.pl, DY, [&](std::int64_t e, R* real) {
       std::int64_t i[3];
       const std::int64_t n = tiles.locate(t0 + e / g.cout, S.tl, i);
       // dx at input position p (padded p + pad) sums w[m] dy[p + pad - m]: the dy region starts
@@ -639,9 +772,9 @@ void conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, 
       gather(dy + n * S.ys + (e % g.cout) * g.out_plane(), g.out, box, d, real);
     });
     // DX(t, ci) = sum_co DY(t, co) W(co, ci)
-    product<false, false>(
-        Product{gn, g.cin, g.cout, {&DY, g.cout, 1}, {&W, g.cin, 1}, &DX, g.cin, 1}, false);
-    transform_out(gn * g.cin, d, *S.pl, DX, [&](std::int64_t e, const double* real) {
+    product<R, false, false>(
+        Product<R>{gn, g.cin, g.cout, {&DY, g.cout, 1}, {&W, g.cin, 1}, &DX, g.cin, 1}, false);
+    transform_out(gn * g.cin, d, *S.pl, DX, [&](std::int64_t e, const R* real) {
       std::int64_t i[3];
       const std::int64_t n = tiles.locate(t0 + e / g.cin, S.tl, i), ci = e % g.cin;
       const Box box{{i[0], i[1], i[2]}, {S.tl.t[0], S.tl.t[1], S.tl.t[2]}};
@@ -651,37 +784,57 @@ void conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, 
   }
 }
 
-void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw,
-                          float* dbias, bool accumulate, ConvStrides st) {
-  const Setup S(g, Pass::backward_filter, st);
+template <class R>
+void backward_filter_impl(const ConvGeometry& g, const float* x, const float* dy, float* dw,
+                          bool accumulate, ConvStrides st) {
+  const Setup<R> S(g, Pass::backward_filter, st);
   const Dims& d = S.d;
   const Tiles tiles(g, g.out, S.tl);
-  const std::int64_t G = tiles.group(g.cin + g.cout, d);
-  Spectra DW(workspace().weights, g.cout * g.cin, d);
+  const std::int64_t G = tiles.group(g.cin + g.cout, d, sizeof(R));
+  Spectra<R> DW(workspace<R>().weights, g.cout * g.cin, d);
   for (std::int64_t t0 = 0; t0 < tiles.total; t0 += G) {
     const std::int64_t gn = std::min(G, tiles.total - t0);
-    Spectra X(workspace().in, gn * g.cin, d), DY(workspace().out, gn * g.cout, d);
-    transform_in(gn * g.cin, d, *S.pl, X, [&](std::int64_t e, double* real) {
-      std::int64_t o[3];  // the padded input region of the tile
-      const std::int64_t n = tiles.locate(t0 + e / g.cin, S.tl, o);
-      const Box box{{o[0] - g.pad[0], o[1] - g.pad[1], o[2] - g.pad[2]}, {d.f[0], d.f[1], d.f[2]}};
-      gather(x + n * S.xs + (e % g.cin) * g.in_plane(), g.in, box, d, real);
+    Spectra<R> X(workspace<R>().in, gn * g.cin, d), DY(workspace<R>().out, gn * g.cout, d);
+    transform_in(gn * g.cin, d, *S.pl, X, [&](std::int64_t e, R* real) {
+      S.gather_input(g, tiles, t0 + e / g.cin, e % g.cin, x, real);
     });
-    transform_in(gn * g.cout, d, *S.pl, DY, [&](std::int64_t e, double* real) {
+    transform_in(gn * g.cout, d, *S.pl, DY, [&](std::int64_t e, R* real) {
       std::int64_t o[3];  // the tile of dy, zero beyond it
       const std::int64_t n = tiles.locate(t0 + e / g.cout, S.tl, o);
       const Box box{{o[0], o[1], o[2]}, {S.tl.t[0], S.tl.t[1], S.tl.t[2]}};
       gather(dy + n * S.ys + (e % g.cout) * g.out_plane(), g.out, box, d, real);
     });
     // DW(co, ci) += sum_t conj(DY(t, co)) X(t, ci)
-    product<true, false>(
-        Product{g.cout, g.cin, gn, {&DY, 1, g.cout}, {&X, g.cin, 1}, &DW, g.cin, 1}, t0 > 0);
+    product<R, true, false>(
+        Product<R>{g.cout, g.cin, gn, {&DY, 1, g.cout}, {&X, g.cin, 1}, &DW, g.cin, 1}, t0 > 0);
   }
   const std::int64_t zero[3] = {0, 0, 0};
   const Box box{{0, 0, 0}, {g.k[0], g.k[1], g.k[2]}};
-  transform_out(g.cout * g.cin, d, *S.pl, DW, [&](std::int64_t e, const double* real) {
+  transform_out(g.cout * g.cin, d, *S.pl, DW, [&](std::int64_t e, const R* real) {
     scatter(real, d, zero, S.scale, 0.0, dw + e * g.kvol(), g.k, box, accumulate);
   });
+}
+
+}  // namespace
+
+void conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
+                  float* y, ConvStrides st) {
+  if (precision() == Precision::f32) return forward_impl<float>(g, x, w, bias, y, st);
+  forward_impl<double>(g, x, w, bias, y, st);
+}
+
+void conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx,
+                        bool accumulate, ConvStrides st) {
+  if (precision() == Precision::f32) return backward_data_impl<float>(g, dy, w, dx, accumulate, st);
+  backward_data_impl<double>(g, dy, w, dx, accumulate, st);
+}
+
+void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw,
+                          float* dbias, bool accumulate, ConvStrides st) {
+  if (precision() == Precision::f32)
+    backward_filter_impl<float>(g, x, dy, dw, accumulate, st);
+  else
+    backward_filter_impl<double>(g, x, dy, dw, accumulate, st);
   if (dbias) cpu::channel_sum(g, dy, dbias, accumulate, st);
 }
 

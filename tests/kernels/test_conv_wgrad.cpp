@@ -10,6 +10,7 @@
 
 #include "engine/rng.h"
 #include "kernels/conv_wgrad.h"
+#include "tests/kernels/conv_geometry.h"
 
 using namespace ddnet;
 using kernels::ConvGeometry;
@@ -17,21 +18,7 @@ using kernels::ConvStrides;
 
 namespace {
 
-ConvGeometry geometry(std::int64_t n, std::int64_t cin, std::int64_t cout,
-                      std::vector<std::int64_t> in, std::vector<std::int64_t> k,
-                      std::vector<std::int64_t> pad) {
-  ConvGeometry g;
-  g.n = n;
-  g.cin = cin;
-  g.cout = cout;
-  for (int a = 0; a < 3; ++a) {
-    g.in[a] = in[static_cast<std::size_t>(a)];
-    g.k[a] = k[static_cast<std::size_t>(a)];
-    g.pad[a] = pad[static_cast<std::size_t>(a)];
-  }
-  kernels::conv_output_size(g);
-  return g;
-}
+constexpr auto geometry = test::conv_geometry;
 
 // dw[co, ci, a, b, c] = sum dy[n, co, o] * x[n, ci, o - pad + (a, b, c)], in double; `mag` gets
 // the sum of |terms| of each entry, which bounds float rounding.
