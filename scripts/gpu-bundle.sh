@@ -12,7 +12,9 @@
 #       tests      GPU test entries (+ ddnet info, nvidia-smi)
 #       memcheck   the GPU entries under compute-sanitizer memcheck
 #       racecheck  the engine's own kernels under racecheck (cuDNN's excluded: slow and not ours)
-#       bench      the benchmarks' CUDA cases and the PyTorch baselines
+#       bench      the benchmarks' CUDA cases
+#       baselines  the PyTorch baselines on the GPU (conv, MS-SSIM, 3D-DDnet step at 16x64x64
+#                  and 16x512x512 with peak memory), TF32 off and cudnn.benchmark on
 #     everything is written under $OUT.
 #
 # On that machine cuDNN, cuBLAS and NCCL come from PyTorch's wheels (site-packages/nvidia/*/lib)
@@ -90,10 +92,17 @@ run() {
       for b in "$bundle"/bin/bench_*; do
         ours "$b" --benchmark_filter=cuda 2>&1 | tee -a "$OUT/bench.txt" | tail -n 30
       done
-      python3 bench/torch/conv_baseline.py --device cuda --repeat 10 2>&1 | tee -a "$OUT/bench.txt"
+      ;;
+    baselines)
+      {
+        python3 bench/torch/conv_baseline.py --device cuda --repeat 10
+        python3 bench/torch/msssim_baseline.py --device cuda --repeat 10
+        python3 bench/torch/ddnet_step_baseline.py --device cuda --repeat 10
+        python3 bench/torch/ddnet_step_baseline.py --device cuda --size 512 --repeat 5
+      } 2>&1 | tee -a "$OUT/baselines.txt"
       ;;
     *)
-      echo "usage: scripts/gpu-bundle.sh run tests|memcheck|racecheck|bench" >&2
+      echo "usage: scripts/gpu-bundle.sh run tests|memcheck|racecheck|bench|baselines" >&2
       exit 2
       ;;
   esac
@@ -102,5 +111,5 @@ run() {
 case "${1:-}" in
   build) build ;;
   run) run "${2:-}" ;;
-  *) echo "usage: scripts/gpu-bundle.sh build | run tests|memcheck|racecheck|bench" >&2; exit 2 ;;
+  *) echo "usage: scripts/gpu-bundle.sh build | run tests|memcheck|racecheck|bench|baselines" >&2; exit 2 ;;
 esac

@@ -26,6 +26,12 @@ def main():
     p.add_argument("--repeat", type=int, default=3)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.device == "cuda":
+        # fp32 as ddnet computes it (TF32 off), and cuDNN's algorithms chosen by measurement as
+        # ddnet's are
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
     dev = a.device
     net = DDnet(3).to(dev)
     opt = torch.optim.Adam(net.parameters(), lr=1e-3, eps=1e-8)

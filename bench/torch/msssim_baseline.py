@@ -77,6 +77,12 @@ def main():
     p.add_argument("--repeat", type=int, default=3)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
+    if a.device == "cuda":
+        # fp32 as ddnet computes it (TF32 off), and cuDNN's algorithms chosen by measurement as
+        # ddnet's are
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.benchmark = True
     print("torch %s, %d threads, %s" % (torch.__version__, torch.get_num_threads(), a.device))
     for shape in ((1, 1, 16, 512, 512), (1, 1, 32, 256, 256)):
         for separable in (False, True):
