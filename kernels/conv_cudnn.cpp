@@ -9,6 +9,7 @@
 
 #include <cudnn.h>
 
+#include <climits>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -37,13 +38,22 @@ cudnnHandle_t handle(void* stream) {
 struct TensorDesc {
   cudnnTensorDescriptor_t d = nullptr;
   TensorDesc(std::int64_t n, std::int64_t c, const std::int64_t sp[3], std::int64_t batch_stride) {
-    CUDNN_CHECK(cudnnCreateTensorDescriptor(&d));
     const std::int64_t plane = sp[0] * sp[1] * sp[2];
-    const int dims[5] = {static_cast<int>(n), static_cast<int>(c), static_cast<int>(sp[0]),
-                         static_cast<int>(sp[1]), static_cast<int>(sp[2])};
-    const int strides[5] = {static_cast<int>(batch_stride ? batch_stride : c * plane),
-                            static_cast<int>(plane), static_cast<int>(sp[1] * sp[2]),
-                            static_cast<int>(sp[2]), 1};
+    const std::int64_t dims64[5] = {n, c, sp[0], sp[1], sp[2]};
+    const std::int64_t strides64[5] = {batch_stride ? batch_stride : c * plane, plane,
+                                       sp[1] * sp[2], sp[2], 1};
+    int dims[5], strides[5];
+    for (int i = 0; i < 5; ++i) {
+      // cuDNN's Nd descriptors take int, and its legacy API at most 2^31 elements per tensor: a
+      // larger size would wrap and address the wrong memory.
+      DDNET_CHECK(dims64[i] <= INT_MAX && strides64[i] <= INT_MAX &&
+                      (n - 1) * strides64[0] + c * plane <= INT_MAX,
+                  "cuDNN convolution: a tensor of ", n, "x", c, "x", sp[0], "x", sp[1], "x", sp[2],
+                  " (batch stride ", strides64[0], ") has more than 2^31 - 1 elements");
+      dims[i] = static_cast<int>(dims64[i]);
+      strides[i] = static_cast<int>(strides64[i]);
+    }
+    CUDNN_CHECK(cudnnCreateTensorDescriptor(&d));
     CUDNN_CHECK(cudnnSetTensorNdDescriptor(d, CUDNN_DATA_FLOAT, 5, dims, strides));
   }
   ~TensorDesc() { cudnnDestroyTensorDescriptor(d); }

@@ -69,6 +69,8 @@ run() {
   [[ -d "$bundle" ]] || python3 -m tarfile -e "$archive" .
   wheels=$(python3 -c 'import nvidia, os; print(":".join(sorted(os.path.join(p, d, "lib") for p in nvidia.__path__ for d in os.listdir(p) if os.path.isdir(os.path.join(p, d, "lib")))))')
   export DDNET_FIXTURE_DIR="$PWD/tests/fixtures"  # the working tree travels; the build path does not
+  # One GPU, one process: NCCL's bootstrap over loopback (the machine has no usable network).
+  export NCCL_SOCKET_IFNAME=lo NCCL_DEBUG=WARN
   local log="$OUT/gpu-$stage.log"
   set +e
   {

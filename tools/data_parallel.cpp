@@ -12,7 +12,9 @@ Device MpiSync::device(const Device& configured) const {
               configured.str(), " with ", world_.local_size(),
               " ranks on this machine: give --device cuda, each rank takes the GPU of its local "
               "rank");
-  const int index = world_.local_size() == 1 ? configured.index() : local;
+  // A launcher that gives each rank one GPU of its own (CUDA_VISIBLE_DEVICES per rank, e.g.
+  // srun --gpus-per-task=1) leaves every rank seeing a single device: that one is the rank's.
+  const int index = world_.local_size() == 1 ? configured.index() : gpus == 1 ? 0 : local;
   DDNET_CHECK(index < gpus, "ddnet train: rank ", world_.rank(), " (local rank ", local, " of ",
               world_.local_size(), " on this machine) needs cuda:", index, " but the machine has ",
               gpus, " GPU(s): launch at most one rank per GPU");
