@@ -65,7 +65,10 @@ std::atomic<Precision>& precision_setting() {
 
 // ---- the cost model (single-thread nanoseconds, fitted to measurements on this project's 2-core
 // AVX2 VM, where the products and the spectra's re-layout are bound by memory bandwidth: the
-// float spectra move half the bytes) ----
+// float spectra move half the bytes). The float constants against one-thread runs of the three
+// passes: 64->16 at 8x32x32 model 21.2 ms, measured 20.6-22.9; 32->32 at 16x64x64 93.6 vs
+// 83-87; 32->32 at 8x32x32 19.4 vs 14.6-16.2; 64->16 at 4x16x16 5.7 vs 7.5-8.6, where direct
+// takes 2.9-6.1 and wins, as the model says. ----
 struct Costs {
   double fft;   // per fvol * log2(fvol) of one r2c or c2r transform
   double move;  // per sample gathered or scattered, per bin re-laid

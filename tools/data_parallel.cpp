@@ -1,6 +1,8 @@
 // The training loop's data parallelism over the MPI world and the gradient reducer.
 #include "tools/data_parallel.h"
 
+#include <cstdlib>
+
 #include "engine/error.h"
 
 namespace ddnet::tools {
@@ -12,9 +14,12 @@ Device MpiSync::device(const Device& configured) const {
               configured.str(), " with ", world_.local_size(),
               " ranks on this machine: give --device cuda, each rank takes the GPU of its local "
               "rank");
-  // A launcher that gives each rank one GPU of its own (CUDA_VISIBLE_DEVICES per rank, e.g.
-  // srun --gpus-per-task=1) leaves every rank seeing a single device: that one is the rank's.
-  const int index = world_.local_size() == 1 ? configured.index() : gpus == 1 ? 0 : local;
+  // A launcher that binds one GPU to each rank (CUDA_VISIBLE_DEVICES per rank, e.g. srun
+  // --gpus-per-task=1) leaves every rank seeing a single device: that one is the rank's. Without
+  // such a binding, ranks beyond the machine's GPUs are refused below.
+  const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+  const bool bound = gpus == 1 && visible && *visible;
+  const int index = world_.local_size() == 1 ? configured.index() : bound ? 0 : local;
   DDNET_CHECK(index < gpus, "ddnet train: rank ", world_.rank(), " (local rank ", local, " of ",
               world_.local_size(), " on this machine) needs cuda:", index, " but the machine has ",
               gpus, " GPU(s): launch at most one rank per GPU");
