@@ -84,6 +84,9 @@ bool allow_tf32();
 // (im2col + BLAS, always available; float64 always uses it). Initialised from DDNET_CPU_CONV.
 void set_cpu_conv_backend(const std::string& name);
 std::string cpu_conv_backend();
+// One line on how float32 CPU convolutions run (backend, weight gradient, FFT mode and
+// precision) and the environment variables that change it; for `ddnet info`.
+std::string cpu_conv_summary();
 // Workspace cap for cuDNN algorithm choice (bytes; default 1 GiB).
 void set_conv_workspace_limit(std::size_t bytes);
 std::size_t conv_workspace_limit();

@@ -190,6 +190,19 @@ void set_cpu_conv_backend(const std::string& name) {
 std::string cpu_conv_backend() {
   return use_dnnl() ? "dnnl" : "im2col";
 }
+std::string cpu_conv_summary() {
+  if (!use_dnnl()) return "im2col + BLAS (DDNET_CPU_CONV=im2col)";
+  std::string s = "oneDNN; weight gradient ";
+  s += use_direct_wgrad() ? "direct AVX2" : "oneDNN";
+  s += "; tiled FFTs for wide kernels ";
+  ConvGeometry wide;  // stride 1, a 3-wide kernel: supported wherever the build has FFTW
+  wide.k[2] = 3;
+  if (!fft_conv::supports(wide)) return s + "not built (no FFTW)";
+  const fft_conv::Mode m = fft_conv::mode();
+  s += m == fft_conv::Mode::never ? "off" : m == fft_conv::Mode::always ? "always" : "auto";
+  s += fft_conv::precision() == fft_conv::Precision::f32 ? ", float spectra" : ", double spectra";
+  return s + " (DDNET_CPU_CONV, DDNET_CPU_WGRAD, DDNET_CPU_CONV_FFT, DDNET_CPU_CONV_FFT_PRECISION)";
+}
 
 void set_allow_tf32(bool on) {
   tf32_flag() = on;
