@@ -6,7 +6,8 @@
 // of the value plus 1e-10 of the sum of |terms|. In float the transforms' rounding errors spread
 // over a tile, so the error is bounded by the magnitude of the whole result rather than each
 // entry's: one float rounding of the value plus kF32Floor times the root mean square of the sums
-// of |terms| (measured worst on these cases: see the test's INFO output).
+// of |terms| (DDNET_TEST_VERBOSE=1 prints each case's worst error / tolerance: at most 0.2 in
+// float and 0.49 in double when this was written).
 #include <catch2/catch.hpp>
 
 #include <cmath>
