@@ -81,7 +81,7 @@ constexpr double kMargin = 0.8;           // automatic mode: FFT only below this
 constexpr std::int64_t kMaxF = 96;        // largest transform extent considered per axis
 constexpr std::int64_t kBB = 8;           // bins per block of the bin-blocked spectra
 constexpr std::int64_t kEntry = 2 * kBB;  // values per entity per block: 8 re, then 8 im
-constexpr std::size_t kGroupBytes = std::size_t{64} << 20;   // tile spectra held at once
+constexpr std::size_t kGroupBytes = std::size_t{64} << 20;    // tile spectra held at once
 constexpr std::size_t kWeightBytes = std::size_t{256} << 20;  // cap on the weight spectra
 
 std::size_t value_bytes(Precision p) {
