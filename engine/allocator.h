@@ -4,6 +4,9 @@
 // and are handed out again to the next request of the same bin on the same stream, so the
 // steady state of a training loop makes no cudaMalloc/cudaFree calls. A block used on another
 // stream (record_stream) is reused only after an event recorded on that stream has completed.
+// Keys are raw stream handles, which the driver recycles; Stream (engine/stream.h) therefore
+// synchronizes a stream before destroying it, so blocks filed under a dead stream's handle have
+// no work pending when a new stream with that handle takes them.
 //
 // The caching logic is written against AllocatorBackend so that it is tested on the CPU with a
 // fake backend; cuda_allocator(device) is the instance over cudaMalloc/cudaFree.

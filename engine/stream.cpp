@@ -24,6 +24,10 @@ Stream Stream::create(int device) {
   void* h = seam::stream_create(device);
   std::shared_ptr<void> owner(h, [](void* s) {
     try {
+      // The caching allocator keys free blocks by stream handle, and the driver may hand this
+      // handle to the next stream created: let the work queued here finish first, so no block
+      // freed on this stream is reused under a new one while kernels still touch it.
+      seam::stream_synchronize(s);
       seam::stream_destroy(s);
     } catch (const Error&) {
       // Destructors do not throw; a failing destroy means the context is already gone.

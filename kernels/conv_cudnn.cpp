@@ -1,7 +1,9 @@
-// cuDNN convolutions (CUDA builds with cuDNN). 2D and 3D both use 5-d descriptors (D = 1 for
-// 2D). The algorithm of each (kind, geometry, strides, math mode) is chosen once by measurement
-// (cudnnFind*AlgorithmEx) under the workspace cap, preferring deterministic algorithms, and
-// cached. TF32 only when set_allow_tf32(true).
+// cuDNN convolutions (CUDA builds with cuDNN). A 3D geometry uses 5-d descriptors; one that is
+// 2D (depth 1, kernel depth 1, no depth padding or stride) uses 4-d ones, so cuDNN offers its 2D
+// algorithms (Winograd, FFT tiling) rather than the smaller 3D set. The algorithm of each (kind,
+// geometry, strides, math mode) is chosen once by measurement (cudnnFind*AlgorithmEx) under the
+// workspace cap, preferring deterministic algorithms, and cached. TF32 only when
+// set_allow_tf32(true).
 #include "generated/ddnet_config.h"
 #include "kernels/conv.h"
 
@@ -35,14 +37,22 @@ cudnnHandle_t handle(void* stream) {
   return h;
 }
 
+// 2 when the geometry is a 2D convolution written as 3D (depth 1 everywhere), else 3.
+int spatial_rank(const ConvGeometry& g) {
+  return g.in[0] == 1 && g.out[0] == 1 && g.k[0] == 1 && g.pad[0] == 0 ? 2 : 3;
+}
+
 struct TensorDesc {
   cudnnTensorDescriptor_t d = nullptr;
-  TensorDesc(std::int64_t n, std::int64_t c, const std::int64_t sp[3], std::int64_t batch_stride) {
+  // An N x C x D x H x W tensor; with rank 2 its depth (which must be 1) is left out.
+  TensorDesc(int rank, std::int64_t n, std::int64_t c, const std::int64_t sp[3],
+             std::int64_t batch_stride) {
     const std::int64_t plane = sp[0] * sp[1] * sp[2];
     const std::int64_t dims64[5] = {n, c, sp[0], sp[1], sp[2]};
     const std::int64_t strides64[5] = {batch_stride ? batch_stride : c * plane, plane,
                                        sp[1] * sp[2], sp[2], 1};
     int dims[5], strides[5];
+    int nb = 0;
     for (int i = 0; i < 5; ++i) {
       // cuDNN's Nd descriptors take int, and its legacy API at most 2^31 elements per tensor: a
       // larger size would wrap and address the wrong memory.
@@ -50,11 +60,13 @@ struct TensorDesc {
                       (n - 1) * strides64[0] + c * plane <= INT_MAX,
                   "cuDNN convolution: a tensor of ", n, "x", c, "x", sp[0], "x", sp[1], "x", sp[2],
                   " (batch stride ", strides64[0], ") has more than 2^31 - 1 elements");
-      dims[i] = static_cast<int>(dims64[i]);
-      strides[i] = static_cast<int>(strides64[i]);
+      if (i == 2 && rank == 2) continue;  // the unit depth of a 2D tensor
+      dims[nb] = static_cast<int>(dims64[i]);
+      strides[nb] = static_cast<int>(strides64[i]);
+      ++nb;
     }
     CUDNN_CHECK(cudnnCreateTensorDescriptor(&d));
-    CUDNN_CHECK(cudnnSetTensorNdDescriptor(d, CUDNN_DATA_FLOAT, 5, dims, strides));
+    CUDNN_CHECK(cudnnSetTensorNdDescriptor(d, CUDNN_DATA_FLOAT, nb, dims, strides));
   }
   ~TensorDesc() { cudnnDestroyTensorDescriptor(d); }
   TensorDesc(const TensorDesc&) = delete;
@@ -65,10 +77,10 @@ struct FilterDesc {
   cudnnFilterDescriptor_t d = nullptr;
   explicit FilterDesc(const ConvGeometry& g) {
     CUDNN_CHECK(cudnnCreateFilterDescriptor(&d));
-    const int dims[5] = {static_cast<int>(g.cout), static_cast<int>(g.cin),
-                         static_cast<int>(g.k[0]), static_cast<int>(g.k[1]),
-                         static_cast<int>(g.k[2])};
-    CUDNN_CHECK(cudnnSetFilterNdDescriptor(d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, 5, dims));
+    const int r = spatial_rank(g);
+    int dims[5] = {static_cast<int>(g.cout), static_cast<int>(g.cin)};
+    for (int i = 0; i < r; ++i) dims[2 + i] = static_cast<int>(g.k[3 - r + i]);
+    CUDNN_CHECK(cudnnSetFilterNdDescriptor(d, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, r + 2, dims));
   }
   ~FilterDesc() { cudnnDestroyFilterDescriptor(d); }
   FilterDesc(const FilterDesc&) = delete;
@@ -79,12 +91,14 @@ struct ConvDesc {
   cudnnConvolutionDescriptor_t d = nullptr;
   explicit ConvDesc(const ConvGeometry& g) {
     CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d));
-    const int pad[3] = {static_cast<int>(g.pad[0]), static_cast<int>(g.pad[1]),
-                        static_cast<int>(g.pad[2])};
-    const int stride[3] = {static_cast<int>(g.stride[0]), static_cast<int>(g.stride[1]),
-                           static_cast<int>(g.stride[2])};
+    const int r = spatial_rank(g);
+    int pad[3], stride[3];
     const int dilation[3] = {1, 1, 1};
-    CUDNN_CHECK(cudnnSetConvolutionNdDescriptor(d, 3, pad, stride, dilation,
+    for (int i = 0; i < r; ++i) {
+      pad[i] = static_cast<int>(g.pad[3 - r + i]);
+      stride[i] = static_cast<int>(g.stride[3 - r + i]);
+    }
+    CUDNN_CHECK(cudnnSetConvolutionNdDescriptor(d, r, pad, stride, dilation,
                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     CUDNN_CHECK(cudnnSetConvolutionMathType(d, allow_tf32() ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
   }
@@ -98,7 +112,10 @@ struct Descs {
   FilterDesc w;
   ConvDesc conv;
   Descs(const ConvGeometry& g, ConvStrides s)
-      : x(g.n, g.cin, g.in, s.x), y(g.n, g.cout, g.out, s.y), w(g), conv(g) {}
+      : x(spatial_rank(g), g.n, g.cin, g.in, s.x),
+        y(spatial_rank(g), g.n, g.cout, g.out, s.y),
+        w(g),
+        conv(g) {}
 };
 
 enum class Kind { forward, backward_data, backward_filter };
@@ -260,9 +277,9 @@ void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy
 void add_channel_bias(const ConvGeometry& g, const float* bias, float* y, ConvStrides s,
                       void* stream) {
   cudnnHandle_t h = handle(stream);
-  TensorDesc yd(g.n, g.cout, g.out, s.y);
+  TensorDesc yd(spatial_rank(g), g.n, g.cout, g.out, s.y);
   const std::int64_t one_sp[3] = {1, 1, 1};
-  TensorDesc bd(1, g.cout, one_sp, 0);
+  TensorDesc bd(spatial_rank(g), 1, g.cout, one_sp, 0);
   const float one = 1.f;
   CUDNN_CHECK(cudnnAddTensor(h, &one, bd.d, bias, &one, yd.d, y));
 }
@@ -270,9 +287,9 @@ void add_channel_bias(const ConvGeometry& g, const float* bias, float* y, ConvSt
 void channel_sum(const ConvGeometry& g, const float* dy, float* db, bool accumulate, ConvStrides s,
                  void* stream) {
   cudnnHandle_t h = handle(stream);
-  TensorDesc yd(g.n, g.cout, g.out, s.y);
+  TensorDesc yd(spatial_rank(g), g.n, g.cout, g.out, s.y);
   const std::int64_t one_sp[3] = {1, 1, 1};
-  TensorDesc bd(1, g.cout, one_sp, 0);
+  TensorDesc bd(spatial_rank(g), 1, g.cout, one_sp, 0);
   const float one = 1.f, beta = accumulate ? 1.f : 0.f;
   CUDNN_CHECK(cudnnConvolutionBackwardBias(h, &one, yd.d, dy, &beta, bd.d, db));
 }

@@ -1,5 +1,6 @@
-// GPU entries: cuDNN convolutions against the CPU path (forward and every gradient), 2D and 3D,
-// the network's configurations, a channel-slice output, and the TF32 switch staying off.
+// GPU entries: cuDNN convolutions against the CPU path (forward and every gradient), 2D and 3D
+// (and 3D of depth 1, which goes to cuDNN as 2D), the network's configurations, a channel-slice
+// output, and the TF32 switch staying off.
 #include <catch2/catch.hpp>
 
 #include "engine/rng.h"
@@ -22,6 +23,8 @@ TEST_CASE("gpu conv: cuDNN conv and conv_transpose match the CPU", "[gpu][conv]"
                                 {{2, 48, 4, 8, 8}, {64, 48, 1, 1, 1}, {1, 0}, false},
                                 {{2, 3, 9, 10, 11}, {4, 3, 3, 3, 3}, {2, 1}, false},
                                 {{2, 8, 33, 17}, {16, 8, 5, 5}, {1, 2}, false},
+                                {{2, 4, 1, 12, 10}, {6, 4, 1, 3, 3}, {2, 0}, false},  // 2D inside
+                                {{2, 4, 1, 12, 10}, {6, 4, 1, 3, 3}, {1, 1}, false},  // padded D
                                 {{1, 32, 8, 8, 8}, {32, 32, 5, 5, 5}, {1, 2}, true},
                                 {{1, 32, 8, 8, 8}, {32, 16, 1, 1, 1}, {1, 0}, true},
                                 {{2, 6, 7, 8}, {6, 4, 5, 5}, {1, 2}, true}};
@@ -49,6 +52,16 @@ TEST_CASE("gpu conv: output into a channel slice of a concatenation buffer", "[g
   test::check_close(kernels::contiguous(slice), kernels::conv(x, w, b, {1, 1}), 1e-4, 1e-5,
                     "slice output");
   REQUIRE(kernels::sum(kernels::contiguous(buf.narrow(1, 0, 5))).item() == 0);
+
+  // 2D (4-d cuDNN descriptors), with the batch stride of the buffer: 2D-DDnet's dense blocks.
+  Tensor x2 = gen.uniform({2, 4, 9, 7}), w2 = gen.uniform({3, 4, 5, 5}), b2 = gen.uniform({3});
+  Tensor buf2 = Tensor::zeros({2, 10, 9, 7}, gpu);
+  Tensor slice2 = buf2.narrow(1, 2, 3);
+  kernels::conv_into(x2.to(gpu), w2.to(gpu), b2.to(gpu), {1, 2}, slice2);
+  test::check_close(kernels::contiguous(slice2), kernels::conv(x2, w2, b2, {1, 2}), 1e-4, 1e-5,
+                    "2D slice output");
+  REQUIRE(kernels::sum(kernels::contiguous(buf2.narrow(1, 0, 2))).item() == 0);
+  REQUIRE(kernels::sum(kernels::contiguous(buf2.narrow(1, 5, 5))).item() == 0);
 }
 
 TEST_CASE("gpu conv: gradients with input and output gradient as channel slices, accumulating",
