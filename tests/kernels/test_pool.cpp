@@ -1,8 +1,12 @@
 // Pooling: hand-computed cases (ties, padding, NaN), output sizes, errors, gradient checks.
 #include <catch2/catch.hpp>
 
+#include <array>
 #include <cmath>
 
+#include "engine/parallel.h"
+#include "engine/rng.h"
+#include "kernels/ops.h"
 #include "kernels/pool_ops.h"
 #include "layers/pool.h"
 #include "tests/op_harness.h"
@@ -60,5 +64,37 @@ TEST_CASE("pool: gradient checks, 2D and 3D", "[pool][gradcheck]") {
         {"max_pool 2/2/0", {s}, [](const auto& in) { return F::max_pool(in[0], 2, 2, 0); }});
     test::check_gradient(
         {"avg_pool 2/2", {s}, [](const auto& in) { return F::avg_pool(in[0], 2, 2); }});
+  }
+}
+
+TEST_CASE("pool: max-pool backward, the per-plane scatter equals the per-element gather",
+          "[pool]") {
+  // Enough planes for the scatter (2 per thread); each plane alone (one plane) takes the gather.
+  // Integer inputs make ties, overlapping windows (3/2/1) give inputs several outputs' gradients,
+  // and gradients of mixed magnitude make the order of their sums visible in the last bits.
+  const std::int64_t planes = 2 * cpu_threads() + 1;
+  Generator gen(11);
+  const Shape shape{1, planes, 5, 7, 9};
+  std::vector<float> xv = gen.uniform(shape, Device::cpu(), 0, 4).to_vector<float>();
+  for (float& v : xv) v = std::floor(v);
+  const Tensor x = Tensor::from_vector(xv, shape);
+  for (const auto& [k, s, p] : std::vector<std::array<int, 3>>{{3, 2, 1}, {2, 2, 0}, {3, 1, 1}}) {
+    auto r = kernels::max_pool(x, k, s, p);
+    std::vector<float> g = gen.uniform(r.y.shape(), Device::cpu(), -1, 1).to_vector<float>();
+    const std::vector<float> e = gen.uniform(r.y.shape(), Device::cpu(), -8, 8).to_vector<float>();
+    for (std::size_t i = 0; i < g.size(); ++i) g[i] *= std::exp(e[i]);
+    const Tensor dy = Tensor::from_vector(g, r.y.shape());
+    const auto all =
+        kernels::max_pool_backward(dy, r.argmax, x.shape(), k, s, p).to_vector<float>();
+    const std::int64_t in_plane = x.numel() / planes;
+    for (std::int64_t c = 0; c < planes; ++c) {
+      const Shape one{1, 1, 5, 7, 9};
+      const auto dx =
+          kernels::max_pool_backward(kernels::contiguous(dy.narrow(1, c, 1)),
+                                     kernels::contiguous(r.argmax.narrow(1, c, 1)), one, k, s, p)
+              .to_vector<float>();
+      for (std::int64_t i = 0; i < in_plane; ++i)
+        REQUIRE(all[static_cast<std::size_t>(c * in_plane + i)] == dx[static_cast<std::size_t>(i)]);
+    }
   }
 }
