@@ -1,5 +1,6 @@
-// CPU twins of the pooling kernels: the shared per-element logic over a parallel loop, and for
-// the max-pool backward a per-plane scatter that gives the same sums.
+// CPU twins of the pooling kernels: the shared per-element logic over a parallel loop; for the
+// max-pool forward the same rules a row of outputs at a time, and for its backward a per-plane
+// scatter that gives the same sums.
 #include <algorithm>
 
 #include "engine/parallel.h"
@@ -16,9 +17,81 @@ void each(std::int64_t n, F&& f) {
 }
 }  // namespace
 
+namespace {
+// pool_impl::max_at's rules (scan order d, h, w; a strictly larger value or a NaN takes over) for
+// the row of outputs along W whose windows cover input depths [d0, d1) and heights [h0, h1).
+template <class T>
+void max_row(const PoolGeometry& g, const T* xp, std::int64_t d0, std::int64_t d1, std::int64_t h0,
+             std::int64_t h1, T* y, std::int32_t* argmax) {
+  const std::int64_t sw = g.stride[2], pw = g.pad[2], kw = g.k[2];
+  for (std::int64_t ow = 0; ow < g.out[2];) {
+    const std::int64_t wa = ow * sw - pw;
+    if (wa >= 0 && ow + 3 < g.out[2] && (ow + 3) * sw - pw + kw <= g.in[2]) {
+      // Four outputs whose windows lie inside the row: four independent compare chains (one
+      // chain alone is bound by its compares' latency), each in the same scan order.
+      T best[4];
+      std::int64_t best_index[4];
+      for (int j = 0; j < 4; ++j) {
+        best[j] = -INFINITY;
+        best_index[j] = (d0 * g.in[1] + h0) * g.in[2] + wa + j * sw;
+      }
+      for (std::int64_t d = d0; d < d1; ++d)
+        for (std::int64_t h = h0; h < h1; ++h) {
+          const std::int64_t row = (d * g.in[1] + h) * g.in[2] + wa;
+          for (std::int64_t w = 0; w < kw; ++w)
+            for (int j = 0; j < 4; ++j) {
+              const std::int64_t idx = row + j * sw + w;
+              const T v = xp[idx];
+              const bool take = v > best[j] || v != v;  // v != v: NaN
+              best[j] = take ? v : best[j];
+              best_index[j] = take ? idx : best_index[j];
+            }
+        }
+      for (int j = 0; j < 4; ++j) {
+        y[ow + j] = best[j];
+        argmax[ow + j] = static_cast<std::int32_t>(best_index[j]);
+      }
+      ow += 4;
+      continue;
+    }
+    // At the row's ends (windows cut by the padding) or when fewer than four are left: one.
+    const std::int64_t w0 = std::max<std::int64_t>(wa, 0), w1 = std::min(wa + kw, g.in[2]);
+    std::int64_t best_index = (d0 * g.in[1] + h0) * g.in[2] + w0;
+    T best = -INFINITY;
+    for (std::int64_t d = d0; d < d1; ++d)
+      for (std::int64_t h = h0; h < h1; ++h) {
+        const std::int64_t row = (d * g.in[1] + h) * g.in[2];
+        for (std::int64_t w = w0; w < w1; ++w) {
+          const T v = xp[row + w];
+          const bool take = v > best || v != v;
+          best = take ? v : best;
+          best_index = take ? row + w : best_index;
+        }
+      }
+    y[ow] = best;
+    argmax[ow] = static_cast<std::int32_t>(best_index);
+    ++ow;
+  }
+}
+}  // namespace
+
 template <class T>
 void max_pool_forward(const PoolGeometry& g, const T* x, T* y, std::int32_t* argmax) {
-  each(g.planes * g.out_plane(), [&](std::int64_t i) { pool_impl::max_at(g, x, i, y, argmax); });
+  // A row of outputs along W per iteration, so the windows' D and H ranges are worked out once per
+  // row rather than per output.
+  const std::int64_t rows = g.planes * g.out[0] * g.out[1];
+  const std::int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
+  const std::int64_t grain = std::max<std::int64_t>(1, 4096 / g.out[2]);
+  parallel_for(rows, grain, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t r = b; r < e; ++r) {
+      const std::int64_t p = r / (g.out[0] * g.out[1]), od = (r / g.out[1]) % g.out[0],
+                         oh = r % g.out[1];
+      const std::int64_t da = od * g.stride[0] - g.pad[0], ha = oh * g.stride[1] - g.pad[1];
+      const std::int64_t o0 = p * out_plane + (od * g.out[1] + oh) * g.out[2];
+      max_row(g, x + p * in_plane, std::max<std::int64_t>(da, 0), std::min(da + g.k[0], g.in[0]),
+              std::max<std::int64_t>(ha, 0), std::min(ha + g.k[1], g.in[1]), y + o0, argmax + o0);
+    }
+  });
 }
 template <class T>
 void max_pool_backward(const PoolGeometry& g, const T* dy, const std::int32_t* argmax, T* dx) {

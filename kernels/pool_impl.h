@@ -1,5 +1,7 @@
-// Internal: the per-element pooling logic, shared by the CPU twin (pool_cpu.cpp) and the CUDA
-// kernels (pool.cu), so both compute exactly the same thing.
+// Internal: the per-element pooling logic of the CUDA kernels (pool.cu) and of the CPU twin
+// (pool_cpu.cpp). The CPU max-pool forward applies max_at's rules a row at a time, and its
+// backward scatters per plane in max_grad_at's order; tests hold both to these functions bit for
+// bit.
 #pragma once
 
 #include <math.h>

@@ -7,6 +7,7 @@
 #include "engine/parallel.h"
 #include "engine/rng.h"
 #include "kernels/ops.h"
+#include "kernels/pool_impl.h"
 #include "kernels/pool_ops.h"
 #include "layers/pool.h"
 #include "tests/op_harness.h"
@@ -95,6 +96,39 @@ TEST_CASE("pool: max-pool backward, the per-plane scatter equals the per-element
               .to_vector<float>();
       for (std::int64_t i = 0; i < in_plane; ++i)
         REQUIRE(all[static_cast<std::size_t>(c * in_plane + i)] == dx[static_cast<std::size_t>(i)]);
+    }
+  }
+}
+
+TEST_CASE("pool: max-pool forward by rows equals the per-element form (ties, NaN, padding)",
+          "[pool]") {
+  // The CPU forward works a row of outputs at a time; the CUDA kernel runs pool_impl::max_at per
+  // output. Both must pick the same value and the same argmax.
+  Generator gen(12);
+  for (const Shape& shape :
+       {Shape{2, 3, 5, 7, 9}, Shape{1, 2, 8, 6, 11}, Shape{3, 2, 7, 10}, Shape{1, 2, 4, 5, 41}}) {
+    std::vector<float> xv = gen.uniform(shape, Device::cpu(), -3, 3).to_vector<float>();
+    for (std::size_t i = 0; i < xv.size(); ++i) {
+      xv[i] = std::floor(xv[i]);           // ties
+      if (i % 37 == 5) xv[i] = NAN;        // NaN wins
+      if (i % 53 == 7) xv[i] = -INFINITY;  // never above a finite value
+    }
+    const Tensor x = Tensor::from_vector(xv, shape);
+    for (const auto& [k, s, p] :
+         std::vector<std::array<int, 3>>{{3, 2, 1}, {2, 2, 0}, {3, 1, 1}, {2, 1, 1}, {3, 3, 0}}) {
+      const kernels::PoolGeometry g = kernels::pool_geometry("test", shape, k, s, p);
+      const auto r = kernels::max_pool(x, k, s, p);
+      const auto y = r.y.to_vector<float>();
+      const auto a = r.argmax.to_vector<std::int32_t>();
+      std::vector<float> y_ref(y.size());
+      std::vector<std::int32_t> a_ref(a.size());
+      for (std::int64_t i = 0; i < g.planes * g.out_plane(); ++i)
+        kernels::pool_impl::max_at(g, xv.data(), i, y_ref.data(), a_ref.data());
+      for (std::size_t i = 0; i < y.size(); ++i) {
+        INFO("kernel " << k << " stride " << s << " padding " << p << " output " << i);
+        REQUIRE(a[i] == a_ref[i]);
+        REQUIRE((y[i] == y_ref[i] || (std::isnan(y[i]) && std::isnan(y_ref[i]))));
+      }
     }
   }
 }
