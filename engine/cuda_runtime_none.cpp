@@ -63,7 +63,7 @@ void stream_destroy(void*) {
 void stream_synchronize(void*) {
   no_cuda("stream_synchronize");
 }
-void* event_create(bool) {
+void* event_create(bool, bool) {
   no_cuda("event_create");
 }
 void event_destroy(void*) {

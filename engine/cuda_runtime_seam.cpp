@@ -147,9 +147,11 @@ void stream_synchronize(void* stream) {
   CUDA_CHECK(cudaStreamSynchronize(as_stream(stream)));
 }
 
-void* event_create(bool timing) {
+void* event_create(bool timing, bool blocking) {
   cudaEvent_t e = nullptr;
-  CUDA_CHECK(cudaEventCreateWithFlags(&e, timing ? cudaEventDefault : cudaEventDisableTiming));
+  const unsigned flags = (timing ? cudaEventDefault : cudaEventDisableTiming) |
+                         (blocking ? cudaEventBlockingSync : 0u);
+  CUDA_CHECK(cudaEventCreateWithFlags(&e, flags));
   return e;
 }
 void event_destroy(void* event) {

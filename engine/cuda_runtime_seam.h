@@ -31,7 +31,8 @@ void* stream_create(int device);
 void stream_destroy(void* stream);
 void stream_synchronize(void* stream);
 
-void* event_create(bool timing);
+// blocking: synchronizing on the event yields the thread instead of spinning.
+void* event_create(bool timing, bool blocking = false);
 void event_destroy(void* event);
 void event_record(void* event, void* stream);
 bool event_query(void* event);

@@ -81,7 +81,8 @@ BatchPrefetcher::BatchPrefetcher(Device device) : device_(device) {
   if (device_.is_cuda()) {
     DeviceScope scope(device_);
     copy_stream_ = Stream::create(device_.index());
-    for (Slot& s : slots_) s.copied = std::make_unique<Event>(false);
+    // The worker waits on these while the training thread computes: block, do not spin.
+    for (Slot& s : slots_) s.copied = std::make_unique<Event>(false, true);
   }
 }
 

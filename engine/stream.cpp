@@ -53,7 +53,8 @@ StreamGuard::~StreamGuard() {
   current_streams()[previous_.device()] = previous_;
 }
 
-Event::Event(bool timing) : handle_(seam::event_create(timing)) {}
+Event::Event(bool timing, bool blocking_sync)
+    : handle_(seam::event_create(timing, blocking_sync)) {}
 Event::~Event() {
   try {
     seam::event_destroy(handle_);

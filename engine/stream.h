@@ -44,7 +44,9 @@ class StreamGuard {
 
 class Event {
  public:
-  explicit Event(bool timing = false);
+  // blocking_sync: synchronize() yields the thread until the work is done instead of spinning
+  // (for threads that wait while others compute).
+  explicit Event(bool timing = false, bool blocking_sync = false);
   ~Event();
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
