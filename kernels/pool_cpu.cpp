@@ -15,62 +15,35 @@ void each(std::int64_t n, F&& f) {
     for (std::int64_t i = b; i < e; ++i) f(i);
   });
 }
-}  // namespace
 
-namespace {
-// pool_impl::max_at's rules (scan order d, h, w; a strictly larger value or a NaN takes over) for
-// the row of outputs along W whose windows cover input depths [d0, d1) and heights [h0, h1).
+// pool_impl::max_at for the four outputs ow .. ow + 3 of a row whose windows lie inside the input
+// along W and cover depths [d0, d1) and heights [h0, h1): four independent compare chains (one
+// chain alone is bound by its compares' latency), each in max_at's scan order.
 template <class T>
-void max_row(const PoolGeometry& g, const T* xp, std::int64_t d0, std::int64_t d1, std::int64_t h0,
-             std::int64_t h1, T* y, std::int32_t* argmax) {
-  const std::int64_t sw = g.stride[2], pw = g.pad[2], kw = g.k[2];
-  for (std::int64_t ow = 0; ow < g.out[2];) {
-    const std::int64_t wa = ow * sw - pw;
-    if (wa >= 0 && ow + 3 < g.out[2] && (ow + 3) * sw - pw + kw <= g.in[2]) {
-      // Four outputs whose windows lie inside the row: four independent compare chains (one
-      // chain alone is bound by its compares' latency), each in the same scan order.
-      T best[4];
-      std::int64_t best_index[4];
-      for (int j = 0; j < 4; ++j) {
-        best[j] = -INFINITY;
-        best_index[j] = (d0 * g.in[1] + h0) * g.in[2] + wa + j * sw;
-      }
-      for (std::int64_t d = d0; d < d1; ++d)
-        for (std::int64_t h = h0; h < h1; ++h) {
-          const std::int64_t row = (d * g.in[1] + h) * g.in[2] + wa;
-          for (std::int64_t w = 0; w < kw; ++w)
-            for (int j = 0; j < 4; ++j) {
-              const std::int64_t idx = row + j * sw + w;
-              const T v = xp[idx];
-              const bool take = v > best[j] || v != v;  // v != v: NaN
-              best[j] = take ? v : best[j];
-              best_index[j] = take ? idx : best_index[j];
-            }
+void max_four(const PoolGeometry& g, const T* xp, std::int64_t d0, std::int64_t d1, std::int64_t h0,
+              std::int64_t h1, std::int64_t ow, T* y, std::int32_t* argmax) {
+  const std::int64_t wa = ow * g.stride[2] - g.pad[2];
+  T best[4];
+  std::int64_t best_index[4];
+  for (int j = 0; j < 4; ++j) {
+    best[j] = -INFINITY;
+    best_index[j] = (d0 * g.in[1] + h0) * g.in[2] + wa + j * g.stride[2];
+  }
+  for (std::int64_t d = d0; d < d1; ++d)
+    for (std::int64_t h = h0; h < h1; ++h) {
+      const std::int64_t row = (d * g.in[1] + h) * g.in[2] + wa;
+      for (std::int64_t w = 0; w < g.k[2]; ++w)
+        for (int j = 0; j < 4; ++j) {
+          const std::int64_t idx = row + j * g.stride[2] + w;
+          const T v = xp[idx];
+          const bool take = pool_impl::max_takes(v, best[j]);
+          best[j] = take ? v : best[j];
+          best_index[j] = take ? idx : best_index[j];
         }
-      for (int j = 0; j < 4; ++j) {
-        y[ow + j] = best[j];
-        argmax[ow + j] = static_cast<std::int32_t>(best_index[j]);
-      }
-      ow += 4;
-      continue;
     }
-    // At the row's ends (windows cut by the padding) or when fewer than four are left: one.
-    const std::int64_t w0 = std::max<std::int64_t>(wa, 0), w1 = std::min(wa + kw, g.in[2]);
-    std::int64_t best_index = (d0 * g.in[1] + h0) * g.in[2] + w0;
-    T best = -INFINITY;
-    for (std::int64_t d = d0; d < d1; ++d)
-      for (std::int64_t h = h0; h < h1; ++h) {
-        const std::int64_t row = (d * g.in[1] + h) * g.in[2];
-        for (std::int64_t w = w0; w < w1; ++w) {
-          const T v = xp[row + w];
-          const bool take = v > best || v != v;
-          best = take ? v : best;
-          best_index = take ? row + w : best_index;
-        }
-      }
-    y[ow] = best;
-    argmax[ow] = static_cast<std::int32_t>(best_index);
-    ++ow;
+  for (int j = 0; j < 4; ++j) {
+    y[j] = best[j];
+    argmax[j] = static_cast<std::int32_t>(best_index[j]);
   }
 }
 }  // namespace
@@ -78,18 +51,29 @@ void max_row(const PoolGeometry& g, const T* xp, std::int64_t d0, std::int64_t d
 template <class T>
 void max_pool_forward(const PoolGeometry& g, const T* x, T* y, std::int32_t* argmax) {
   // A row of outputs along W per iteration, so the windows' D and H ranges are worked out once per
-  // row rather than per output.
+  // row; interior outputs go four at a time, those at the row's ends (windows cut by the padding)
+  // and the last few one by one through max_at.
   const std::int64_t rows = g.planes * g.out[0] * g.out[1];
-  const std::int64_t in_plane = g.in_plane(), out_plane = g.out_plane();
+  const std::int64_t sw = g.stride[2], pw = g.pad[2], kw = g.k[2];
   const std::int64_t grain = std::max<std::int64_t>(1, 4096 / g.out[2]);
   parallel_for(rows, grain, [&](std::int64_t b, std::int64_t e) {
     for (std::int64_t r = b; r < e; ++r) {
       const std::int64_t p = r / (g.out[0] * g.out[1]), od = (r / g.out[1]) % g.out[0],
                          oh = r % g.out[1];
       const std::int64_t da = od * g.stride[0] - g.pad[0], ha = oh * g.stride[1] - g.pad[1];
-      const std::int64_t o0 = p * out_plane + (od * g.out[1] + oh) * g.out[2];
-      max_row(g, x + p * in_plane, std::max<std::int64_t>(da, 0), std::min(da + g.k[0], g.in[0]),
-              std::max<std::int64_t>(ha, 0), std::min(ha + g.k[1], g.in[1]), y + o0, argmax + o0);
+      const std::int64_t d0 = std::max<std::int64_t>(da, 0), d1 = std::min(da + g.k[0], g.in[0]);
+      const std::int64_t h0 = std::max<std::int64_t>(ha, 0), h1 = std::min(ha + g.k[1], g.in[1]);
+      const T* xp = x + p * g.in_plane();
+      const std::int64_t o0 = p * g.out_plane() + (od * g.out[1] + oh) * g.out[2];
+      for (std::int64_t ow = 0; ow < g.out[2];) {
+        if (ow * sw - pw >= 0 && ow + 3 < g.out[2] && (ow + 3) * sw - pw + kw <= g.in[2]) {
+          max_four(g, xp, d0, d1, h0, h1, ow, y + o0 + ow, argmax + o0 + ow);
+          ow += 4;
+        } else {
+          pool_impl::max_at(g, x, o0 + ow, y, argmax);
+          ++ow;
+        }
+      }
     }
   });
 }

@@ -16,6 +16,13 @@
 
 namespace ddnet::kernels::pool_impl {
 
+// The max rule: v takes over from the running best when strictly larger (so the first maximum in
+// scan order wins) or when it is NaN.
+template <class T>
+DDNET_POOL_HD bool max_takes(T v, T best) {
+  return v > best || isnan(v);
+}
+
 // Output element o of plane p: max over the window, PyTorch's rules (first max wins, NaN wins).
 template <class T>
 DDNET_POOL_HD void max_at(const PoolGeometry& g, const T* x, std::int64_t i, T* y,
@@ -39,7 +46,7 @@ DDNET_POOL_HD void max_at(const PoolGeometry& g, const T* x, std::int64_t i, T* 
       for (std::int64_t w = w0; w < w1; ++w) {
         const std::int64_t idx = (d * g.in[1] + h) * g.in[2] + w;
         const T v = xp[idx];
-        if (v > best || isnan(v)) {
+        if (max_takes(v, best)) {
           best = v;
           best_index = idx;
         }
