@@ -22,5 +22,18 @@ void check_launch(const char* kernel, const char* file, int line);
 
 }  // namespace ddnet::detail
 
+// A kernel launch: DDNET_LAUNCH(grid, block, shared_bytes, stream, kernel)(args...) is
+// kernel<<<grid, block, shared_bytes, stream>>>(args...) with nvcc, and a queued launch of the CPU
+// emulator in the `sim` flavour (tests/sim). The kernel comes last so template arguments with
+// commas need no parentheses.
+#if defined(DDNET_CUDA_SIM)
+#define DDNET_LAUNCH(grid, block, shared_bytes, stream, ...)                           \
+  ::ddnet::sim::make_launcher((grid), (block), (shared_bytes), (stream), #__VA_ARGS__, \
+                              [](auto&&... ddnet_args) { __VA_ARGS__(ddnet_args...); })
+#else
+#define DDNET_LAUNCH(grid, block, shared_bytes, stream, ...) \
+  __VA_ARGS__<<<(grid), (block), (shared_bytes), (stream)>>>
+#endif
+
 #define CUDA_CHECK(call) ::ddnet::detail::check_cuda((call), #call, __FILE__, __LINE__)
 #define CUDA_CHECK_LAUNCH(kernel) ::ddnet::detail::check_launch(kernel, __FILE__, __LINE__)

@@ -52,26 +52,30 @@ __global__ void philox_kernel(float* __restrict__ out, std::int64_t n, std::uint
 
 void accumulate(float* y, const float* x, std::int64_t n, void* stream) {
   if (n == 0) return;
-  accumulate_kernel<<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(y, x, n);
+  DDNET_LAUNCH(blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream), accumulate_kernel)
+  (y, x, n);
   CUDA_CHECK_LAUNCH("accumulate_kernel<float>");
 }
 void accumulate(double* y, const double* x, std::int64_t n, void* stream) {
   if (n == 0) return;
-  accumulate_kernel<<<blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(y, x, n);
+  DDNET_LAUNCH(blocks_for(n), kThreads, 0, static_cast<cudaStream_t>(stream), accumulate_kernel)
+  (y, x, n);
   CUDA_CHECK_LAUNCH("accumulate_kernel<double>");
 }
 void philox_uniform(float* out, std::int64_t n, std::uint64_t seed, std::uint64_t offset, float lo,
                     float hi, void* stream) {
   if (n == 0) return;
-  philox_kernel<false><<<blocks_for((n + 3) / 4), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-      out, n, seed, offset, lo, hi);
+  DDNET_LAUNCH(blocks_for((n + 3) / 4), kThreads, 0, static_cast<cudaStream_t>(stream),
+               philox_kernel<false>)
+  (out, n, seed, offset, lo, hi);
   CUDA_CHECK_LAUNCH("philox_kernel<uniform>");
 }
 void philox_normal(float* out, std::int64_t n, std::uint64_t seed, std::uint64_t offset, float mean,
                    float stddev, void* stream) {
   if (n == 0) return;
-  philox_kernel<true><<<blocks_for((n + 3) / 4), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-      out, n, seed, offset, mean, stddev);
+  DDNET_LAUNCH(blocks_for((n + 3) / 4), kThreads, 0, static_cast<cudaStream_t>(stream),
+               philox_kernel<true>)
+  (out, n, seed, offset, mean, stddev);
   CUDA_CHECK_LAUNCH("philox_kernel<normal>");
 }
 

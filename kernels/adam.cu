@@ -16,8 +16,9 @@ __global__ void adam_kernel(float* p, const float* g, float* m, float* v, std::i
 void adam_step(float* p, const float* g, float* m, float* v, std::int64_t n, const AdamStep& s,
                const float* grad_sq_sum, void* stream) {
   if (n == 0) return;
-  adam_kernel<<<cuda_detail::grid_for(n), cuda_detail::kThreads, 0,
-                cuda_detail::as_stream(stream)>>>(p, g, m, v, n, s, grad_sq_sum);
+  DDNET_LAUNCH(cuda_detail::grid_for(n), cuda_detail::kThreads, 0, cuda_detail::as_stream(stream),
+               adam_kernel)
+  (p, g, m, v, n, s, grad_sq_sum);
   CUDA_CHECK_LAUNCH("adam_kernel");
 }
 

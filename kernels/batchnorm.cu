@@ -233,13 +233,12 @@ void batch_norm_stats(const T* x, std::int64_t N, std::int64_t C, std::int64_t S
   double* partial_sum = workspace;
   double* partial_sq = workspace + C * parts;
   auto s = cuda_detail::as_stream(stream);
-  stats_sum_kernel<T><<<grid, kThreads, 0, s>>>(x, N, C, S, partial_sum);
+  DDNET_LAUNCH(grid, kThreads, 0, s, stats_sum_kernel<T>)(x, N, C, S, partial_sum);
   CUDA_CHECK_LAUNCH("batch_norm stats_sum_kernel");
-  stats_dev_kernel<T><<<grid, kThreads, 0, s>>>(x, N, C, S, partial_sum, partial_sq);
+  DDNET_LAUNCH(grid, kThreads, 0, s, stats_dev_kernel<T>)(x, N, C, S, partial_sum, partial_sq);
   CUDA_CHECK_LAUNCH("batch_norm stats_dev_kernel");
-  stats_finish_kernel<T><<<static_cast<unsigned>(C), kThreads, 0, s>>>(
-      partial_sum, partial_sq, parts, N * S, mean, invstd, running_mean, running_var, momentum,
-      eps);
+  DDNET_LAUNCH(static_cast<unsigned>(C), kThreads, 0, s, stats_finish_kernel<T>)
+  (partial_sum, partial_sq, parts, N * S, mean, invstd, running_mean, running_var, momentum, eps);
   CUDA_CHECK_LAUNCH("batch_norm stats_finish_kernel");
 }
 
@@ -247,8 +246,9 @@ template <class T>
 void batch_norm_eval_stats(const T* running_mean, const T* running_var, T* mean, T* invstd,
                            std::int64_t C, double eps, void* stream) {
   if (C == 0) return;
-  eval_stats_kernel<T><<<cuda_detail::grid_for(C), kThreads, 0, cuda_detail::as_stream(stream)>>>(
-      running_mean, running_var, mean, invstd, C, eps);
+  DDNET_LAUNCH(cuda_detail::grid_for(C), kThreads, 0, cuda_detail::as_stream(stream),
+               eval_stats_kernel<T>)
+  (running_mean, running_var, mean, invstd, C, eps);
   CUDA_CHECK_LAUNCH("batch_norm eval_stats_kernel");
 }
 
@@ -256,8 +256,8 @@ template <class T>
 void batch_norm_apply(const T* x, const T* mean, const T* invstd, const T* weight, const T* bias,
                       T* y, std::int64_t N, std::int64_t C, std::int64_t S, void* stream) {
   if (N * C * S == 0) return;
-  apply_kernel<T><<<plane_grid(N * C, S), kThreads, 0, cuda_detail::as_stream(stream)>>>(
-      x, mean, invstd, weight, bias, y, N * C, C, S);
+  DDNET_LAUNCH(plane_grid(N * C, S), kThreads, 0, cuda_detail::as_stream(stream), apply_kernel<T>)
+  (x, mean, invstd, weight, bias, y, N * C, C, S);
   CUDA_CHECK_LAUNCH("batch_norm apply_kernel");
 }
 
@@ -271,10 +271,11 @@ void batch_norm_backward_reduce(const T* dy, const T* x, const T* mean, const T*
   double* partial_dy = workspace;
   double* partial_dyx = workspace + C * parts;
   auto s = cuda_detail::as_stream(stream);
-  backward_sums_kernel<T><<<grid, kThreads, 0, s>>>(dy, x, mean, N, C, S, partial_dy, partial_dyx);
+  DDNET_LAUNCH(grid, kThreads, 0, s, backward_sums_kernel<T>)
+  (dy, x, mean, N, C, S, partial_dy, partial_dyx);
   CUDA_CHECK_LAUNCH("batch_norm backward_sums_kernel");
-  backward_finish_kernel<T><<<static_cast<unsigned>(C), kThreads, 0, s>>>(
-      partial_dy, partial_dyx, parts, invstd, sum_dy, sum_dy_xhat);
+  DDNET_LAUNCH(static_cast<unsigned>(C), kThreads, 0, s, backward_finish_kernel<T>)
+  (partial_dy, partial_dyx, parts, invstd, sum_dy, sum_dy_xhat);
   CUDA_CHECK_LAUNCH("batch_norm backward_finish_kernel");
 }
 
@@ -284,9 +285,10 @@ void batch_norm_backward_input(const T* dy, const T* x, const T* mean, const T* 
                                std::int64_t N, std::int64_t C, std::int64_t S, bool training,
                                void* stream) {
   if (N * C * S == 0) return;
-  backward_input_kernel<T><<<plane_grid(N * C, S), kThreads, 0, cuda_detail::as_stream(stream)>>>(
-      dy, x, mean, invstd, weight, sum_dy, sum_dy_xhat, dx, N * C, C, S, static_cast<double>(N * S),
-      training);
+  DDNET_LAUNCH(plane_grid(N * C, S), kThreads, 0, cuda_detail::as_stream(stream),
+               backward_input_kernel<T>)
+  (dy, x, mean, invstd, weight, sum_dy, sum_dy_xhat, dx, N * C, C, S, static_cast<double>(N * S),
+   training);
   CUDA_CHECK_LAUNCH("batch_norm backward_input_kernel");
 }
 

@@ -31,9 +31,9 @@ template <class T>
 void concat(const ConcatArgs<T>& a, T* out, void* stream) {
   const std::int64_t total = a.n * a.out_channels * a.plane;
   if (total == 0) return;
-  concat_kernel<T, false>
-      <<<cuda_detail::grid_for(total), cuda_detail::kThreads, 0, cuda_detail::as_stream(stream)>>>(
-          a, out, nullptr, total);
+  DDNET_LAUNCH(cuda_detail::grid_for(total), cuda_detail::kThreads, 0,
+               cuda_detail::as_stream(stream), concat_kernel<T, false>)
+  (a, out, nullptr, total);
   CUDA_CHECK_LAUNCH("concat_kernel");
 }
 
@@ -41,9 +41,9 @@ template <class T>
 void split(const ConcatArgs<T>& a, const T* grad, void* stream) {
   const std::int64_t total = a.n * a.out_channels * a.plane;
   if (total == 0) return;
-  concat_kernel<T, true>
-      <<<cuda_detail::grid_for(total), cuda_detail::kThreads, 0, cuda_detail::as_stream(stream)>>>(
-          a, nullptr, grad, total);
+  DDNET_LAUNCH(cuda_detail::grid_for(total), cuda_detail::kThreads, 0,
+               cuda_detail::as_stream(stream), concat_kernel<T, true>)
+  (a, nullptr, grad, total);
   CUDA_CHECK_LAUNCH("split_kernel");
 }
 

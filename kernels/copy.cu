@@ -26,9 +26,9 @@ template <class T>
 void strided_copy(const T* src, T* dst, const StridedCopy& layout, void* stream) {
   const std::int64_t n = layout.numel();
   if (n == 0) return;
-  strided_copy_kernel<T>
-      <<<cuda_detail::grid_for(n), cuda_detail::kThreads, 0, cuda_detail::as_stream(stream)>>>(
-          src, dst, layout, n);
+  DDNET_LAUNCH(cuda_detail::grid_for(n), cuda_detail::kThreads, 0, cuda_detail::as_stream(stream),
+               strided_copy_kernel<T>)
+  (src, dst, layout, n);
   CUDA_CHECK_LAUNCH("strided_copy_kernel");
 }
 

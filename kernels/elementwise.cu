@@ -18,7 +18,7 @@ __global__ void map_kernel(std::int64_t n, F f) {
 template <class T, class F>
 void launch_map(std::int64_t n, void* stream, const char* name, F f) {
   if (n == 0) return;
-  map_kernel<T><<<grid_for(n), kThreads, 0, as_stream(stream)>>>(n, f);
+  DDNET_LAUNCH(grid_for(n), kThreads, 0, as_stream(stream), map_kernel<T>)(n, f);
   CUDA_CHECK_LAUNCH(name);
 }
 

@@ -81,7 +81,7 @@ __global__ void minmax_kernel(const T* x, const T* y, std::int64_t n, double* pm
   sbad[threadIdx.x] = bad;
   __syncthreads();
   for (int off = blockDim.x / 2; off > 0; off >>= 1) {
-    if (threadIdx.x < off) {
+    if (static_cast<int>(threadIdx.x) < off) {
       smx[threadIdx.x] = fmax(smx[threadIdx.x], smx[threadIdx.x + off]);
       smn[threadIdx.x] = fmin(smn[threadIdx.x], smn[threadIdx.x + off]);
       sbad[threadIdx.x] += sbad[threadIdx.x + off];
@@ -175,7 +175,7 @@ __global__ void terms_kernel(Five st, std::int64_t n, const double* range, doubl
   sc[threadIdx.x] = cs;
   __syncthreads();
   for (int off = blockDim.x / 2; off > 0; off >>= 1) {
-    if (threadIdx.x < off) {
+    if (static_cast<int>(threadIdx.x) < off) {
       ss[threadIdx.x] += ss[threadIdx.x + off];
       sc[threadIdx.x] += sc[threadIdx.x + off];
     }
@@ -418,16 +418,15 @@ void msssim(const float* x, const float* y, const VolumeShape& s, const MsssimOp
     L.valid = Dims{dims.planes, dims.d - td.s + 1, vh.h, vw.w};
     // data range and NaN/Inf count of this level
     const unsigned rb = std::min<unsigned>(kReduceBlocks, blocks(dims.numel()));
-    if (j == 0)
-      minmax_kernel<float><<<rb, 256, 0, st>>>(x, y, dims.numel(), pmax.data<double>(),
-                                               pmin.data<double>(), pbad.data<std::int32_t>());
-    else
-      minmax_kernel<double><<<rb, 256, 0, st>>>(dx, nullptr, dims.numel(), pmax.data<double>(),
-                                                pmin.data<double>(), pbad.data<std::int32_t>());
+    if (j == 0) DDNET_LAUNCH(rb, 256, 0, st, minmax_kernel<float>)
+    (x, y, dims.numel(), pmax.data<double>(), pmin.data<double>(), pbad.data<std::int32_t>());
+    else DDNET_LAUNCH(rb, 256, 0, st, minmax_kernel<double>)(
+        dx, nullptr, dims.numel(), pmax.data<double>(), pmin.data<double>(),
+        pbad.data<std::int32_t>());
     CUDA_CHECK_LAUNCH("msssim minmax");
-    range_kernel<<<1, 1, 0, st>>>(pmax.data<double>(), pmin.data<double>(),
-                                  pbad.data<std::int32_t>(), static_cast<int>(rb), o.data_range,
-                                  range + j, j == 0 ? nonfinite : nullptr);
+    DDNET_LAUNCH(1, 1, 0, st, range_kernel)
+    (pmax.data<double>(), pmin.data<double>(), pbad.data<std::int32_t>(), static_cast<int>(rb),
+     o.data_range, range + j, j == 0 ? nonfinite : nullptr);
     CUDA_CHECK_LAUNCH("msssim range");
     // separable filtering of the five maps, in double; each intermediate is released as soon as
     // its pass is queued (stream-ordered reuse on this same stream)
@@ -438,19 +437,17 @@ void msssim(const float* x, const float* y, const VolumeShape& s, const MsssimOp
         tw[m] = f64(vw.numel());
         ow.m[m] = tw[m].data<double>();
       }
-      if (j == 0)
-        filter_w5<float><<<blocks(vw.numel()), 256, 0, st>>>(x, y, dims, vw, L.taps, ow.m[0],
-                                                             ow.m[1], ow.m[2], ow.m[3], ow.m[4]);
-      else
-        filter_w5<double><<<blocks(vw.numel()), 256, 0, st>>>(dx, dy, dims, vw, L.taps, ow.m[0],
-                                                              ow.m[1], ow.m[2], ow.m[3], ow.m[4]);
+      if (j == 0) DDNET_LAUNCH(blocks(vw.numel()), 256, 0, st, filter_w5<float>)
+      (x, y, dims, vw, L.taps, ow.m[0], ow.m[1], ow.m[2], ow.m[3], ow.m[4]);
+      else DDNET_LAUNCH(blocks(vw.numel()), 256, 0, st, filter_w5<double>)(
+          dx, dy, dims, vw, L.taps, ow.m[0], ow.m[1], ow.m[2], ow.m[3], ow.m[4]);
       CUDA_CHECK_LAUNCH("msssim filter_w5");
       for (int m = 0; m < 5; ++m) {
         th[m] = f64(vh.numel());
         oh.m[m] = th[m].data<double>();
       }
       const Five iw{{ow.m[0], ow.m[1], ow.m[2], ow.m[3], ow.m[4]}};
-      filter_axis5<<<blocks(vh.numel()), 256, 0, st>>>(iw, vw, vh, 1, L.taps, oh);
+      DDNET_LAUNCH(blocks(vh.numel()), 256, 0, st, filter_axis5)(iw, vw, vh, 1, L.taps, oh);
       CUDA_CHECK_LAUNCH("msssim filter_h5");
       for (auto& t : tw) t = Tensor();
       for (int m = 0; m < 5; ++m) {
@@ -458,17 +455,17 @@ void msssim(const float* x, const float* y, const VolumeShape& s, const MsssimOp
         os.m[m] = L.stats[m].data<double>();
       }
       const Five ih{{oh.m[0], oh.m[1], oh.m[2], oh.m[3], oh.m[4]}};
-      filter_axis5<<<blocks(L.valid.numel()), 256, 0, st>>>(ih, vh, L.valid, 0, td, os);
+      DDNET_LAUNCH(blocks(L.valid.numel()), 256, 0, st, filter_axis5)(ih, vh, L.valid, 0, td, os);
       CUDA_CHECK_LAUNCH("msssim filter_d5");
     }
     const Five stats{{os.m[0], os.m[1], os.m[2], os.m[3], os.m[4]}};
     const unsigned tb = std::min<unsigned>(kReduceBlocks, blocks(L.valid.numel()));
-    terms_kernel<<<tb, 256, 0, st>>>(stats, L.valid.numel(), range + j, pssim.data<double>(),
-                                     pcs.data<double>());
+    DDNET_LAUNCH(tb, 256, 0, st, terms_kernel)
+    (stats, L.valid.numel(), range + j, pssim.data<double>(), pcs.data<double>());
     CUDA_CHECK_LAUNCH("msssim terms");
-    finish_kernel<<<1, 1, 0, st>>>(pssim.data<double>(), pcs.data<double>(), static_cast<int>(tb),
-                                   static_cast<double>(L.valid.numel()), ssim_mean + j,
-                                   cs_mean + j);
+    DDNET_LAUNCH(1, 1, 0, st, finish_kernel)
+    (pssim.data<double>(), pcs.data<double>(), static_cast<int>(tb),
+     static_cast<double>(L.valid.numel()), ssim_mean + j, cs_mean + j);
     CUDA_CHECK_LAUNCH("msssim finish");
     if (j + 1 < M) {
       const Dims next{dims.planes, s.is_3d ? dims.d / 2 : 1, dims.h / 2, dims.w / 2};
@@ -476,12 +473,10 @@ void msssim(const float* x, const float* y, const VolumeShape& s, const MsssimOp
       N.x = f64(next.numel());
       N.y = f64(next.numel());
       if (next.numel() > 0) {
-        if (j == 0)
-          pool2_kernel<float><<<blocks(next.numel()), 256, 0, st>>>(
-              x, y, dims, next, kd, N.x.data<double>(), N.y.data<double>());
-        else
-          pool2_kernel<double><<<blocks(next.numel()), 256, 0, st>>>(
-              dx, dy, dims, next, kd, N.x.data<double>(), N.y.data<double>());
+        if (j == 0) DDNET_LAUNCH(blocks(next.numel()), 256, 0, st, pool2_kernel<float>)
+        (x, y, dims, next, kd, N.x.data<double>(), N.y.data<double>());
+        else DDNET_LAUNCH(blocks(next.numel()), 256, 0, st, pool2_kernel<double>)(
+            dx, dy, dims, next, kd, N.x.data<double>(), N.y.data<double>());
         CUDA_CHECK_LAUNCH("msssim pool2");
       }
       dims = next;
@@ -493,7 +488,7 @@ void msssim(const float* x, const float* y, const VolumeShape& s, const MsssimOp
   ca.last_exp =
       o.combine == MsssimCombine::reference ? static_cast<double>(M - 1) * w.back() : w.back();
   ca.simple = o.normalize == MsssimNormalize::simple;
-  combine_kernel<<<1, 1, 0, st>>>(ssim_mean, cs_mean, ca, value, gs, gc);
+  DDNET_LAUNCH(1, 1, 0, st, combine_kernel)(ssim_mean, cs_mean, ca, value, gs, gc);
   CUDA_CHECK_LAUNCH("msssim combine");
   if (!grad_x) return;
 
@@ -517,8 +512,8 @@ void msssim(const float* x, const float* y, const VolumeShape& s, const MsssimOp
       const Five stats{{L.stats[0].data<double>(), L.stats[1].data<double>(),
                         L.stats[2].data<double>(), L.stats[3].data<double>(),
                         L.stats[4].data<double>()}};
-      grad_maps_kernel<<<blocks(nv), 256, 0, st>>>(
-          stats, nv, range + j, gs + j, gc + j, static_cast<double>(nv), og.m[0], og.m[1], og.m[2]);
+      DDNET_LAUNCH(blocks(nv), 256, 0, st, grad_maps_kernel)
+      (stats, nv, range + j, gs + j, gc + j, static_cast<double>(nv), og.m[0], og.m[1], og.m[2]);
       CUDA_CHECK_LAUNCH("msssim grad_maps");
       for (auto& t : L.stats) t = Tensor();  // no longer needed
       for (int m = 0; m < 3; ++m) {
@@ -526,7 +521,7 @@ void msssim(const float* x, const float* y, const VolumeShape& s, const MsssimOp
         od.m[m] = bd[m].data<double>();
       }
       const Five in_d{{og.m[0], og.m[1], og.m[2], nullptr, nullptr}};
-      adjoint_axis3<<<blocks(ad.numel()), 256, 0, st>>>(in_d, L.valid, ad, 0, td, od);
+      DDNET_LAUNCH(blocks(ad.numel()), 256, 0, st, adjoint_axis3)(in_d, L.valid, ad, 0, td, od);
       CUDA_CHECK_LAUNCH("msssim adjoint_d");
       for (auto& t : g) t = Tensor();
       for (int m = 0; m < 3; ++m) {
@@ -534,20 +529,20 @@ void msssim(const float* x, const float* y, const VolumeShape& s, const MsssimOp
         oh.m[m] = bh[m].data<double>();
       }
       const Five in_h{{od.m[0], od.m[1], od.m[2], nullptr, nullptr}};
-      adjoint_axis3<<<blocks(ah.numel()), 256, 0, st>>>(in_h, ad, ah, 1, L.taps, oh);
+      DDNET_LAUNCH(blocks(ah.numel()), 256, 0, st, adjoint_axis3)(in_h, ad, ah, 1, L.taps, oh);
       CUDA_CHECK_LAUNCH("msssim adjoint_h");
     }
     const Five in_w{{oh.m[0], oh.m[1], oh.m[2], nullptr, nullptr}};
     const double* dgrad = deeper.defined() ? deeper.data<double>() : nullptr;
     Tensor out;
     if (j == 0) {
-      adjoint_w_final<float><<<blocks(L.dims.numel()), 256, 0, st>>>(
-          in_w, ah, L.dims, L.taps, x, y, dgrad, deeper_dims, kd, grad_x);
+      DDNET_LAUNCH(blocks(L.dims.numel()), 256, 0, st, adjoint_w_final<float>)
+      (in_w, ah, L.dims, L.taps, x, y, dgrad, deeper_dims, kd, grad_x);
     } else {
       out = f64(L.dims.numel());
-      adjoint_w_final<double><<<blocks(L.dims.numel()), 256, 0, st>>>(
-          in_w, ah, L.dims, L.taps, L.x.data<double>(), L.y.data<double>(), dgrad, deeper_dims, kd,
-          out.data<double>());
+      DDNET_LAUNCH(blocks(L.dims.numel()), 256, 0, st, adjoint_w_final<double>)
+      (in_w, ah, L.dims, L.taps, L.x.data<double>(), L.y.data<double>(), dgrad, deeper_dims, kd,
+       out.data<double>());
     }
     CUDA_CHECK_LAUNCH("msssim adjoint_w_final");
     deeper = out;

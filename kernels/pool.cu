@@ -23,32 +23,32 @@ template <class T>
 __global__ void avg_bwd(PoolGeometry g, const T* dy, T* dx, std::int64_t n) {
   DDNET_GRID_STRIDE(i, n) pool_impl::avg_grad_at(g, dy, i, dx);
 }
-#define DDNET_LAUNCH(kernel, n, ...)                                                              \
-  do {                                                                                            \
-    if ((n) == 0) return;                                                                         \
-    kernel<T>                                                                                     \
-        <<<cuda_detail::grid_for(n), cuda_detail::kThreads, 0, cuda_detail::as_stream(stream)>>>( \
-            __VA_ARGS__, n);                                                                      \
-    CUDA_CHECK_LAUNCH(#kernel);                                                                   \
+#define DDNET_POOL_LAUNCH(kernel, n, ...)                            \
+  do {                                                               \
+    if ((n) == 0) return;                                            \
+    DDNET_LAUNCH(cuda_detail::grid_for(n), cuda_detail::kThreads, 0, \
+                 cuda_detail::as_stream(stream), kernel<T>)          \
+    (__VA_ARGS__, n);                                                \
+    CUDA_CHECK_LAUNCH(#kernel);                                      \
   } while (0)
 }  // namespace
 
 template <class T>
 void max_pool_forward(const PoolGeometry& g, const T* x, T* y, std::int32_t* argmax, void* stream) {
-  DDNET_LAUNCH(max_fwd, g.planes * g.out_plane(), g, x, y, argmax);
+  DDNET_POOL_LAUNCH(max_fwd, g.planes * g.out_plane(), g, x, y, argmax);
 }
 template <class T>
 void max_pool_backward(const PoolGeometry& g, const T* dy, const std::int32_t* argmax, T* dx,
                        void* stream) {
-  DDNET_LAUNCH(max_bwd, g.planes * g.in_plane(), g, dy, argmax, dx);
+  DDNET_POOL_LAUNCH(max_bwd, g.planes * g.in_plane(), g, dy, argmax, dx);
 }
 template <class T>
 void avg_pool_forward(const PoolGeometry& g, const T* x, T* y, void* stream) {
-  DDNET_LAUNCH(avg_fwd, g.planes * g.out_plane(), g, x, y);
+  DDNET_POOL_LAUNCH(avg_fwd, g.planes * g.out_plane(), g, x, y);
 }
 template <class T>
 void avg_pool_backward(const PoolGeometry& g, const T* dy, T* dx, void* stream) {
-  DDNET_LAUNCH(avg_bwd, g.planes * g.in_plane(), g, dy, dx);
+  DDNET_POOL_LAUNCH(avg_bwd, g.planes * g.in_plane(), g, dy, dx);
 }
 
 #define DDNET_INSTANTIATE(T)                                                                  \

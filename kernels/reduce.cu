@@ -20,7 +20,9 @@ constexpr int kPerThread = 8;
 // is rounded to T once. (max is exact either way.)
 struct Combine {
   ReduceOp op;
-  __device__ double identity() const { return op == ReduceOp::max ? -INFINITY : 0.0; }
+  __device__ double identity() const {
+    return op == ReduceOp::max ? -static_cast<double>(INFINITY) : 0.0;
+  }
   template <class T>
   __device__ double load(T x) const {
     const double v = static_cast<double>(x);
@@ -41,7 +43,7 @@ __device__ double block_reduce(double v, Combine c) {
   if (lane == 0) warp_results[warp] = v;
   __syncthreads();
   const int warps = (blockDim.x + 31) >> 5;
-  v = threadIdx.x < warps ? warp_results[threadIdx.x] : c.identity();
+  v = static_cast<int>(threadIdx.x) < warps ? warp_results[threadIdx.x] : c.identity();
   if (warp == 0)
     for (int off = 16; off > 0; off >>= 1) v = c(v, __shfl_down_sync(0xffffffffu, v, off));
   return v;  // valid in thread 0
@@ -63,7 +65,8 @@ __global__ void reduce_pass2(const double* __restrict__ partial, int count, std:
   for (int i = threadIdx.x; i < count; i += blockDim.x) acc = c(acc, partial[i]);
   acc = block_reduce(acc, c);
   if (threadIdx.x == 0)
-    out[0] = static_cast<T>(mean ? (n > 0 ? acc / static_cast<double>(n) : NAN) : acc);
+    out[0] = static_cast<T>(mean ? (n > 0 ? acc / static_cast<double>(n) : static_cast<double>(NAN))
+                                 : acc);
 }
 
 int blocks_for(std::int64_t n) {
@@ -83,10 +86,10 @@ void reduce(ReduceOp op, const T* x, std::int64_t n, T* out, double* workspace, 
   const int blocks = blocks_for(n);
   const Combine c{op};
   auto s = cuda_detail::as_stream(stream);
-  reduce_pass1<T><<<blocks, cuda_detail::kThreads, 0, s>>>(x, n, workspace, c);
+  DDNET_LAUNCH(blocks, cuda_detail::kThreads, 0, s, reduce_pass1<T>)(x, n, workspace, c);
   CUDA_CHECK_LAUNCH("reduce_pass1");
-  reduce_pass2<T>
-      <<<1, cuda_detail::kThreads, 0, s>>>(workspace, blocks, n, out, c, op == ReduceOp::mean);
+  DDNET_LAUNCH(1, cuda_detail::kThreads, 0, s, reduce_pass2<T>)
+  (workspace, blocks, n, out, c, op == ReduceOp::mean);
   CUDA_CHECK_LAUNCH("reduce_pass2");
 }
 

@@ -57,9 +57,9 @@ void upsample_forward(const T* x, T* y, std::int64_t planes, const AxisView<T>& 
                       const AxisView<T>& h, const AxisView<T>& w, void* stream) {
   const std::int64_t n = planes * d.out * h.out * w.out;
   if (n == 0) return;
-  upsample_forward_kernel<T>
-      <<<cuda_detail::grid_for(n), cuda_detail::kThreads, 0, cuda_detail::as_stream(stream)>>>(
-          x, y, n, d, h, w);
+  DDNET_LAUNCH(cuda_detail::grid_for(n), cuda_detail::kThreads, 0, cuda_detail::as_stream(stream),
+               upsample_forward_kernel<T>)
+  (x, y, n, d, h, w);
   CUDA_CHECK_LAUNCH("upsample_forward_kernel");
 }
 
@@ -68,9 +68,9 @@ void upsample_backward(const T* dy, T* dx, std::int64_t planes, const AxisView<T
                        const AxisView<T>& h, const AxisView<T>& w, void* stream) {
   const std::int64_t n = planes * d.in * h.in * w.in;
   if (n == 0) return;
-  upsample_backward_kernel<T>
-      <<<cuda_detail::grid_for(n), cuda_detail::kThreads, 0, cuda_detail::as_stream(stream)>>>(
-          dy, dx, n, d, h, w);
+  DDNET_LAUNCH(cuda_detail::grid_for(n), cuda_detail::kThreads, 0, cuda_detail::as_stream(stream),
+               upsample_backward_kernel<T>)
+  (dy, dx, n, d, h, w);
   CUDA_CHECK_LAUNCH("upsample_backward_kernel");
 }
 

@@ -36,7 +36,9 @@ std::vector<Tensor> random_inputs(const OpCase& c, Device device, DType dtype, s
 void check_close(const Tensor& actual, const Tensor& expected, double rtol, double atol,
                  const std::string& what);
 
-// Forward output and every input gradient (for a random output gradient), CUDA vs CPU, float32.
+// Forward output and every input gradient (for a random output gradient): CUDA in float32 against
+// the CPU path in float64 on the same inputs, a reference no machine, environment variable or
+// cost model changes.
 void check_cuda_matches_cpu(const OpCase& c, std::uint64_t seed = 1);
 
 // Analytic input gradients of the CPU path against central differences of
