@@ -171,9 +171,20 @@ class CudaBackend final : public AllocatorBackend {
   void* raw_alloc(std::size_t bytes) override { return seam::device_malloc(bytes, device_); }
   void raw_free(void* p) override { seam::device_free(p, device_); }
   void* record_event(void* stream) override {
-    seam::set_device(device_);  // the event must belong to the stream's device
-    void* e = seam::event_create(false);
-    seam::event_record(e, stream);
+    // The event must belong to the stream's device; the caller's current device is restored (a
+    // free on another device's thread must not move that thread to this device).
+    const int previous = seam::get_device();
+    if (previous != device_) seam::set_device(device_);
+    void* e = nullptr;
+    try {
+      e = seam::event_create(false);
+      seam::event_record(e, stream);
+    } catch (...) {
+      if (e) seam::event_destroy(e);
+      if (previous != device_) seam::set_device(previous);
+      throw;
+    }
+    if (previous != device_) seam::set_device(previous);
     return e;
   }
   bool event_done(void* event) override { return seam::event_query(event); }

@@ -12,6 +12,7 @@
 #include <cudnn.h>
 
 #include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <map>
 #include <memory>
@@ -126,12 +127,21 @@ struct Choice {
   cudnnMathType_t math = CUDNN_FMA_MATH;  // what Find measured the algorithm with
 };
 
-std::string key(Kind kind, const ConvGeometry& g, ConvStrides s) {
+// The offset of a pointer within 16 bytes: channel slices of the dense blocks' buffers start at
+// any multiple of 4 bytes, and an algorithm measured on aligned buffers need not be the right
+// (or a valid) choice for a misaligned one, so alignment is part of the cache key.
+unsigned misalignment(const void* p) {
+  return static_cast<unsigned>(reinterpret_cast<std::uintptr_t>(p) & 15u);
+}
+
+std::string key(Kind kind, const ConvGeometry& g, ConvStrides s, const void* a, const void* b,
+                const void* out) {
   int dev = 0;
   CUDA_CHECK(cudaGetDevice(&dev));
   return std::to_string(static_cast<int>(kind)) + "|" + g.str() + "|" + std::to_string(s.x) + "|" +
          std::to_string(s.y) + "|tf32=" + std::to_string(allow_tf32()) +
-         "|dev=" + std::to_string(dev);
+         "|dev=" + std::to_string(dev) + "|align=" + std::to_string(misalignment(a)) + "," +
+         std::to_string(misalignment(b)) + "," + std::to_string(misalignment(out));
 }
 
 // Device scratch from the caching allocator (freed back to it when the tensor goes).
@@ -141,18 +151,27 @@ Tensor scratch(std::size_t bytes) {
   return Tensor::empty(Shape{static_cast<std::int64_t>((bytes + 3) / 4)}, Device::cuda(dev));
 }
 
+// Find measures each algorithm with the descriptor's math type and with CUDNN_DEFAULT_MATH
+// (which may use TF32 on Hopper); a result's workspace, time and determinism belong to its own
+// math type. Without TF32 only the FMA results are candidates: running a DEFAULT_MATH result's
+// algorithm as FMA would use another kernel, whose workspace may be larger.
+template <class Perf>
+bool usable(const Perf& r, std::size_t cap) {
+  return r.status == CUDNN_STATUS_SUCCESS && r.memory <= cap &&
+         (allow_tf32() || r.mathType == CUDNN_FMA_MATH);
+}
+
 template <class Perf>
 Choice pick(const Perf* results, int count, const char* what, const ConvGeometry& g,
             std::size_t cap) {
   // Fastest deterministic algorithm that ran; results come sorted by time.
   for (int i = 0; i < count; ++i)
-    if (results[i].status == CUDNN_STATUS_SUCCESS &&
-        results[i].determinism == CUDNN_DETERMINISTIC && results[i].memory <= cap)
+    if (usable(results[i], cap) && results[i].determinism == CUDNN_DETERMINISTIC)
       return {static_cast<int>(results[i].algo), results[i].memory, results[i].mathType};
   // None: the fastest one that ran (cuDNN offers few deterministic 3D weight-gradient algorithms,
   // fewer still for the strided channel slices of the dense blocks), said once per geometry.
   for (int i = 0; i < count; ++i)
-    if (results[i].status == CUDNN_STATUS_SUCCESS && results[i].memory <= cap) {
+    if (usable(results[i], cap)) {
       std::fprintf(stderr,
                    "ddnet: cuDNN has no deterministic %s algorithm for %s within %zu MiB of "
                    "workspace; using algorithm %d, whose results may vary in the last bits\n",
@@ -178,17 +197,19 @@ std::size_t find_workspace_cap() {
 }
 
 Choice choose(Kind kind, const ConvGeometry& g, ConvStrides s, const Descs& d, cudnnHandle_t h,
-              const float* a, const float* b, std::size_t out_elems) {
+              const float* a, const float* b, const float* real_out, std::size_t out_elems) {
   static std::mutex mu;
   static std::map<std::string, Choice> cache;
-  const std::string k = key(kind, g, s);
+  const std::string k = key(kind, g, s, a, b, real_out);
   {
     std::lock_guard<std::mutex> lock(mu);
     auto it = cache.find(k);
     if (it != cache.end()) return it->second;
   }
-  // Find writes its output: measure into scratch so accumulating calls keep their data.
-  Tensor out = scratch(out_elems * sizeof(float));
+  // Find writes its output: measure into scratch (at the real output's alignment) so
+  // accumulating calls keep their data.
+  Tensor out_buf = scratch(out_elems * sizeof(float) + 16);
+  float* out = out_buf.data<float>() + misalignment(real_out) / sizeof(float);
   const std::size_t cap = find_workspace_cap();
   Tensor ws = scratch(cap);
   constexpr int kMax = 16;
@@ -196,26 +217,21 @@ Choice choose(Kind kind, const ConvGeometry& g, ConvStrides s, const Descs& d, c
   Choice c;
   if (kind == Kind::forward) {
     cudnnConvolutionFwdAlgoPerf_t r[kMax];
-    CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, d.x.d, a, d.w.d, b, d.conv.d, d.y.d,
-                                                       out.data<float>(), kMax, &returned, r,
-                                                       ws.data<float>(), cap));
+    CUDNN_CHECK(cudnnFindConvolutionForwardAlgorithmEx(h, d.x.d, a, d.w.d, b, d.conv.d, d.y.d, out,
+                                                       kMax, &returned, r, ws.data<float>(), cap));
     c = pick(r, returned, "forward", g, cap);
   } else if (kind == Kind::backward_data) {
     cudnnConvolutionBwdDataAlgoPerf_t r[kMax];
-    CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(h, d.w.d, b, d.y.d, a, d.conv.d, d.x.d,
-                                                            out.data<float>(), kMax, &returned, r,
-                                                            ws.data<float>(), cap));
+    CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(
+        h, d.w.d, b, d.y.d, a, d.conv.d, d.x.d, out, kMax, &returned, r, ws.data<float>(), cap));
     c = pick(r, returned, "backward-data", g, cap);
   } else {
     cudnnConvolutionBwdFilterAlgoPerf_t r[kMax];
-    CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(h, d.x.d, a, d.y.d, b, d.conv.d,
-                                                              d.w.d, out.data<float>(), kMax,
-                                                              &returned, r, ws.data<float>(), cap));
+    CUDNN_CHECK(cudnnFindConvolutionBackwardFilterAlgorithmEx(
+        h, d.x.d, a, d.y.d, b, d.conv.d, d.w.d, out, kMax, &returned, r, ws.data<float>(), cap));
     c = pick(r, returned, "backward-filter", g, cap);
   }
-  // Execute with the math type Find measured (with TF32 allowed it may be a tensor-op one);
-  // without TF32 never anything but FMA, whatever Find reports.
-  if (!allow_tf32()) c.math = CUDNN_FMA_MATH;
+  // Executed with the math type Find measured (FMA whenever TF32 is off: see usable()).
   std::lock_guard<std::mutex> lock(mu);
   cache[k] = c;
   return c;
@@ -236,7 +252,7 @@ void conv_forward(const ConvGeometry& g, const float* x, const float* w, const f
                   float* y, ConvStrides s, void* stream) {
   cudnnHandle_t h = handle(stream);
   Descs d(g, s);
-  const Choice c = choose(Kind::forward, g, s, d, h, x, w, y_elems(g, s));
+  const Choice c = choose(Kind::forward, g, s, d, h, x, w, y, y_elems(g, s));
   CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, c.math));
   Tensor ws = scratch(c.workspace);
   const float one = 1.f, zero = 0.f;
@@ -250,7 +266,7 @@ void conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, 
                         bool accumulate, ConvStrides s, void* stream) {
   cudnnHandle_t h = handle(stream);
   Descs d(g, s);
-  const Choice c = choose(Kind::backward_data, g, s, d, h, dy, w, x_elems(g, s));
+  const Choice c = choose(Kind::backward_data, g, s, d, h, dy, w, dx, x_elems(g, s));
   CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, c.math));
   Tensor ws = scratch(c.workspace);
   const float one = 1.f, beta = accumulate ? 1.f : 0.f;
@@ -263,7 +279,7 @@ void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy
                           float* dbias, bool accumulate, ConvStrides s, void* stream) {
   cudnnHandle_t h = handle(stream);
   Descs d(g, s);
-  const Choice c = choose(Kind::backward_filter, g, s, d, h, x, dy,
+  const Choice c = choose(Kind::backward_filter, g, s, d, h, x, dy, dw,
                           static_cast<std::size_t>(g.cout * g.cin * g.kvol()));
   CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, c.math));
   Tensor ws = scratch(c.workspace);

@@ -12,15 +12,20 @@
 #       tests      GPU test entries (+ ddnet info, nvidia-smi)
 #       memcheck   the GPU entries under compute-sanitizer memcheck
 #       racecheck  the engine's own kernels under racecheck (cuDNN's excluded: slow and not ours)
+#       synccheck  the engine's own kernels under synccheck (barriers and warp syncs)
 #       bench      the benchmarks' CUDA cases
 #       baselines  the PyTorch baselines on the GPU (conv, MS-SSIM, 3D-DDnet step at 16x64x64
 #                  and 16x512x512 with peak memory), TF32 off and cudnn.benchmark on
+#       all        every stage above in one device call, each under its own time limit (the
+#                  sum stays under 600 s), and $OUT/report.md: a table of the stages (status,
+#                  seconds, the tail of each log) to commit as bench/results/<date>-gpu-<gpu>.md
 #     everything is written under $OUT.
 #
 # On that machine cuDNN, cuBLAS and NCCL come from PyTorch's wheels (site-packages/nvidia/*/lib)
 # and the CUDA runtime from the toolkit; only our binaries run with LD_LIBRARY_PATH pointing at
 # those and at the bundle (PyTorch keeps its own environment).
-# STATUS: written without a GPU; the `run` half has not yet been executed on one.
+# STATUS: written without a GPU; the `run` half has not yet been executed on one (the CUDA paths
+# themselves run on every commit on the emulator of tests/sim).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bundle=gpu-bundle
@@ -90,6 +95,10 @@ run() {
       ours compute-sanitizer --tool racecheck --print-limit 50 --error-exitcode 9 \
         "$bundle/bin/ddnet_tests_gpu" "~[conv]~[nccl]~[ddnet]" 2>&1 | tee -a "$log" | tail -n 20
       ;;
+    synccheck)
+      ours compute-sanitizer --tool synccheck --print-limit 50 --error-exitcode 9 \
+        "$bundle/bin/ddnet_tests_gpu" "~[conv]~[nccl]~[ddnet]" 2>&1 | tee -a "$log" | tail -n 20
+      ;;
     bench)
       for b in "$bundle"/bin/bench_*; do
         ours "$b" --benchmark_filter=cuda 2>&1 | tee -a "$OUT/bench.txt" | tail -n 30
@@ -104,14 +113,47 @@ run() {
       } 2>&1 | tee -a "$OUT/baselines.txt"
       ;;
     *)
-      echo "usage: scripts/gpu-bundle.sh run tests|memcheck|racecheck|bench|baselines" >&2
+      echo "usage: scripts/gpu-bundle.sh run tests|memcheck|racecheck|synccheck|bench|baselines|all" >&2
       exit 2
       ;;
   esac
+  return "${PIPESTATUS[0]}"
+}
+
+# Every stage in one device call, each under a time limit, and a report of them.
+run_all() {
+  : "${OUT:?run this on the device machine, where \$OUT is set}"
+  local report="$OUT/report.md" stage limit t0 rc secs
+  {
+    echo "# GPU run of $(cat "$bundle/COMMIT" 2>/dev/null || git rev-parse HEAD)"
+    echo
+    echo "$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1), $(date -u +%FT%TZ)"
+    echo
+    echo "| stage | status | seconds | limit |"
+    echo "|---|---|---|---|"
+  } >"$report"
+  # Limits add up to 570 s: the device call's 600 s less room to return the files.
+  for entry in tests:120 memcheck:120 racecheck:90 synccheck:60 bench:90 baselines:90; do
+    stage=${entry%%:*}
+    limit=${entry##*:}
+    t0=$(date +%s)
+    timeout --kill-after 5 "$limit" bash "$0" run "$stage" >/dev/null 2>&1
+    rc=$?
+    secs=$(($(date +%s) - t0))
+    local status=passed
+    ((rc == 124 || rc == 137)) && status="stopped at the limit"
+    ((rc != 0 && rc != 124 && rc != 137)) && status="FAILED (exit $rc)"
+    echo "| $stage | $status | $secs | $limit |" >>"$report"
+  done
+  for f in "$OUT"/gpu-*.log; do
+    [[ -e "$f" ]] || continue
+    printf '\n## %s (last 15 lines)\n\n```\n%s\n```\n' "$(basename "$f")" "$(tail -n 15 "$f")" >>"$report"
+  done
+  cat "$report"
 }
 
 case "${1:-}" in
   build) build ;;
-  run) run "${2:-}" ;;
-  *) echo "usage: scripts/gpu-bundle.sh build | run tests|memcheck|racecheck|bench|baselines" >&2; exit 2 ;;
+  run) if [[ "${2:-}" == all ]]; then run_all; else run "${2:-}"; fi ;;
+  *) echo "usage: scripts/gpu-bundle.sh build | run tests|memcheck|racecheck|synccheck|bench|baselines|all" >&2; exit 2 ;;
 esac

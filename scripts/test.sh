@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The README's test command: installs what the build needs, builds everything (CUDA code
-# included when the toolkit is present, warnings as errors), runs the CPU suite under address +
-# undefined sanitizers, then the whole suite. GPU entries report SKIPPED without a device.
-# Safe to run twice (incremental). Options: --no-sanitize to skip the sanitizer pass.
+# included when the toolkit is present, warnings as errors), runs the CPU suite and the emulated
+# CUDA suite (tests/sim: every CUDA path on the CPU emulator, entries named "emulated: ") under
+# address + undefined sanitizers, the emulated kernels under the thread sanitizer, then the
+# whole suite, whose GPU entries report SKIPPED without a device.
+# Safe to run twice (incremental). Options: --no-sanitize to skip the sanitizer passes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,11 +20,20 @@ bash scripts/setup.sh
 jobs=$(nproc)
 
 if ((sanitize)); then
-  echo "== CPU suite under address + undefined sanitizers (build/sanitize)"
+  echo "== CPU suite and emulated CUDA suite under address + undefined sanitizers (build/sanitize)"
   cmake --preset sanitize >/dev/null
   cmake --build build/sanitize -j "$jobs"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build/sanitize -L cpu -j "$jobs" --output-on-failure
+    ctest --test-dir build/sanitize -L 'cpu|emulated' -j "$jobs" --output-on-failure
+
+  echo "== Emulated CUDA kernels under the thread sanitizer (build/emulated-tsan)"
+  cmake --preset emulated-tsan >/dev/null
+  cmake --build build/emulated-tsan -j "$jobs" --target ddnet_tests_gpu
+  # One OpenMP and BLAS thread: libgomp's barriers are not instrumented (TSan would report the
+  # CPU reference's parallel loops); the emulator's streams and fibers are what is checked.
+  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1:exitcode=66 \
+    ctest --test-dir build/emulated-tsan -L emulated -LE emulated-e2e \
+    -E 'ddnet3d parity' -FA sim_coverage -j "$jobs" --output-on-failure
 fi
 
 echo "== Full suite (build/ci: release, warnings as errors)"

@@ -5,7 +5,6 @@
 #include "engine/error.h"
 #include "generated/ddnet_config.h"
 #if DDNET_WITH_CUDA
-#include "engine/check_cublas.h"
 #include "engine/check_cuda.h"
 #include "engine/check_cudnn.h"
 #include "engine/check_nccl.h"
@@ -34,13 +33,12 @@ TEST_CASE("errors: HDF5 calls that return a negative value throw", "[errors]") {
 }
 
 #if DDNET_WITH_CUDA
-TEST_CASE("errors: CUDA, cuDNN, cuBLAS and NCCL statuses are named", "[errors]") {
+TEST_CASE("errors: CUDA, cuDNN and NCCL statuses are named", "[errors]") {
   REQUIRE_THROWS_WITH(CUDA_CHECK(cudaErrorMemoryAllocation),
                       Contains("CUDA error 2") && Contains("cudaErrorMemoryAllocation") &&
                           Contains("test_errors.cpp"));
   REQUIRE_THROWS_WITH(CUDNN_CHECK(CUDNN_STATUS_BAD_PARAM),
                       Contains("cuDNN error") && Contains("CUDNN_STATUS_BAD_PARAM"));
-  REQUIRE_THROWS_WITH(CUBLAS_CHECK(CUBLAS_STATUS_INVALID_VALUE), Contains("cuBLAS error 7"));
   REQUIRE_THROWS_WITH(NCCL_CHECK(ncclInvalidArgument),
                       Contains("NCCL error 4") && Contains("ncclInvalidArgument"));
   CUDA_CHECK(cudaSuccess);

@@ -28,6 +28,12 @@ Tensor running(std::int64_t C, double a, double b, Device device) {
   return Tensor::from_vector(v, {C}).to(device);
 }
 
+// Running statistics of x's element type (the float64 reference runs in double) and device.
+Tensor running_like(const Tensor& x, std::int64_t C, double a, double b) {
+  const Tensor r = running(C, a, b, Device::cpu());
+  return (x.dtype() == DType::f64 ? test::to_f64(r) : r).to(x.device());
+}
+
 }  // namespace
 
 TEST_CASE("gpu batch_norm: forward and gradients of x, weight, bias match the CPU",
@@ -38,8 +44,8 @@ TEST_CASE("gpu batch_norm: forward and gradients of x, weight, bias match the CP
       test::check_cuda_matches_cpu({training ? "batch_norm train" : "batch_norm eval",
                                     {s, Shape{C}, Shape{C}},
                                     [training, C](const std::vector<Tensor>& in) {
-                                      Tensor rm = running(C, -0.2, 0.01, in[0].device()),
-                                             rv = running(C, 0.5, 0.02, in[0].device());
+                                      Tensor rm = running_like(in[0], C, -0.2, 0.01),
+                                             rv = running_like(in[0], C, 0.5, 0.02);
                                       return F::batch_norm(in[0], in[1], in[2], rm, rv, training);
                                     },
                                     -2.f,
@@ -48,8 +54,7 @@ TEST_CASE("gpu batch_norm: forward and gradients of x, weight, bias match the CP
           {training ? "batch_norm train, no affine" : "batch_norm eval, no affine",
            {s},
            [training, C](const std::vector<Tensor>& in) {
-             Tensor rm = running(C, 0.3, -0.01, in[0].device()),
-                    rv = running(C, 1.5, 0.03, in[0].device());
+             Tensor rm = running_like(in[0], C, 0.3, -0.01), rv = running_like(in[0], C, 1.5, 0.03);
              return F::batch_norm(in[0], Tensor(), Tensor(), rm, rv, training);
            }});
     }

@@ -171,3 +171,19 @@ TEST_CASE("gpu engine: the batch prefetcher stages in pinned slots and copies on
   p.start(fetch, 5, 6);
   check(p.next(), 5);
 }
+
+TEST_CASE("gpu engine: a cross-stream free on another device keeps the caller's device",
+          "[gpu][allocator]") {
+  // The allocator records the free's events on the block's device; the thread that frees stays
+  // on its own device (the emulator has two; a one-GPU machine checks device 0 alone).
+  const int devices = cuda_device_count();
+  const int other = devices > 1 ? 1 : 0;
+  const Stream s = Stream::create(0);  // outlives the block recorded on it
+  Tensor t = Tensor::zeros({1000}, Device::cuda(0));
+  t.storage()->record_stream(s);
+  seam::set_device(other);
+  t = Tensor();  // freed from cuda:<other>: an event recorded on cuda:0's stream
+  CHECK(seam::get_device() == other);
+  seam::set_device(0);
+  cuda_synchronize(0);
+}

@@ -114,6 +114,7 @@ struct Global {
   std::map<std::uintptr_t, std::size_t> pinned;
   std::set<CUstream_st*> live_streams;
   std::set<CUstream_st*> all_streams;  // live or still draining after cudaStreamDestroy
+  std::vector<CUstream_st*> retired_streams;
   std::set<CUevent_st*> live_events;
   std::size_t used[kDeviceCount] = {};
   CUstream_st* null_stream[kDeviceCount] = {};
@@ -191,8 +192,9 @@ void worker_main(CUstream_st* s) {
   s->idle_cv.notify_all();
   std::lock_guard<std::mutex> lock(g().m);
   g().all_streams.erase(s);
-  // The stream object is deliberately leaked once its worker ends (destroy is asynchronous in
-  // CUDA too; a late use is caught by the live set, not by reading freed memory).
+  // The stream object is kept (reachable, so no leak report) once its worker ends: a host thread
+  // may still be leaving drain() on it, and a late use is caught by the live set.
+  g().retired_streams.push_back(s);
 }
 
 CUstream_st* make_stream(int device, unsigned flags) {
@@ -351,9 +353,7 @@ void fail(const std::string& what) {
 }
 
 void enqueue(cudaStream_t stream, const char* what, std::function<void()> work) {
-  CUstream_st* s = resolve(stream, what);
-  push(s, what, std::move(work));
-  if (stream == nullptr) drain(s);
+  push(resolve(stream, what), what, std::move(work));
 }
 
 int stream_device(cudaStream_t stream) {
@@ -658,6 +658,11 @@ cudaError_t cudaStreamCreate(cudaStream_t* s) {
 }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* s, unsigned flags) {
   if (!s) return ret(cudaErrorInvalidValue);
+  // A blocking stream would order itself with the legacy default stream, which the emulator
+  // does not model (the engine makes non-blocking streams only): refuse rather than report
+  // races the real device would not have.
+  if (!(flags & cudaStreamNonBlocking))
+    fail("cudaStreamCreateWithFlags: blocking streams (no cudaStreamNonBlocking) are not modelled");
   count("cudaStreamCreateWithFlags");
   *s = make_stream(t_device, flags);
   return cudaSuccess;

@@ -18,7 +18,8 @@ namespace ddnet::sim {
 
 // Work queued on a stream, run by the stream's worker thread in stream order, asynchronously to
 // the host, after a seeded delay. A null stream is the legacy default stream of the current
-// device: the work runs after all earlier work of that device, before enqueue returns.
+// device: a queue like the others (it would also order itself with blocking streams, which the
+// emulator refuses to create).
 // `what` names the work in diagnostics ("cudnnConvolutionForward", "kernel reduce_pass1<T>").
 void enqueue(cudaStream_t stream, const char* what, std::function<void()> work);
 

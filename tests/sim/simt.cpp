@@ -13,8 +13,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <numeric>
-#include <random>
 #include <sstream>
 #include <vector>
 
@@ -147,6 +147,7 @@ struct Block {
 // One per OS thread that runs kernels (a stream worker, or the host for the null stream).
 struct Engine {
   std::vector<std::unique_ptr<Fiber>> fibers;
+  std::vector<Fiber*> threads, order;  // run_block's, kept to avoid an allocation per block
   void* main_sp = nullptr;
 #if DDNET_SIM_TSAN
   std::atomic<void*> tsan_main{nullptr};
@@ -164,7 +165,14 @@ thread_local Engine* t_engine = nullptr;
 thread_local std::atomic<Fiber*> t_fiber{nullptr};
 
 Engine& engine() {
-  if (!t_engine) t_engine = new Engine();  // per OS thread, kept until exit
+  if (!t_engine) {
+    // Per OS thread, kept until exit and reachable from here (fibers' stacks are mapped memory).
+    static std::mutex m;
+    static std::vector<Engine*>* all = new std::vector<Engine*>();
+    t_engine = new Engine();
+    std::lock_guard<std::mutex> lock(m);
+    all->push_back(t_engine);
+  }
   return *t_engine;
 }
 
@@ -462,7 +470,8 @@ void run_block(const LaunchConfig& cfg, std::function<void()>& body, uint3 block
   b.body = &body;
   b.cfg = &cfg;
   b.nthreads = cfg.block.x * cfg.block.y * cfg.block.z;
-  std::vector<Fiber*> threads(b.nthreads);
+  std::vector<Fiber*>& threads = engine().threads;
+  threads.assign(b.nthreads, nullptr);
   for (unsigned t = 0; t < b.nthreads; ++t) {
     Fiber& f = fiber(static_cast<int>(t));
     f.block = &b;
@@ -478,14 +487,16 @@ void run_block(const LaunchConfig& cfg, std::function<void()>& body, uint3 block
     __tsan_release(&f);
 #endif
   }
-  std::mt19937_64 rng(order_seed);
-  std::vector<Fiber*> order;
+  // A cheap generator (a 64-bit state per block): the order of every phase is reshuffled.
+  std::uint64_t rng = order_seed;
+  std::vector<Fiber*>& order = engine().order;
   for (;;) {
     order.clear();
     for (Fiber* f : threads)
       if (state_of(*f) == State::runnable) order.push_back(f);
     if (!order.empty()) {
-      std::shuffle(order.begin(), order.end(), rng);
+      for (std::size_t i = order.size(); i > 1; --i)
+        std::swap(order[i - 1], order[(rng = mix(rng, i)) % i]);
       for (Fiber* f : order) resume(*f);
       continue;
     }
@@ -557,11 +568,17 @@ void run_grid(const LaunchConfig& cfg, std::function<void()>& body, std::uint64_
   const std::uint64_t nblocks = static_cast<std::uint64_t>(cfg.grid.x) * cfg.grid.y * cfg.grid.z;
   // A seeded permutation of the block indices, by an affine map modulo nblocks: cheap for
   // grids of any size and different for every launch and seed.
-  std::uint64_t a = (mix(launch_seed, 1) % nblocks) | 1, c = mix(launch_seed, 2) % nblocks;
-  while (nblocks > 1 && std::gcd(a, nblocks) != 1) a = (a + 2) % nblocks | 1;
-  if (nblocks == 1) a = 1;
-  for (std::uint64_t k = 0; k < nblocks; ++k) {
-    const std::uint64_t id = (a * k + c) % nblocks;
+  std::uint64_t a = 1;
+  for (std::uint64_t t = 0; t < 64 && nblocks > 1; ++t) {
+    const std::uint64_t cand = mix(launch_seed, t + 10) % nblocks;
+    if (cand > 0 && std::gcd(cand, nblocks) == 1) {
+      a = cand;
+      break;
+    }
+  }
+  const std::uint64_t c = mix(launch_seed, 2) % nblocks;
+  std::uint64_t id = c;
+  for (std::uint64_t k = 0; k < nblocks; ++k, id = (id + a) % nblocks) {
     const uint3 bi{
         static_cast<unsigned>(id % cfg.grid.x),
         static_cast<unsigned>((id / cfg.grid.x) % cfg.grid.y),

@@ -5,9 +5,10 @@
 //
 // What it models (tests/sim/README.md has the whole list and what it does not model):
 //  - two devices; device memory, pinned host memory, per-thread current device;
-//  - streams as queues run by a worker thread each, asynchronously to the host, with seeded
-//    delays; only declared dependencies (stream order, events, synchronize calls, cudaFree's
-//    implicit device synchronization) order work;
+//  - streams (the legacy default stream included) as queues run by a worker thread each,
+//    asynchronously to the host, with seeded delays; only declared dependencies (stream order,
+//    events, synchronize calls, blocking copies, cudaFree's implicit device synchronization)
+//    order work; blocking streams (which would also order with the default stream) are refused;
 //  - kernels: each CUDA thread of a block is a fiber, barriers are real barriers, warp shuffles
 //    check their masks, blocks run in a seeded shuffled order, launch limits are those of sm_90.
 #pragma once
