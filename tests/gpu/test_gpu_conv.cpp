@@ -49,7 +49,10 @@ TEST_CASE("gpu conv: output into a channel slice of a concatenation buffer", "[g
   Tensor buf = Tensor::zeros({2, 10, 4, 6, 6}, gpu);
   Tensor slice = buf.narrow(1, 5, 3);
   kernels::conv_into(x.to(gpu), w.to(gpu), b.to(gpu), {1, 1}, slice);
-  test::check_close(kernels::contiguous(slice), kernels::conv(x, w, b, {1, 1}), 1e-4, 1e-5,
+  // References: the CPU path in float64 (no fast path or cost model in it).
+  using test::to_f64;
+  test::check_close(kernels::contiguous(slice),
+                    kernels::conv(to_f64(x), to_f64(w), to_f64(b), {1, 1}), 1e-4, 1e-5,
                     "slice output");
   REQUIRE(kernels::sum(kernels::contiguous(buf.narrow(1, 0, 5))).item() == 0);
 
@@ -58,7 +61,8 @@ TEST_CASE("gpu conv: output into a channel slice of a concatenation buffer", "[g
   Tensor buf2 = Tensor::zeros({2, 10, 9, 7}, gpu);
   Tensor slice2 = buf2.narrow(1, 2, 3);
   kernels::conv_into(x2.to(gpu), w2.to(gpu), b2.to(gpu), {1, 2}, slice2);
-  test::check_close(kernels::contiguous(slice2), kernels::conv(x2, w2, b2, {1, 2}), 1e-4, 1e-5,
+  test::check_close(kernels::contiguous(slice2),
+                    kernels::conv(to_f64(x2), to_f64(w2), to_f64(b2), {1, 2}), 1e-4, 1e-5,
                     "2D slice output");
   REQUIRE(kernels::sum(kernels::contiguous(buf2.narrow(1, 0, 2))).item() == 0);
   REQUIRE(kernels::sum(kernels::contiguous(buf2.narrow(1, 5, 5))).item() == 0);
@@ -78,9 +82,15 @@ TEST_CASE("gpu conv: gradients with input and output gradient as channel slices,
   Tensor dx_cpu = gen.uniform(x.shape());
   Tensor dw_gpu = dw_cpu.to(gpu), db_gpu = db_cpu.to(gpu), dx_gpu = dx_cpu.to(gpu);
   Tensor xg = xbuf.to(gpu).narrow(1, 0, 64), dyg = dybuf.to(gpu).narrow(1, 16, 16);
-  kernels::conv_backward_filter_t(g, x, dy, dw_cpu, &db_cpu, true);
+  // The reference in float64 (the same slices of float64 copies of the buffers).
+  dw_cpu = test::to_f64(dw_cpu);
+  db_cpu = test::to_f64(db_cpu);
+  dx_cpu = test::to_f64(dx_cpu);
+  const Tensor x64 = test::to_f64(xbuf).narrow(1, 0, 64),
+               dy64 = test::to_f64(dybuf).narrow(1, 16, 16);
+  kernels::conv_backward_filter_t(g, x64, dy64, dw_cpu, &db_cpu, true);
   kernels::conv_backward_filter_t(g, xg, dyg, dw_gpu, &db_gpu, true);
-  kernels::conv_backward_data_t(g, dy, w, dx_cpu, true);
+  kernels::conv_backward_data_t(g, dy64, test::to_f64(w), dx_cpu, true);
   kernels::conv_backward_data_t(g, dyg, w.to(gpu), dx_gpu, true);
   test::check_close(dw_gpu, dw_cpu, 1e-4, 1e-4, "weight gradient");
   test::check_close(db_gpu, db_cpu, 1e-5, 1e-5, "bias gradient");
