@@ -14,13 +14,12 @@ trap 'rm -rf "$tmp"' EXIT
 "$ddnet" info >"$tmp/info.log" 2>&1 || { cat "$tmp/info.log"; exit 1; }
 grep -q "ddnet CUDA emulator device 1" "$tmp/info.log" || { echo "the emulator's devices are not listed"; cat "$tmp/info.log"; exit 1; }
 
-common=(--device cuda --model 2d --loader synthetic --size 32 --train-samples 2 --val-samples 1
-        --progress false)
-"$ddnet" train "${common[@]}" --epochs 2 --out "$tmp/a" 2>"$tmp/a.log" || { cat "$tmp/a.log"; exit 1; }
+common=(--device cuda --model 2d --loader synthetic --size 32 --val-samples 1 --progress false)
+"$ddnet" train "${common[@]}" --train-samples 2 --epochs 2 --out "$tmp/a" 2>"$tmp/a.log" || { cat "$tmp/a.log"; exit 1; }
 [[ $(grep -c '"type":"epoch"' "$tmp/a/train.jsonl") == 2 ]] || { echo "expected 2 epochs"; exit 1; }
-"$ddnet" train "${common[@]}" --epochs 2 --out "$tmp/b" --stop-after-steps 1 2>"$tmp/b.log" || true
+"$ddnet" train "${common[@]}" --train-samples 2 --epochs 2 --out "$tmp/b" --stop-after-steps 1 2>"$tmp/b.log" || true
 grep -q "interrupted" "$tmp/b.log" || { echo "no interruption"; cat "$tmp/b.log"; exit 1; }
-"$ddnet" train "${common[@]}" --epochs 2 --out "$tmp/b" --resume 2>>"$tmp/b.log" || { cat "$tmp/b.log"; exit 1; }
+"$ddnet" train "${common[@]}" --train-samples 2 --epochs 2 --out "$tmp/b" --resume 2>>"$tmp/b.log" || { cat "$tmp/b.log"; exit 1; }
 last() { grep '"type":"epoch"' "$1" | tail -n 1 | sed 's/.*"val_loss":\([^,}]*\).*/\1/'; }
 [[ "$(last "$tmp/a/train.jsonl")" == "$(last "$tmp/b/train.jsonl")" ]] || {
   echo "resumed CUDA run differs: $(last "$tmp/a/train.jsonl") vs $(last "$tmp/b/train.jsonl")"; exit 1; }

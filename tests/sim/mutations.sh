@@ -4,8 +4,8 @@
 # FAIL. The source is restored afterwards (also on interrupt). Takes ~2 minutes per mutation on
 # 2 cores after a full build of build/sanitize.
 #   tests/sim/mutations.sh [build dir [name...]]   (default build/sanitize, the ASan + UBSan
-#   emulator, and every mutation: syncthreads prefetch-event-wait reducer-event-wait
-#   cudnn-descriptor-stride bounds-check)
+#   emulator, and every mutation: syncthreads prefetch-event-wait prefetch-record-stream
+#   reducer-event-wait cudnn-descriptor-stride bounds-check)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 build="${1:-build/sanitize}"
@@ -54,6 +54,11 @@ mutate syncthreads kernels/batchnorm.cu \
   'emulated:gpu batch_norm'
 mutate prefetch-event-wait engine/prefetch.cpp \
   "    slots_[s.slot].copied->wait(compute);" \
+  "" \
+  'emulated:gpu engine: the batch prefetcher|emulated: ddnet --device cuda'
+mutate prefetch-record-stream engine/prefetch.cpp \
+  "    s.batch.input.storage()->record_stream(compute);
+    s.batch.target.storage()->record_stream(compute);" \
   "" \
   'emulated:gpu engine: the batch prefetcher|emulated: ddnet --device cuda'
 mutate reducer-event-wait dist/reducer.cpp \
