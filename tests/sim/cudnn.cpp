@@ -492,6 +492,13 @@ Geom make_geom(const std::string& call, const TensorState& xt, const char* xn,
   return g;
 }
 
+// make_geom over the descriptors a convolution call was given, each named as in its signature.
+Geom call_geom(const Call& c, cudnnTensorDescriptor_t x, const char* xn, cudnnFilterDescriptor_t w,
+               const char* wn, const ConvState& cv, cudnnTensorDescriptor_t y, const char* yn) {
+  return make_geom(c.name(), get_tensor(x, c.name(), xn), xn, get_filter(w, c.name(), wn), wn, cv,
+                   "convDesc", get_tensor(y, c.name(), yn), yn);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The algorithm table.
 enum class Op { fwd, bwd_data, bwd_filter };
@@ -1709,9 +1716,7 @@ cudnnStatus_t cudnnFindConvolutionForwardAlgorithmEx(
     size_t workSpaceSizeInBytes) {
   Call c("cudnnFindConvolutionForwardAlgorithmEx", handle);
   const ConvState cv = get_conv(convDesc, c.name(), "convDesc");
-  const Geom g = make_geom(c.name(), get_tensor(xDesc, c.name(), "xDesc"), "xDesc",
-                           get_filter(wDesc, c.name(), "wDesc"), "wDesc", cv, "convDesc",
-                           get_tensor(yDesc, c.name(), "yDesc"), "yDesc");
+  const Geom g = call_geom(c, xDesc, "xDesc", wDesc, "wDesc", cv, yDesc, "yDesc");
   find<cudnnConvolutionFwdAlgoPerf_t, cudnnConvolutionFwdAlgo_t>(
       Op::fwd, c, g, cv, Operands{"x", "w", "y", x, w, y}, requestedAlgoCount, returnedAlgoCount,
       perfResults, workSpace, workSpaceSizeInBytes);
@@ -1724,9 +1729,7 @@ cudnnStatus_t cudnnGetConvolutionForwardWorkspaceSize(
     cudnnConvolutionFwdAlgo_t algo, size_t* sizeInBytes) {
   Call c("cudnnGetConvolutionForwardWorkspaceSize", handle);
   const ConvState cv = get_conv(convDesc, c.name(), "convDesc");
-  const Geom g = make_geom(c.name(), get_tensor(xDesc, c.name(), "xDesc"), "xDesc",
-                           get_filter(wDesc, c.name(), "wDesc"), "wDesc", cv, "convDesc",
-                           get_tensor(yDesc, c.name(), "yDesc"), "yDesc");
+  const Geom g = call_geom(c, xDesc, "xDesc", wDesc, "wDesc", cv, yDesc, "yDesc");
   *nonnull(sizeInBytes, "cudnnGetConvolutionForwardWorkspaceSize") =
       workspace_size(Op::fwd, c.name(), g, cv, algo);
   return CUDNN_STATUS_SUCCESS;
@@ -1741,9 +1744,7 @@ cudnnStatus_t cudnnConvolutionForward(cudnnHandle_t handle, const void* alpha,
                                       const cudnnTensorDescriptor_t yDesc, void* y) {
   Call c("cudnnConvolutionForward", handle);
   const ConvState cv = get_conv(convDesc, c.name(), "convDesc");
-  const Geom g = make_geom(c.name(), get_tensor(xDesc, c.name(), "xDesc"), "xDesc",
-                           get_filter(wDesc, c.name(), "wDesc"), "wDesc", cv, "convDesc",
-                           get_tensor(yDesc, c.name(), "yDesc"), "yDesc");
+  const Geom g = call_geom(c, xDesc, "xDesc", wDesc, "wDesc", cv, yDesc, "yDesc");
   run_convolution(Op::fwd, c, g, cv, algo, Operands{"x", "w", "y", x, w, y}, workSpace,
                   workSpaceSizeInBytes, host_scalar(c, alpha, "alpha"),
                   host_scalar(c, beta, "beta"));
@@ -1759,9 +1760,7 @@ cudnnStatus_t cudnnFindConvolutionBackwardDataAlgorithmEx(
     cudnnConvolutionBwdDataAlgoPerf_t* perfResults, void* workSpace, size_t workSpaceSizeInBytes) {
   Call c("cudnnFindConvolutionBackwardDataAlgorithmEx", handle);
   const ConvState cv = get_conv(convDesc, c.name(), "convDesc");
-  const Geom g = make_geom(c.name(), get_tensor(dxDesc, c.name(), "dxDesc"), "dxDesc",
-                           get_filter(wDesc, c.name(), "wDesc"), "wDesc", cv, "convDesc",
-                           get_tensor(dyDesc, c.name(), "dyDesc"), "dyDesc");
+  const Geom g = call_geom(c, dxDesc, "dxDesc", wDesc, "wDesc", cv, dyDesc, "dyDesc");
   find<cudnnConvolutionBwdDataAlgoPerf_t, cudnnConvolutionBwdDataAlgo_t>(
       Op::bwd_data, c, g, cv, Operands{"dy", "w", "dx", dy, w, dx}, requestedAlgoCount,
       returnedAlgoCount, perfResults, workSpace, workSpaceSizeInBytes);
@@ -1774,9 +1773,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardDataWorkspaceSize(
     cudnnConvolutionBwdDataAlgo_t algo, size_t* sizeInBytes) {
   Call c("cudnnGetConvolutionBackwardDataWorkspaceSize", handle);
   const ConvState cv = get_conv(convDesc, c.name(), "convDesc");
-  const Geom g = make_geom(c.name(), get_tensor(dxDesc, c.name(), "dxDesc"), "dxDesc",
-                           get_filter(wDesc, c.name(), "wDesc"), "wDesc", cv, "convDesc",
-                           get_tensor(dyDesc, c.name(), "dyDesc"), "dyDesc");
+  const Geom g = call_geom(c, dxDesc, "dxDesc", wDesc, "wDesc", cv, dyDesc, "dyDesc");
   *nonnull(sizeInBytes, "cudnnGetConvolutionBackwardDataWorkspaceSize") =
       workspace_size(Op::bwd_data, c.name(), g, cv, algo);
   return CUDNN_STATUS_SUCCESS;
@@ -1791,9 +1788,7 @@ cudnnStatus_t cudnnConvolutionBackwardData(cudnnHandle_t handle, const void* alp
                                            const cudnnTensorDescriptor_t dxDesc, void* dx) {
   Call c("cudnnConvolutionBackwardData", handle);
   const ConvState cv = get_conv(convDesc, c.name(), "convDesc");
-  const Geom g = make_geom(c.name(), get_tensor(dxDesc, c.name(), "dxDesc"), "dxDesc",
-                           get_filter(wDesc, c.name(), "wDesc"), "wDesc", cv, "convDesc",
-                           get_tensor(dyDesc, c.name(), "dyDesc"), "dyDesc");
+  const Geom g = call_geom(c, dxDesc, "dxDesc", wDesc, "wDesc", cv, dyDesc, "dyDesc");
   run_convolution(Op::bwd_data, c, g, cv, algo, Operands{"dy", "w", "dx", dy, w, dx}, workSpace,
                   workSpaceSizeInBytes, host_scalar(c, alpha, "alpha"),
                   host_scalar(c, beta, "beta"));
@@ -1810,9 +1805,7 @@ cudnnStatus_t cudnnFindConvolutionBackwardFilterAlgorithmEx(
     size_t workSpaceSizeInBytes) {
   Call c("cudnnFindConvolutionBackwardFilterAlgorithmEx", handle);
   const ConvState cv = get_conv(convDesc, c.name(), "convDesc");
-  const Geom g = make_geom(c.name(), get_tensor(xDesc, c.name(), "xDesc"), "xDesc",
-                           get_filter(dwDesc, c.name(), "dwDesc"), "dwDesc", cv, "convDesc",
-                           get_tensor(dyDesc, c.name(), "dyDesc"), "dyDesc");
+  const Geom g = call_geom(c, xDesc, "xDesc", dwDesc, "dwDesc", cv, dyDesc, "dyDesc");
   find<cudnnConvolutionBwdFilterAlgoPerf_t, cudnnConvolutionBwdFilterAlgo_t>(
       Op::bwd_filter, c, g, cv, Operands{"x", "dy", "dw", x, y, dw}, requestedAlgoCount,
       returnedAlgoCount, perfResults, workSpace, workSpaceSizeInBytes);
@@ -1825,9 +1818,7 @@ cudnnStatus_t cudnnGetConvolutionBackwardFilterWorkspaceSize(
     cudnnConvolutionBwdFilterAlgo_t algo, size_t* sizeInBytes) {
   Call c("cudnnGetConvolutionBackwardFilterWorkspaceSize", handle);
   const ConvState cv = get_conv(convDesc, c.name(), "convDesc");
-  const Geom g = make_geom(c.name(), get_tensor(xDesc, c.name(), "xDesc"), "xDesc",
-                           get_filter(gradDesc, c.name(), "gradDesc"), "gradDesc", cv, "convDesc",
-                           get_tensor(dyDesc, c.name(), "dyDesc"), "dyDesc");
+  const Geom g = call_geom(c, xDesc, "xDesc", gradDesc, "gradDesc", cv, dyDesc, "dyDesc");
   *nonnull(sizeInBytes, "cudnnGetConvolutionBackwardFilterWorkspaceSize") =
       workspace_size(Op::bwd_filter, c.name(), g, cv, algo);
   return CUDNN_STATUS_SUCCESS;
@@ -1842,9 +1833,7 @@ cudnnStatus_t cudnnConvolutionBackwardFilter(cudnnHandle_t handle, const void* a
                                              const cudnnFilterDescriptor_t dwDesc, void* dw) {
   Call c("cudnnConvolutionBackwardFilter", handle);
   const ConvState cv = get_conv(convDesc, c.name(), "convDesc");
-  const Geom g = make_geom(c.name(), get_tensor(xDesc, c.name(), "xDesc"), "xDesc",
-                           get_filter(dwDesc, c.name(), "dwDesc"), "dwDesc", cv, "convDesc",
-                           get_tensor(dyDesc, c.name(), "dyDesc"), "dyDesc");
+  const Geom g = call_geom(c, xDesc, "xDesc", dwDesc, "dwDesc", cv, dyDesc, "dyDesc");
   run_convolution(Op::bwd_filter, c, g, cv, algo, Operands{"x", "dy", "dw", x, dy, dw}, workSpace,
                   workSpaceSizeInBytes, host_scalar(c, alpha, "alpha"),
                   host_scalar(c, beta, "beta"));
