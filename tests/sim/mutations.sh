@@ -17,7 +17,7 @@ mutate() {  # name, file, python expression old -> new, ctest regex
   local name="$1" file="$2" old="$3" new="$4" tests="$5"
   [[ "$only" == "  " || "$only" == *" $name "* ]] || return 0
   cp "$file" "$file.orig"
-  trap 'mv -f "$file.orig" "$file"' EXIT INT TERM
+  trap 'mv -f "$file.orig" "$file"; touch "$file"' EXIT INT TERM
   python3 - "$file" "$old" "$new" <<'PY' || { echo "mutation '$name': pattern not found"; exit 2; }
 import sys
 p, old, new = sys.argv[1:]
@@ -29,6 +29,7 @@ PY
   if ! cmake --build "$build" -j "$(nproc)" --target ddnet_tests_gpu ddnet >"/tmp/mutation-$name.log" 2>&1; then
     echo "mutation '$name': does not build (see /tmp/mutation-$name.log)"
     mv -f "$file.orig" "$file"
+    touch "$file"
     trap - EXIT INT TERM
     status=2
     return 0
@@ -43,6 +44,7 @@ PY
       "/tmp/mutation-$name.log" | sort | uniq | head -n 8 | sed 's/^/    /'
   fi
   mv -f "$file.orig" "$file"
+  touch "$file"  # newer than the mutated build, so the next build recompiles it
   trap - EXIT INT TERM
 }
 
