@@ -13,7 +13,7 @@
 #include "engine/device.h"
 #include "engine/rng.h"
 #include "engine/stream.h"
-#include "kernels/batchnorm.h"
+#include "kernels/batchnorm_ops.h"
 
 using namespace ddnet;
 

@@ -9,11 +9,12 @@
 #include "engine/autograd.h"
 #include "engine/rng.h"
 #include "engine/stream.h"
-#include "kernels/conv_dnnl.h"
-#include "kernels/conv_wgrad.h"
-#include "layers/conv.h"
+#include "kernels/cpu_conv/dnnl.h"
+#include "kernels/cpu_conv/wgrad.h"
+#include "layers/conv_autograd.h"
 
 using namespace ddnet;
+namespace direct = kernels::cpu_conv::direct_wgrad;
 
 namespace {
 
@@ -48,9 +49,9 @@ void conv(benchmark::State& state, bool cuda, bool transpose, bool backward) {
 }
 
 // The weight gradient alone at 3D-DDnet's geometries for a 1x1x16x64x64 step, the direct AVX2
-// kernel (kernels/conv_wgrad.h) against oneDNN's primitive: args (cin, cout, D, H=W, k).
-// variant: the direct kernel's (kernels/conv_wgrad.h), unused for oneDNN.
-void wgrad(benchmark::State& state, bool direct, kernels::direct_wgrad::Variant variant) {
+// kernel (kernels/cpu_conv/wgrad.h) against oneDNN's primitive: args (cin, cout, D, H=W, k).
+// variant: the direct kernel's (kernels/cpu_conv/wgrad.h), unused for oneDNN.
+void wgrad(benchmark::State& state, bool use_direct, direct::Variant variant) {
   kernels::ConvGeometry g;
   g.cin = state.range(0);
   g.cout = state.range(1);
@@ -61,29 +62,27 @@ void wgrad(benchmark::State& state, bool direct, kernels::direct_wgrad::Variant 
     g.pad[a] = state.range(4) / 2;
   }
   kernels::conv_output_size(g);
-  if (direct && !kernels::direct_wgrad::supports(g)) {
+  if (use_direct && !direct::supports(g)) {
     state.SkipWithError("no AVX2/FMA on this CPU");
     return;
   }
-  if (!direct && !kernels::dnnl_path::compiled()) {
+  if (!use_direct && !kernels::cpu_conv::dnnl_path::compiled()) {
     state.SkipWithError("this build has no oneDNN");
     return;
   }
   Generator gen(1);
   const Tensor x = gen.uniform({g.cin * g.in_plane()}), dy = gen.uniform({g.cout * g.out_plane()});
   Tensor dw = Tensor::empty({g.cout * g.cin * g.kvol()}), db = Tensor::empty({g.cout});
-  kernels::direct_wgrad::set_variant(variant);
   auto run = [&] {
-    if (direct)
-      kernels::direct_wgrad::conv_backward_filter(g, x.data<float>(), dy.data<float>(),
-                                                  dw.data<float>(), db.data<float>(), false, {});
+    if (use_direct)
+      direct::conv_backward_filter(g, x.data<float>(), dy.data<float>(), dw.data<float>(),
+                                   db.data<float>(), false, {}, variant);
     else
-      kernels::dnnl_path::conv_backward_filter(g, x.data<float>(), dy.data<float>(),
-                                               dw.data<float>(), db.data<float>(), false, {});
+      kernels::cpu_conv::dnnl_path::conv_backward_filter(
+          g, x.data<float>(), dy.data<float>(), dw.data<float>(), db.data<float>(), false, {});
   };
   run();
   for (auto _ : state) run();
-  kernels::direct_wgrad::set_variant(kernels::direct_wgrad::Variant::automatic);
   state.counters["FLOP/s"] =
       benchmark::Counter(g.flops(), benchmark::Counter::kIsIterationInvariantRate);
 }
@@ -95,16 +94,15 @@ void ddnet_wgrad_shapes(benchmark::internal::Benchmark* b) {
 
 }  // namespace
 
-BENCHMARK_CAPTURE(wgrad, direct_cpu, true, kernels::direct_wgrad::Variant::automatic)
+BENCHMARK_CAPTURE(wgrad, direct_cpu, true, direct::Variant::automatic)
     ->Apply(ddnet_wgrad_shapes)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(wgrad, direct_position_lanes_cpu, true,
-                  kernels::direct_wgrad::Variant::position_lanes)
+BENCHMARK_CAPTURE(wgrad, direct_position_lanes_cpu, true, direct::Variant::position_lanes)
     ->Apply(ddnet_wgrad_shapes)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
-BENCHMARK_CAPTURE(wgrad, onednn_cpu, false, kernels::direct_wgrad::Variant::automatic)
+BENCHMARK_CAPTURE(wgrad, onednn_cpu, false, direct::Variant::automatic)
     ->Apply(ddnet_wgrad_shapes)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();

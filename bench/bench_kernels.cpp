@@ -9,7 +9,9 @@
 #include "engine/device.h"
 #include "engine/rng.h"
 #include "engine/stream.h"
-#include "kernels/ops.h"
+#include "kernels/copy_ops.h"
+#include "kernels/elementwise_ops.h"
+#include "kernels/reduce_ops.h"
 
 using namespace ddnet;
 

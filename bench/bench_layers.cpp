@@ -8,7 +8,8 @@
 
 #include "engine/rng.h"
 #include "engine/stream.h"
-#include "kernels/ops.h"
+#include "kernels/concat_ops.h"
+#include "kernels/upsample_ops.h"
 #include "layers/functional.h"
 
 using namespace ddnet;

@@ -63,7 +63,7 @@ if(DNNL_INCLUDE_DIR AND DNNL_LIBRARY)
                         INTERFACE_INCLUDE_DIRECTORIES ${DNNL_INCLUDE_DIR})
 endif()
 # FFTW (single and double precision, both in Debian's libfftw3-dev): the CPU's FFT convolutions
-# for wide kernels (kernels/conv_fft_cpu.cpp).
+# for wide kernels (kernels/cpu_conv/fft.cpp).
 find_path(FFTW_INCLUDE_DIR fftw3.h)
 find_library(FFTW_LIBRARY fftw3)
 find_library(FFTWF_LIBRARY fftw3f)

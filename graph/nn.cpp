@@ -3,8 +3,8 @@
 
 #include <cmath>
 
-#include "layers/batchnorm.h"
-#include "layers/conv.h"
+#include "layers/batchnorm_autograd.h"
+#include "layers/conv_autograd.h"
 
 namespace ddnet::nn {
 

@@ -1,9 +1,8 @@
 // Adam over the arena.
 #include "graph/optim.h"
 
-#include "kernels/adam.h"
-#include "kernels/dispatch.h"
-#include "kernels/ops.h"
+#include "kernels/adam_ops.h"
+#include "kernels/reduce_ops.h"
 
 namespace ddnet::nn {
 
@@ -23,16 +22,7 @@ void Adam::step() {
       kernels::adam_scalars(o_.lr, o_.beta1, o_.beta2, o_.eps, o_.weight_decay, t_, o_.clip_norm);
   Tensor norm_sq =
       o_.clip_norm > 0 ? kernels::sum_sq(arena_.grads) : Tensor();  // stays on the device
-  const float* nsq = norm_sq.defined() ? norm_sq.data<float>() : nullptr;
-  const std::int64_t n = arena_.params.numel();
-  if (arena_.params.device().is_cpu()) {
-    kernels::cpu::adam_step(arena_.params.data<float>(), arena_.grads.data<float>(),
-                            m_.data<float>(), v_.data<float>(), n, s, nsq);
-  } else {
-    DDNET_CUDA_CALL(kernels::cuda::adam_step(
-        arena_.params.data<float>(), arena_.grads.data<float>(), m_.data<float>(), v_.data<float>(),
-        n, s, nsq, kernels::detail::stream_of(arena_.params)));
-  }
+  kernels::adam_step(arena_.params, arena_.grads, m_, v_, s, norm_sq);
 }
 
 void Adam::zero_grad() {

@@ -12,11 +12,10 @@
 // thread count) and adds the pieces of a channel in order. The GPU splits each channel into a
 // number of parts fixed by the shape (batch_norm_parts), one block per (part, channel), a fixed
 // tree inside each block, and combines the parts of a channel in a fixed tree: no atomics.
+// Tensor-level entry points: kernels/batchnorm_ops.h.
 #pragma once
 
 #include <cstdint>
-
-#include "engine/tensor.h"
 
 namespace ddnet::kernels {
 
@@ -74,29 +73,5 @@ void batch_norm_backward_input(const T* dy, const T* x, const T* mean, const T* 
                                std::int64_t N, std::int64_t C, std::int64_t S, bool training,
                                void* stream);
 }  // namespace cuda
-
-// Tensor-level entry points (kernels/batchnorm_ops.cpp): shape, dtype and device checks, then
-// dispatch on x's device. No autograd here: F::batch_norm (layers/batchnorm.h) records it.
-
-struct BatchNormForward {
-  Tensor y;
-  Tensor mean, invstd;  // (C): the statistics y was normalised with (batch or running)
-};
-
-// x: (N, C, H, W) or (N, C, D, H, W), any strides. weight, bias: (C) or undefined (1 and 0).
-// running_mean, running_var: (C), updated in place in training mode; required in eval mode,
-// optional (undefined: not tracked) in training mode.
-BatchNormForward batch_norm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                    Tensor& running_mean, Tensor& running_var, bool training,
-                                    double momentum = 0.1, double eps = 1e-5);
-
-struct BatchNormGrads {
-  Tensor dx, dweight, dbias;  // undefined where not asked for
-};
-
-// The gradients for dy (the shape of x), given the forward's mean / invstd.
-BatchNormGrads batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight,
-                                   const Tensor& mean, const Tensor& invstd, bool training,
-                                   bool need_dx, bool need_dweight, bool need_dbias);
 
 }  // namespace ddnet::kernels

@@ -1,7 +1,8 @@
 // Tensor-level batch normalisation: checks a user can act on, then dispatch on x's device.
-#include "kernels/batchnorm.h"
+#include "kernels/batchnorm_ops.h"
+
+#include "kernels/copy_ops.h"
 #include "kernels/dispatch.h"
-#include "kernels/ops.h"
 
 namespace ddnet::kernels {
 

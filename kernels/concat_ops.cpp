@@ -1,9 +1,9 @@
 // Tensor-level concat and split: checks, grouping by kConcatMaxInputs, dispatch.
+#include "kernels/concat_ops.h"
+
 #include <algorithm>
 
-#include "kernels/concat.h"
 #include "kernels/dispatch.h"
-#include "kernels/ops.h"
 
 namespace ddnet::kernels {
 

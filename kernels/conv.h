@@ -4,9 +4,11 @@
 //   forward          y  = conv(x, w) + b          w: (Cout, Cin, kD, kH, kW)
 //   backward_data    dx = conv^T(dy, w)           (= the forward of ConvTranspose with w)
 //   backward_filter  dw = dy (*) x, db = sum(dy)
-// CPU: im2col over tiles of output positions + BLAS gemm (the column buffer stays bounded);
-// 1x1x1 stride-1 convolutions skip im2col. CUDA: cuDNN with N-d descriptors, the algorithm
-// found once per shape by measurement under a workspace cap, and cached.
+// CPU (conv_cpu.cpp): im2col over tiles of output positions + BLAS gemm, the reference; float32
+// first tries the fast paths fenced in kernels/cpu_conv/ (tiled FFTs, a direct AVX2 weight
+// gradient, oneDNN; switches in kernels/cpu_conv/config.h). CUDA (conv_cudnn.cpp): cuDNN with
+// N-d descriptors, the algorithm found once per shape by measurement under a workspace cap, and
+// cached. Tensor-level entry points: kernels/conv_ops.h.
 // Every sample's (C, D, H, W) block must be contiguous, but samples may be `batch_stride`
 // elements apart: a channel slice of a bigger buffer (the dense blocks) is a valid x or y.
 #pragma once
@@ -80,13 +82,6 @@ void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy
 // fp32 reference; on trades ~1e-3 relative error for speed.
 void set_allow_tf32(bool on);
 bool allow_tf32();
-// The float32 CPU path: "dnnl" (oneDNN, the default where the build has it) or "im2col"
-// (im2col + BLAS, always available; float64 always uses it). Initialised from DDNET_CPU_CONV.
-void set_cpu_conv_backend(const std::string& name);
-std::string cpu_conv_backend();
-// One line on how float32 CPU convolutions run (backend, weight gradient, FFT mode and
-// precision) and the environment variables that change it; for `ddnet info`.
-std::string cpu_conv_summary();
 // Workspace cap for cuDNN algorithm choice (bytes; default 1 GiB).
 void set_conv_workspace_limit(std::size_t bytes);
 std::size_t conv_workspace_limit();

@@ -1,15 +1,13 @@
-// CPU convolutions. float32 by default: tiled FFTs where the cost model prefers them (wide
-// kernels on big enough volumes, kernels/conv_fft.h), else oneDNN (with the direct weight
-// gradient of conv_wgrad.h). float64, and float32 when DDNET_CPU_CONV=im2col: im2col over tiles
-// of output positions, then BLAS gemm (OpenBLAS). The tile
-// keeps the column buffer near 32 MiB whatever the volume; 1x1x1 stride-1 convolutions use the
-// input as the column matrix directly. Results do not depend on the thread count: gemm splits
-// only M and N, and col2im is parallel over channels (disjoint outputs).
+// CPU convolutions: im2col over tiles of output positions, then BLAS gemm (OpenBLAS), for
+// float64 always and for float32 when no fast path of kernels/cpu_conv/ takes the call (asked
+// first, through fast_paths.h; never under cpu_conv::Config::pinned()). This is the reference
+// path. The tile keeps the column buffer near 32 MiB whatever the volume; 1x1x1 stride-1
+// convolutions use the input as the column matrix directly. Results do not depend on the thread
+// count: gemm splits only M and N, and col2im is parallel over channels (disjoint outputs).
 #include <cblas.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
 #include <cstring>
 #include <sstream>
 #include <string>
@@ -19,9 +17,7 @@
 #include "engine/error.h"
 #include "engine/parallel.h"
 #include "kernels/conv.h"
-#include "kernels/conv_dnnl.h"
-#include "kernels/conv_fft.h"
-#include "kernels/conv_wgrad.h"
+#include "kernels/cpu_conv/fast_paths.h"
 
 namespace ddnet::kernels {
 
@@ -159,50 +155,7 @@ std::int64_t batch_stride(std::int64_t given, std::int64_t channels, std::int64_
   return given ? given : channels * plane;
 }
 
-// float32 goes to oneDNN when selected; float64 always takes the im2col path.
-std::atomic<bool>& use_dnnl() {
-  static std::atomic<bool> on{[] {
-    const char* env = std::getenv("DDNET_CPU_CONV");
-    return dnnl_path::compiled() && !(env && std::string(env) == "im2col");
-  }()};
-  return on;
-}
-
-// With the fast backend, stride-1 weight gradients take the direct AVX2 kernel
-// (kernels/conv_wgrad.h) unless DDNET_CPU_WGRAD=dnnl asks for oneDNN's (for comparisons).
-bool use_direct_wgrad() {
-  static const bool on = [] {
-    const char* env = std::getenv("DDNET_CPU_WGRAD");
-    return !(env && std::string(env) == "dnnl");
-  }();
-  return on;
-}
-
 }  // namespace
-
-void set_cpu_conv_backend(const std::string& name) {
-  DDNET_CHECK(name == "im2col" || name == "dnnl", "CPU convolution backend '", name,
-              "': expected dnnl or im2col");
-  DDNET_CHECK(name != "dnnl" || dnnl_path::compiled(),
-              "CPU convolution backend dnnl: this build has no oneDNN");
-  use_dnnl() = name == "dnnl";
-}
-std::string cpu_conv_backend() {
-  return use_dnnl() ? "dnnl" : "im2col";
-}
-std::string cpu_conv_summary() {
-  if (!use_dnnl()) return "im2col + BLAS (DDNET_CPU_CONV=im2col)";
-  std::string s = "oneDNN; weight gradient ";
-  s += use_direct_wgrad() ? "direct AVX2" : "oneDNN";
-  s += "; tiled FFTs for wide kernels ";
-  ConvGeometry wide;  // stride 1, a 3-wide kernel: supported wherever the build has FFTW
-  wide.k[2] = 3;
-  if (!fft_conv::supports(wide)) return s + "not built (no FFTW)";
-  const fft_conv::Mode m = fft_conv::mode();
-  s += m == fft_conv::Mode::never ? "off" : m == fft_conv::Mode::always ? "always" : "auto";
-  s += fft_conv::precision() == fft_conv::Precision::f32 ? ", float spectra" : ", double spectra";
-  return s + " (DDNET_CPU_CONV, DDNET_CPU_WGRAD, DDNET_CPU_CONV_FFT, DDNET_CPU_CONV_FFT_PRECISION)";
-}
 
 void set_allow_tf32(bool on) {
   tf32_flag() = on;
@@ -223,9 +176,7 @@ template <class T>
 void conv_forward(const ConvGeometry& g, const T* x, const T* w, const T* bias, T* y,
                   ConvStrides s) {
   if constexpr (std::is_same_v<T, float>) {
-    if (use_dnnl() && fft_conv::chosen(g, fft_conv::Pass::forward))
-      return fft_conv::conv_forward(g, x, w, bias, y, s);
-    if (use_dnnl()) return dnnl_path::conv_forward(g, x, w, bias, y, s);
+    if (cpu_conv::try_forward(g, x, w, bias, y, s)) return;
   }
   const std::int64_t P = g.out_plane(), rows = g.cin * g.kvol();
   const std::int64_t xs = batch_stride(s.x, g.cin, g.in_plane()), ys = batch_stride(s.y, g.cout, P);
@@ -260,9 +211,7 @@ template <class T>
 void conv_backward_data(const ConvGeometry& g, const T* dy, const T* w, T* dx, bool accumulate,
                         ConvStrides s) {
   if constexpr (std::is_same_v<T, float>) {
-    if (use_dnnl() && fft_conv::chosen(g, fft_conv::Pass::backward_data))
-      return fft_conv::conv_backward_data(g, dy, w, dx, accumulate, s);
-    if (use_dnnl()) return dnnl_path::conv_backward_data(g, dy, w, dx, accumulate, s);
+    if (cpu_conv::try_backward_data(g, dy, w, dx, accumulate, s)) return;
   }
   const std::int64_t P = g.out_plane(), rows = g.cin * g.kvol();
   const std::int64_t xs = batch_stride(s.x, g.cin, g.in_plane()), ys = batch_stride(s.y, g.cout, P);
@@ -290,11 +239,7 @@ template <class T>
 void conv_backward_filter(const ConvGeometry& g, const T* x, const T* dy, T* dw, T* dbias,
                           bool accumulate, ConvStrides s) {
   if constexpr (std::is_same_v<T, float>) {
-    if (use_dnnl() && fft_conv::chosen(g, fft_conv::Pass::backward_filter))
-      return fft_conv::conv_backward_filter(g, x, dy, dw, dbias, accumulate, s);
-    if (use_dnnl() && use_direct_wgrad() && direct_wgrad::supports(g))
-      return direct_wgrad::conv_backward_filter(g, x, dy, dw, dbias, accumulate, s);
-    if (use_dnnl()) return dnnl_path::conv_backward_filter(g, x, dy, dw, dbias, accumulate, s);
+    if (cpu_conv::try_backward_filter(g, x, dy, dw, dbias, accumulate, s)) return;
   }
   const std::int64_t P = g.out_plane(), rows = g.cin * g.kvol();
   const std::int64_t xs = batch_stride(s.x, g.cin, g.in_plane()), ys = batch_stride(s.y, g.cout, P);

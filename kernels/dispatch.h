@@ -1,5 +1,6 @@
-// Internal helpers for the tensor-level entry points of kernels/: element-type dispatch, the
-// current stream of a tensor's device, and CUDA calls that compile away in CPU-only builds.
+// Internal helpers for the tensor-level entry points of kernels/ (the <op>_ops.cpp files):
+// element-type dispatch, input checks, the current stream of a tensor's device, and CUDA calls
+// that compile away in CPU-only builds. Only kernels/ includes this header.
 #pragma once
 
 #include "engine/stream.h"
@@ -21,6 +22,24 @@ void dispatch_float(const Tensor& t, const char* op, Fn&& fn) {
     default:
       DDNET_FAIL(op, ": ", t.str(), ": only float32 and float64 are supported");
   }
+}
+
+// x is defined and contiguous (the raw kernels index it densely).
+inline void check_input(const char* op, const char* name, const Tensor& t) {
+  DDNET_CHECK(t.defined(), op, ": input ", name, " is undefined");
+  DDNET_CHECK(t.is_contiguous(), op, ": input ", name, " ", t.str(),
+              " is a strided view; make it contiguous with kernels::contiguous() first");
+}
+
+// a and b are valid inputs of the same shape, element type and device (no broadcasting).
+inline void check_same(const char* op, const Tensor& a, const Tensor& b) {
+  check_input(op, "a", a);
+  check_input(op, "b", b);
+  DDNET_CHECK(a.shape() == b.shape(), op, ": shapes differ: ", a.shape().str(), " vs ",
+              b.shape().str(), " (no broadcasting)");
+  DDNET_CHECK(a.dtype() == b.dtype(), op, ": element types differ: ", a.str(), " vs ", b.str());
+  DDNET_CHECK(a.device() == b.device(), op, ": devices differ: ", a.device().str(), " vs ",
+              b.device().str(), "; copy one with to() first");
 }
 
 inline void* stream_of(const Tensor& t) {

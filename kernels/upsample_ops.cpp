@@ -1,6 +1,7 @@
 // Tensor-level upsample: shape checks, tables uploaded to the op's device, dispatch.
+#include "kernels/upsample_ops.h"
+
 #include "kernels/dispatch.h"
-#include "kernels/ops.h"
 
 namespace ddnet::kernels {
 

@@ -1,19 +1,14 @@
 // The training loss of 3D-DDnet: MSE + gamma * (1 - MS-SSIM), gamma 0.1 by default, with its
-// parts for logging. MS-SSIM's options (reference or textbook): kernels/msssim.h.
+// parts for logging. MS-SSIM (and its options, reference or textbook): layers/msssim_autograd.h.
 #pragma once
 
 #include "engine/tensor.h"
-#include "kernels/msssim.h"
+#include "layers/msssim_autograd.h"
 
 namespace ddnet::F {
 
 // mean((pred - target)^2), one element; gradients for both inputs.
 Tensor mse(const Tensor& pred, const Tensor& target);
-
-// MS-SSIM of pred against target, one element; the gradient flows to pred (the target is data).
-// Shapes (N, C, H, W) or (N, C, D, H, W). NaN or Inf in either input is an error.
-Tensor msssim(const Tensor& pred, const Tensor& target,
-              const kernels::MsssimOptions& options = kernels::MsssimOptions::reference());
 
 struct LossParts {
   Tensor total;  // mse + gamma * (1 - msssim), differentiable

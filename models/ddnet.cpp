@@ -5,7 +5,7 @@
 #include <string>
 
 #include "layers/functional.h"
-#include "layers/pool.h"
+#include "layers/pool_autograd.h"
 
 namespace ddnet::models {
 

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "graph/nn.h"
-#include "kernels/upsample.h"
+#include "kernels/upsample_ops.h"
 
 namespace ddnet::models {
 

@@ -1,5 +1,7 @@
 // Catch2 runner of the GPU suite: without a usable CUDA device every entry exits with 77, which
-// ctest reports as SKIPPED (never as passed). Listing tests works without a device.
+// ctest reports as SKIPPED (never as passed). Listing tests works without a device. CPU
+// references run the pinned CPU convolutions (im2col + BLAS, kernels/cpu_conv/config.h), so what
+// CUDA results are compared against does not change with the machine.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
@@ -7,6 +9,7 @@
 #include <iostream>
 
 #include "engine/device.h"
+#include "kernels/cpu_conv/config.h"
 
 int main(int argc, char** argv) {
   bool listing = false;
@@ -15,5 +18,6 @@ int main(int argc, char** argv) {
     std::cout << "SKIPPED: no usable CUDA device (" << ddnet::cuda_unavailable_reason() << ")\n";
     return 77;
   }
+  ddnet::kernels::cpu_conv::set_config(ddnet::kernels::cpu_conv::Config::pinned());
   return Catch::Session().run(argc, argv);
 }

@@ -14,7 +14,7 @@
 #include "engine/error.h"
 #include "engine/parallel.h"
 #include "generated/ddnet_config.h"
-#include "kernels/conv.h"
+#include "kernels/cpu_conv/config.h"
 #include "models/train.h"
 #include "tools/commands.h"
 #include "tools/data_parallel.h"
@@ -32,7 +32,7 @@ int info() {
             << ", MPI: " << (DDNET_WITH_MPI ? "yes" : "no")
             << ", HDF5: " << (DDNET_WITH_HDF5 ? "yes" : "no") << "\n"
             << "  CPU threads: " << ddnet::cpu_threads() << "\n"
-            << "  CPU convolutions: " << kernels::cpu_conv_summary() << "\n";
+            << "  CPU convolutions: " << kernels::cpu_conv::config().summary() << "\n";
   const dist::World& w = dist::World::get();
   std::cout << "  processes: " << w.size()
             << (w.uses_mpi() ? " (MPI world; this is rank " + std::to_string(w.rank()) +

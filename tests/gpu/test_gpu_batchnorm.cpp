@@ -5,8 +5,8 @@
 #include <catch2/catch.hpp>
 
 #include "engine/rng.h"
-#include "kernels/batchnorm.h"
-#include "layers/batchnorm.h"
+#include "kernels/batchnorm_ops.h"
+#include "layers/batchnorm_autograd.h"
 #include "tests/op_harness.h"
 
 using namespace ddnet;

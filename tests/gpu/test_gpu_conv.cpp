@@ -5,8 +5,9 @@
 
 #include "engine/rng.h"
 #include "kernels/conv_ops.h"
-#include "kernels/ops.h"
-#include "layers/conv.h"
+#include "kernels/copy_ops.h"
+#include "kernels/reduce_ops.h"
+#include "layers/conv_autograd.h"
 #include "tests/op_harness.h"
 
 using namespace ddnet;

@@ -9,7 +9,7 @@
 #include "engine/prefetch.h"
 #include "engine/rng.h"
 #include "engine/stream.h"
-#include "kernels/ops.h"
+#include "kernels/elementwise_ops.h"
 
 using namespace ddnet;
 using Catch::Matchers::Contains;

@@ -3,7 +3,10 @@
 #include <catch2/catch.hpp>
 
 #include "engine/rng.h"
-#include "kernels/ops.h"
+#include "kernels/copy_ops.h"
+#include "kernels/elementwise_ops.h"
+#include "kernels/reduce_ops.h"
+#include "kernels/upsample_ops.h"
 #include "layers/functional.h"
 #include "tests/op_harness.h"
 

@@ -1,7 +1,7 @@
 // GPU entries: max and average pooling on CUDA against the CPU, forward and gradient.
 #include <catch2/catch.hpp>
 
-#include "layers/pool.h"
+#include "layers/pool_autograd.h"
 #include "tests/op_harness.h"
 
 using namespace ddnet;

@@ -11,8 +11,8 @@
 
 #include "engine/autograd.h"
 #include "engine/rng.h"
-#include "kernels/batchnorm.h"
-#include "layers/batchnorm.h"
+#include "kernels/batchnorm_ops.h"
+#include "layers/batchnorm_autograd.h"
 #include "tests/op_harness.h"
 
 using namespace ddnet;

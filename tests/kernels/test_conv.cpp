@@ -3,10 +3,15 @@
 // channel-slice output path; errors.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <string>
+
 #include "engine/rng.h"
 #include "kernels/conv_ops.h"
-#include "kernels/ops.h"
-#include "layers/conv.h"
+#include "kernels/copy_ops.h"
+#include "kernels/cpu_conv/config.h"
+#include "kernels/reduce_ops.h"
+#include "layers/conv_autograd.h"
 #include "tests/op_harness.h"
 
 using namespace ddnet;
@@ -130,16 +135,15 @@ TEST_CASE("conv: errors a user can act on", "[conv]") {
                       Contains("conv_transpose3d: input has 2 channels, weight expects 3"));
 }
 
-TEST_CASE("conv: the oneDNN and im2col float32 paths agree", "[conv]") {
-  if (kernels::cpu_conv_backend() != "dnnl") {
+TEST_CASE("conv: the float32 fast paths (cpu_conv/) agree with the pinned im2col reference",
+          "[conv]") {
+  namespace cc = kernels::cpu_conv;
+  if (!cc::Config::from_environment().uses_fast_paths()) {
     WARN("this build has no oneDNN: only the im2col path exists");
     return;
   }
-  struct Restore {
-    ~Restore() { kernels::set_cpu_conv_backend("dnnl"); }
-  } restore;
-  auto run = [](const std::string& backend, const Case& c, bool transpose) {
-    kernels::set_cpu_conv_backend(backend);
+  auto run = [](const cc::Config& config, const Case& c, bool transpose) {
+    const cc::ScopedConfig scoped(config);
     Generator gen(5);
     Tensor x = gen.uniform(c.x).set_requires_grad();
     Tensor w = gen.uniform(c.w).set_requires_grad();
@@ -153,9 +157,33 @@ TEST_CASE("conv: the oneDNN and im2col float32 paths agree", "[conv]") {
   all.push_back({{{1, 3, 4, 5}, {3, 2, 3, 3}, {1, 1}}, true});
   all.push_back({{{2, 4, 3, 4, 3}, {4, 3, 5, 5, 5}, {1, 2}}, true});
   for (const auto& [c, t] : all) {
-    const auto a = run("im2col", c, t), d = run("dnnl", c, t);
+    const auto a = run(cc::Config::pinned(), c, t), d = run(cc::Config::from_environment(), c, t);
     const char* what[] = {"output", "input gradient", "weight gradient", "bias gradient"};
     for (std::size_t i = 0; i < a.size(); ++i) test::check_close(d[i], a[i], 1e-4, 1e-5, what[i]);
   }
-  REQUIRE_THROWS_WITH(kernels::set_cpu_conv_backend("mkl"), Contains("expected dnnl or im2col"));
+}
+
+TEST_CASE("conv: the CPU fast paths' switches are checked when read", "[conv]") {
+  namespace cc = kernels::cpu_conv;
+  struct Var {
+    const char* name;
+    const char* bad;
+    const char* expected;
+  };
+  for (const Var& v : {Var{"DDNET_CPU_CONV", "mkl", "expected dnnl or im2col"},
+                       Var{"DDNET_CPU_WGRAD", "fast", "expected direct or dnnl"},
+                       Var{"DDNET_CPU_CONV_FFT", "yes", "expected auto, on or off"},
+                       Var{"DDNET_CPU_CONV_FFT_PRECISION", "half", "expected float or double"}}) {
+    const char* old = std::getenv(v.name);
+    const std::string saved = old ? old : "";
+    ::setenv(v.name, v.bad, 1);
+    CHECK_THROWS_WITH(cc::Config::from_environment(), Contains(v.name) && Contains(v.expected));
+    if (old)
+      ::setenv(v.name, saved.c_str(), 1);
+    else
+      ::unsetenv(v.name);
+  }
+  // pinned() runs no fast path: the reference CUDA results and tests compare against
+  CHECK_FALSE(cc::Config::pinned().uses_fast_paths());
+  CHECK_THAT(cc::Config::pinned().summary(), Contains("im2col + BLAS"));
 }

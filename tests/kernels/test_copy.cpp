@@ -2,7 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include "engine/rng.h"
-#include "kernels/ops.h"
+#include "kernels/copy_ops.h"
+#include "kernels/reduce_ops.h"
 
 using namespace ddnet;
 using Catch::Matchers::Contains;

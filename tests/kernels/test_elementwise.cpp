@@ -1,7 +1,7 @@
 // Elementwise kernels: values, shape errors, and gradient checks over odd shapes.
 #include <catch2/catch.hpp>
 
-#include "kernels/ops.h"
+#include "kernels/elementwise_ops.h"
 #include "layers/functional.h"
 #include "tests/op_harness.h"
 

@@ -6,10 +6,10 @@
 
 #include "engine/parallel.h"
 #include "engine/rng.h"
-#include "kernels/ops.h"
+#include "kernels/copy_ops.h"
 #include "kernels/pool_impl.h"
 #include "kernels/pool_ops.h"
-#include "layers/pool.h"
+#include "layers/pool_autograd.h"
 #include "tests/op_harness.h"
 
 using namespace ddnet;

@@ -9,7 +9,7 @@
 #endif
 
 #include "engine/rng.h"
-#include "kernels/ops.h"
+#include "kernels/reduce_ops.h"
 #include "layers/functional.h"
 #include "tests/op_harness.h"
 

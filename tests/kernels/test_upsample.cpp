@@ -4,7 +4,7 @@
 
 #include <algorithm>
 
-#include "kernels/ops.h"
+#include "kernels/upsample_ops.h"
 #include "layers/functional.h"
 #include "tests/op_harness.h"
 

@@ -3,7 +3,7 @@
 // gradients of x, weight and bias, training and eval, 2D and 3D, affine and not; rtol 1e-4.
 #include <catch2/catch.hpp>
 
-#include "layers/batchnorm.h"
+#include "layers/batchnorm_autograd.h"
 #include "tests/fixtures.h"
 #include "tests/op_harness.h"
 

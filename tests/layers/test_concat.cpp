@@ -3,8 +3,9 @@
 #include <catch2/catch.hpp>
 
 #include "engine/rng.h"
-#include "kernels/ops.h"
-#include "layers/conv.h"
+#include "kernels/concat_ops.h"
+#include "kernels/copy_ops.h"
+#include "layers/conv_autograd.h"
 #include "layers/functional.h"
 #include "tests/op_harness.h"
 

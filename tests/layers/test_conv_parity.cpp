@@ -2,7 +2,7 @@
 // tests/fixtures/gen_conv.py): output and the gradients of input, weight and bias, rtol 1e-4.
 #include <catch2/catch.hpp>
 
-#include "layers/conv.h"
+#include "layers/conv_autograd.h"
 #include "tests/fixtures.h"
 #include "tests/op_harness.h"
 

@@ -1,7 +1,7 @@
 // Pooling against PyTorch's max_pool2d/3d and avg_pool2d/3d (tests/fixtures/gen_pool.py).
 #include <catch2/catch.hpp>
 
-#include "layers/pool.h"
+#include "layers/pool_autograd.h"
 #include "tests/fixtures.h"
 #include "tests/op_harness.h"
 

@@ -1,10 +1,9 @@
-// Tiled FFT convolutions for the CPU, in float or double precision (see conv_fft.h).
-#include "kernels/conv_fft.h"
+// Tiled FFT convolutions for the CPU, in float or double precision (see fft.h).
+#include "kernels/cpu_conv/fft.h"
 
 #include "generated/ddnet_config.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -25,50 +24,14 @@
 #include "engine/error.h"
 #include "engine/parallel.h"
 
-namespace ddnet::kernels::fft_conv {
+namespace ddnet::kernels::cpu_conv::fft {
 
 namespace {
 
-Mode mode_from_env() {
-  const char* env = std::getenv("DDNET_CPU_CONV_FFT");
-  if (!env || !*env) return Mode::automatic;
-  const std::string v(env);
-  if (v == "off") return Mode::never;
-  if (v == "on") return Mode::always;
-  DDNET_CHECK(v == "auto", "DDNET_CPU_CONV_FFT='", v, "': expected auto, on or off");
-  return Mode::automatic;
-}
-
-Precision precision_from_env() {
-  const char* env = std::getenv("DDNET_CPU_CONV_FFT_PRECISION");
-  if (!env || !*env) return Precision::f32;
-  const std::string v(env);
-  if (v == "double") return Precision::f64;
-  DDNET_CHECK(v == "float", "DDNET_CPU_CONV_FFT_PRECISION='", v, "': expected float or double");
-  return Precision::f32;
-}
-
-std::atomic<std::int64_t>& max_tile() {
-  static std::atomic<std::int64_t> t{0};
-  return t;
-}
-
-std::atomic<Mode>& mode_setting() {
-  static std::atomic<Mode> m{mode_from_env()};
-  return m;
-}
-
-std::atomic<Precision>& precision_setting() {
-  static std::atomic<Precision> p{precision_from_env()};
-  return p;
-}
-
-// ---- the cost model (single-thread nanoseconds, fitted to measurements on this project's 2-core
-// AVX2 VM, where the products and the spectra's re-layout are bound by memory bandwidth: the
-// float spectra move half the bytes). The float constants against one-thread runs of the three
-// passes: 64->16 at 8x32x32 model 21.2 ms, measured 20.6-22.9; 32->32 at 16x64x64 93.6 vs
-// 83-87; 32->32 at 8x32x32 19.4 vs 14.6-16.2; 64->16 at 4x16x16 5.7 vs 7.5-8.6, where direct
-// takes 2.9-6.1 and wins, as the model says. ----
+// ---- the cost model: single-thread nanoseconds per unit of work. The constants were fitted to
+// one machine's measurements (the products and the spectra's re-layout are bound by memory
+// bandwidth: float spectra move half the bytes); the fit and how to redo it on another machine
+// are in bench/results/cpu-conv-cost-model.md. ----
 struct Costs {
   double fft;   // per fvol * log2(fvol) of one r2c or c2r transform
   double move;  // per sample gathered or scattered, per bin re-laid
@@ -116,11 +79,10 @@ const std::int64_t* written(const ConvGeometry& g, Pass p) {
   return p == Pass::backward_data ? g.in : g.out;
 }
 
-Tiling search(const ConvGeometry& g, Pass p, Precision prec) {
+Tiling search(const ConvGeometry& g, Pass p, Precision prec, std::int64_t cap) {
   const Costs& c = prec == Precision::f32 ? kCostsF32 : kCostsF64;
   const std::int64_t* ext = written(g, p);
   std::vector<std::int64_t> cand[3];
-  const std::int64_t cap = max_tile();
   for (int a = 0; a < 3; ++a) {
     const std::int64_t last = cap > 0 ? std::min(cap, ext[a]) : ext[a];
     for (std::int64_t t = 1; t <= last; ++t) {
@@ -165,22 +127,6 @@ std::mutex& cache_mutex() {
 
 }  // namespace
 
-void set_mode(Mode m) {
-  mode_setting() = m;
-}
-Mode mode() {
-  return mode_setting();
-}
-void set_precision(Precision p) {
-  precision_setting() = p;
-}
-Precision precision() {
-  return precision_setting();
-}
-void set_max_tile(std::int64_t t) {
-  max_tile() = t;
-}
-
 bool supports(const ConvGeometry& g) {
 #if DDNET_WITH_FFTW
   bool wide = false;
@@ -195,26 +141,26 @@ bool supports(const ConvGeometry& g) {
 #endif
 }
 
-Tiling tiling(const ConvGeometry& g, Pass p) {
+Tiling tiling(const ConvGeometry& g, Pass p, const Config& c) {
   using Key = std::tuple<int, int, std::int64_t, std::string>;
   static std::map<Key, Tiling> cache;
-  const Precision prec = precision();
-  const Key key{static_cast<int>(p), static_cast<int>(prec), max_tile().load(), g.str()};
+  const Precision prec = c.fft_precision;
+  const Key key{static_cast<int>(p), static_cast<int>(prec), c.fft_max_tile, g.str()};
   {
     std::lock_guard<std::mutex> lock(cache_mutex());
     auto it = cache.find(key);
     if (it != cache.end()) return it->second;
   }
-  const Tiling t = search(g, p, prec);
+  const Tiling t = search(g, p, prec, c.fft_max_tile);
   std::lock_guard<std::mutex> lock(cache_mutex());
   return cache.emplace(key, t).first->second;
 }
 
-bool chosen(const ConvGeometry& g, Pass p) {
-  const Mode m = mode();
+bool chosen(const ConvGeometry& g, Pass p, const Config& c) {
+  const Mode m = c.fft;
   if (m == Mode::never || !supports(g)) return false;
   if (m == Mode::always) return true;
-  const Tiling t = tiling(g, p);
+  const Tiling t = tiling(g, p, c);
   return t.cost_ns < kMargin * t.direct_ns;
 }
 
@@ -702,8 +648,8 @@ struct Setup {
   const Plans<R>* pl;
   std::int64_t xs, ys;
   double scale;
-  Setup(const ConvGeometry& g, Pass p, ConvStrides st)
-      : tl(tiling(g, p)),
+  Setup(const ConvGeometry& g, Pass p, ConvStrides st, const Config& c)
+      : tl(tiling(g, p, c)),
         d{{tl.f[0], tl.f[1], tl.f[2]}},
         pl(&plans_for<R>(d)),
         xs(st.x ? st.x : g.cin * g.in_plane()),
@@ -724,8 +670,8 @@ struct Setup {
 
 template <class R>
 void forward_impl(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                  float* y, ConvStrides st) {
-  const Setup<R> S(g, Pass::forward, st);
+                  float* y, ConvStrides st, const Config& c) {
+  const Setup<R> S(g, Pass::forward, st, c);
   const Dims& d = S.d;
   const Spectra<R> W = weight_spectra(g, w, d, *S.pl);
   const Tiles tiles(g, g.out, S.tl);
@@ -752,8 +698,8 @@ void forward_impl(const ConvGeometry& g, const float* x, const float* w, const f
 
 template <class R>
 void backward_data_impl(const ConvGeometry& g, const float* dy, const float* w, float* dx,
-                        bool accumulate, ConvStrides st) {
-  const Setup<R> S(g, Pass::backward_data, st);
+                        bool accumulate, ConvStrides st, const Config& c) {
+  const Setup<R> S(g, Pass::backward_data, st, c);
   const Dims& d = S.d;
   const Spectra<R> W = weight_spectra(g, w, d, *S.pl);
   const Tiles tiles(g, g.in, S.tl);
@@ -789,8 +735,8 @@ void backward_data_impl(const ConvGeometry& g, const float* dy, const float* w, 
 
 template <class R>
 void backward_filter_impl(const ConvGeometry& g, const float* x, const float* dy, float* dw,
-                          bool accumulate, ConvStrides st) {
-  const Setup<R> S(g, Pass::backward_filter, st);
+                          bool accumulate, ConvStrides st, const Config& c) {
+  const Setup<R> S(g, Pass::backward_filter, st, c);
   const Dims& d = S.d;
   const Tiles tiles(g, g.out, S.tl);
   const std::int64_t G = tiles.group(g.cin + g.cout, d, sizeof(R));
@@ -821,41 +767,42 @@ void backward_filter_impl(const ConvGeometry& g, const float* x, const float* dy
 }  // namespace
 
 void conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                  float* y, ConvStrides st) {
-  if (precision() == Precision::f32) return forward_impl<float>(g, x, w, bias, y, st);
-  forward_impl<double>(g, x, w, bias, y, st);
+                  float* y, ConvStrides st, const Config& c) {
+  if (c.fft_precision == Precision::f32) return forward_impl<float>(g, x, w, bias, y, st, c);
+  forward_impl<double>(g, x, w, bias, y, st, c);
 }
 
 void conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx,
-                        bool accumulate, ConvStrides st) {
-  if (precision() == Precision::f32) return backward_data_impl<float>(g, dy, w, dx, accumulate, st);
-  backward_data_impl<double>(g, dy, w, dx, accumulate, st);
+                        bool accumulate, ConvStrides st, const Config& c) {
+  if (c.fft_precision == Precision::f32)
+    return backward_data_impl<float>(g, dy, w, dx, accumulate, st, c);
+  backward_data_impl<double>(g, dy, w, dx, accumulate, st, c);
 }
 
 void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw,
-                          float* dbias, bool accumulate, ConvStrides st) {
-  if (precision() == Precision::f32)
-    backward_filter_impl<float>(g, x, dy, dw, accumulate, st);
+                          float* dbias, bool accumulate, ConvStrides st, const Config& c) {
+  if (c.fft_precision == Precision::f32)
+    backward_filter_impl<float>(g, x, dy, dw, accumulate, st, c);
   else
-    backward_filter_impl<double>(g, x, dy, dw, accumulate, st);
+    backward_filter_impl<double>(g, x, dy, dw, accumulate, st, c);
   if (dbias) cpu::channel_sum(g, dy, dbias, accumulate, st);
 }
 
 #else  // no FFTW
 
 void conv_forward(const ConvGeometry& g, const float*, const float*, const float*, float*,
-                  ConvStrides) {
+                  ConvStrides, const Config&) {
   DDNET_FAIL("conv fft: this build has no FFTW (", g.str(), ")");
 }
 void conv_backward_data(const ConvGeometry& g, const float*, const float*, float*, bool,
-                        ConvStrides) {
+                        ConvStrides, const Config&) {
   DDNET_FAIL("conv fft: this build has no FFTW (", g.str(), ")");
 }
 void conv_backward_filter(const ConvGeometry& g, const float*, const float*, float*, float*, bool,
-                          ConvStrides) {
+                          ConvStrides, const Config&) {
   DDNET_FAIL("conv fft: this build has no FFTW (", g.str(), ")");
 }
 
 #endif  // DDNET_WITH_FFTW
 
-}  // namespace ddnet::kernels::fft_conv
+}  // namespace ddnet::kernels::cpu_conv::fft

@@ -1,8 +1,7 @@
-// The direct AVX2/FMA weight gradient of stride-1 convolutions (see conv_wgrad.h).
-#include "kernels/conv_wgrad.h"
+// The direct AVX2/FMA weight gradient of stride-1 convolutions (see wgrad.h).
+#include "kernels/cpu_conv/wgrad.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cstring>
 #include <vector>
 
@@ -13,7 +12,7 @@
 #include "engine/error.h"
 #include "engine/parallel.h"
 
-namespace ddnet::kernels::direct_wgrad {
+namespace ddnet::kernels::cpu_conv::direct_wgrad {
 
 namespace {
 
@@ -273,11 +272,6 @@ void backward_filter_a(const ConvGeometry& g, const Layout& L, const float* xp, 
   });
 }
 
-std::atomic<Variant>& variant_setting() {
-  static std::atomic<Variant> v{Variant::automatic};
-  return v;
-}
-
 void backward_filter_b(const ConvGeometry& g, const Layout& L, const float* xp, const float* dy,
                        std::int64_t ys, float* dw, bool accumulate) {
   const std::int64_t ncb = (g.cout + kCoBlock - 1) / kCoBlock;
@@ -309,14 +303,6 @@ void backward_filter_b(const ConvGeometry& g, const Layout& L, const float* xp, 
 
 }  // namespace
 
-void set_variant(Variant v) {
-#if defined(__x86_64__)
-  variant_setting() = v;
-#else
-  (void)v;
-#endif
-}
-
 bool supports(const ConvGeometry& g) {
 #if defined(__x86_64__)
   bool wide = false;
@@ -332,23 +318,22 @@ bool supports(const ConvGeometry& g) {
 }
 
 void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw,
-                          float* dbias, bool accumulate, ConvStrides s) {
+                          float* dbias, bool accumulate, ConvStrides s, Variant chosen) {
 #if defined(__x86_64__)
   const Layout L(g);
   const std::int64_t xs = s.x ? s.x : g.cin * g.in_plane();
   const std::int64_t ys = s.y ? s.y : g.cout * g.out_plane();
   std::vector<float> xp(static_cast<std::size_t>(g.n * g.cin * L.x_ci));
   pack_x(g, L, x, xs, xp.data());
-  const Variant chosen = variant_setting().load();
   if (chosen == Variant::channel_lanes || (chosen == Variant::automatic && g.cout >= 12))
     backward_filter_b(g, L, xp.data(), dy, ys, dw, accumulate);
   else
     backward_filter_a(g, L, xp.data(), dy, ys, dw, accumulate);
   if (dbias) cpu::channel_sum(g, dy, dbias, accumulate, s);
 #else
-  (void)g, (void)x, (void)dy, (void)dw, (void)dbias, (void)accumulate, (void)s;
+  (void)g, (void)x, (void)dy, (void)dw, (void)dbias, (void)accumulate, (void)s, (void)chosen;
   DDNET_FAIL("direct_wgrad: this CPU has no AVX2/FMA path");
 #endif
 }
 
-}  // namespace ddnet::kernels::direct_wgrad
+}  // namespace ddnet::kernels::cpu_conv::direct_wgrad

@@ -1,4 +1,4 @@
-// The tiled FFT convolutions (kernels/conv_fft.h) against naive double-precision sums, for all
+// The tiled FFT convolutions (kernels/cpu_conv/fft.h) against naive double-precision sums, for all
 // three passes: forward (with bias), data gradient and weight gradient (with accumulation), on
 // 3D and 2D geometries, uneven kernels, padding 0, k / 2 and above, batches of channel slices,
 // and tiles forced small so that every volume splits into many (partial) tiles, in both
@@ -19,13 +19,15 @@
 
 #include "engine/rng.h"
 #include "generated/ddnet_config.h"
-#include "kernels/conv_fft.h"
+#include "kernels/cpu_conv/fft.h"
 #include "tests/kernels/conv_geometry.h"
 
 using namespace ddnet;
 using kernels::ConvGeometry;
 using kernels::ConvStrides;
-namespace fft = kernels::fft_conv;
+namespace fft = kernels::cpu_conv::fft;
+using kernels::cpu_conv::Config;
+using kernels::cpu_conv::ScopedConfig;
 
 namespace {
 
@@ -76,7 +78,7 @@ void expect_close(const std::vector<float>& got, const std::vector<double>& exac
   for (std::size_t i = 0; i < got.size(); ++i)
     if (used[i]) rms += mag[i] * mag[i], count += 1;
   rms = std::sqrt(rms / std::max(count, 1.0));
-  const bool f32 = fft::precision() == fft::Precision::f32;
+  const bool f32 = kernels::cpu_conv::config().fft_precision == fft::Precision::f32;
   std::size_t bad = 0, first = 0;
   double worst = 0;
   for (std::size_t i = 0; i < got.size(); ++i) {
@@ -115,7 +117,9 @@ void run_case(const Case& cs, std::int64_t max_tile) {
   const std::vector<float> w = random(g.cout * g.cin * g.kvol(), 3), bias = random(g.cout, 4);
   const std::string what =
       std::string(cs.what) + " (" + g.str() + "), tiles capped at " + std::to_string(max_tile);
-  fft::set_max_tile(max_tile);
+  Config c = kernels::cpu_conv::config();
+  c.fft_max_tile = max_tile;
+  const ScopedConfig scoped(c);
 
   // forward, with bias, into a buffer whose other channels must stay untouched
   std::vector<double> y_exact(static_cast<std::size_t>(g.n * ys)), y_mag(y_exact.size());
@@ -189,7 +193,6 @@ void run_case(const Case& cs, std::int64_t max_tile) {
     dw_mag[i] += 0.25;
   }
   expect_close(dw_acc, dw_exact, dw_mag, dw_used, "weight gradient, accumulated: " + what);
-  fft::set_max_tile(0);
 }
 
 }  // namespace
@@ -209,13 +212,14 @@ TEST_CASE("conv fft: all three passes match naive sums", "[conv][fft]") {
       {geometry(2, 3, 4, {5, 6, 7}, {5, 5, 5}, {2, 2, 2}), 2, 3, "batch of channel slices"},
   };
   for (const fft::Precision p : {fft::Precision::f32, fft::Precision::f64}) {
-    fft::set_precision(p);
+    Config c = kernels::cpu_conv::config();
+    c.fft_precision = p;
+    const ScopedConfig scoped(c);
     for (const Case& cs : cases) {
       run_case(cs, 0);  // the model's tiles
       run_case(cs, 3);  // many tiles, partial ones at the far edges
     }
   }
-  fft::set_precision(fft::Precision::f32);
 }
 
 TEST_CASE("conv fft: float spectra at a DDnet-sized layer stay within 1e-5 of the result's rms",
@@ -233,7 +237,9 @@ TEST_CASE("conv fft: float spectra at a DDnet-sized layer stay within 1e-5 of th
   const std::vector<float> w = random(g.cout * g.cin * g.kvol(), 7);
   std::vector<float> out[2][3];
   for (int p = 0; p < 2; ++p) {
-    fft::set_precision(p == 0 ? fft::Precision::f64 : fft::Precision::f32);
+    Config c = kernels::cpu_conv::config();
+    c.fft_precision = p == 0 ? fft::Precision::f64 : fft::Precision::f32;
+    const ScopedConfig scoped(c);
     out[p][0].resize(dy.size());
     out[p][1].resize(x.size());
     out[p][2].resize(w.size());
@@ -241,7 +247,6 @@ TEST_CASE("conv fft: float spectra at a DDnet-sized layer stay within 1e-5 of th
     fft::conv_backward_data(g, dy.data(), w.data(), out[p][1].data(), false, {});
     fft::conv_backward_filter(g, x.data(), dy.data(), out[p][2].data(), nullptr, false, {});
   }
-  fft::set_precision(fft::Precision::f32);
   const char* names[3] = {"forward", "data gradient", "weight gradient"};
   for (int k = 0; k < 3; ++k) {
     double sq = 0, worst = 0;
@@ -263,15 +268,16 @@ TEST_CASE("conv fft: the cost model takes wide layers on big volumes, not small 
     WARN("this build has no FFTW: nothing to test");
     return;
   }
-  fft::set_mode(fft::Mode::automatic);
+  Config c = kernels::cpu_conv::config();
+  c.fft = fft::Mode::automatic;
   using P = fft::Pass;
   // ConvT 32 -> 32 5^3 at full resolution of 16 x 64 x 64, and issue 3's benchmark layer
   for (P p : {P::forward, P::backward_data, P::backward_filter}) {
-    CHECK(fft::chosen(geometry(1, 32, 32, {16, 64, 64}, {5, 5, 5}, {2, 2, 2}), p));
-    CHECK(fft::chosen(geometry(1, 64, 16, {32, 64, 64}, {5, 5, 5}, {2, 2, 2}), p));
+    CHECK(fft::chosen(geometry(1, 32, 32, {16, 64, 64}, {5, 5, 5}, {2, 2, 2}), p, c));
+    CHECK(fft::chosen(geometry(1, 64, 16, {32, 64, 64}, {5, 5, 5}, {2, 2, 2}), p, c));
     // the deepest levels (4 x 16 x 16 and below): transforms do not pay
-    CHECK_FALSE(fft::chosen(geometry(1, 64, 16, {4, 16, 16}, {5, 5, 5}, {2, 2, 2}), p));
-    CHECK_FALSE(fft::chosen(geometry(1, 64, 16, {1, 4, 4}, {5, 5, 5}, {2, 2, 2}), p));
+    CHECK_FALSE(fft::chosen(geometry(1, 64, 16, {4, 16, 16}, {5, 5, 5}, {2, 2, 2}), p, c));
+    CHECK_FALSE(fft::chosen(geometry(1, 64, 16, {1, 4, 4}, {5, 5, 5}, {2, 2, 2}), p, c));
   }
   // 1^3 kernels and strides other than 1 are not FFT convolutions at all
   CHECK_FALSE(fft::supports(geometry(1, 80, 64, {8, 32, 32}, {1, 1, 1}, {0, 0, 0})));
@@ -280,9 +286,8 @@ TEST_CASE("conv fft: the cost model takes wide layers on big volumes, not small 
   kernels::conv_output_size(strided);
   CHECK_FALSE(fft::supports(strided));
   // the mode switches
-  fft::set_mode(fft::Mode::never);
-  CHECK_FALSE(fft::chosen(geometry(1, 32, 32, {16, 64, 64}, {5, 5, 5}, {2, 2, 2}), P::forward));
-  fft::set_mode(fft::Mode::always);
-  CHECK(fft::chosen(geometry(1, 64, 16, {1, 4, 4}, {5, 5, 5}, {2, 2, 2}), P::forward));
-  fft::set_mode(fft::Mode::automatic);
+  c.fft = fft::Mode::never;
+  CHECK_FALSE(fft::chosen(geometry(1, 32, 32, {16, 64, 64}, {5, 5, 5}, {2, 2, 2}), P::forward, c));
+  c.fft = fft::Mode::always;
+  CHECK(fft::chosen(geometry(1, 64, 16, {1, 4, 4}, {5, 5, 5}, {2, 2, 2}), P::forward, c));
 }

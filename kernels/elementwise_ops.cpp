@@ -1,34 +1,14 @@
-// Checks and device dispatch for the tensor-level kernels.
-#include "kernels/ops.h"
+// Checks and device dispatch of the elementwise ops (see elementwise_ops.h).
+#include "kernels/elementwise_ops.h"
 
-#include "kernels/copy.h"
 #include "kernels/dispatch.h"
-#include "kernels/elementwise.h"
 
 namespace ddnet::kernels {
 
+using detail::check_input;
+using detail::check_same;
 using detail::dispatch_float;
 using detail::stream_of;
-
-namespace {
-
-void check_input(const char* op, const char* name, const Tensor& t) {
-  DDNET_CHECK(t.defined(), op, ": input ", name, " is undefined");
-  DDNET_CHECK(t.is_contiguous(), op, ": input ", name, " ", t.str(),
-              " is a strided view; make it contiguous with kernels::contiguous() first");
-}
-
-void check_same(const char* op, const Tensor& a, const Tensor& b) {
-  check_input(op, "a", a);
-  check_input(op, "b", b);
-  DDNET_CHECK(a.shape() == b.shape(), op, ": shapes differ: ", a.shape().str(), " vs ",
-              b.shape().str(), " (no broadcasting)");
-  DDNET_CHECK(a.dtype() == b.dtype(), op, ": element types differ: ", a.str(), " vs ", b.str());
-  DDNET_CHECK(a.device() == b.device(), op, ": devices differ: ", a.device().str(), " vs ",
-              b.device().str(), "; copy one with to() first");
-}
-
-}  // namespace
 
 Tensor add(const Tensor& a, const Tensor& b) {
   check_same("add", a, b);
@@ -143,53 +123,6 @@ Tensor leaky_relu_backward(const Tensor& x, const Tensor& dy, double slope) {
                                                 x.numel(), stream_of(x)));
   });
   return dx;
-}
-
-Tensor reduce(ReduceOp op, const Tensor& x) {
-  check_input(reduce_op_name(op), "x", x);
-  DDNET_CHECK(op != ReduceOp::max || x.numel() > 0, "max: ", x.str(), " is empty");
-  Tensor out = Tensor::empty(Shape{1}, x.device(), x.dtype());
-  dispatch_float(x, reduce_op_name(op), [&](auto z) {
-    using T = decltype(z);
-    if (x.device().is_cpu()) {
-      out.data<T>()[0] = cpu::reduce(op, x.data<T>(), x.numel());
-    } else {
-      DDNET_CUDA_CALL({
-        Tensor ws = Tensor::empty(Shape{cuda::reduce_workspace(x.numel())}, x.device(), DType::f64);
-        cuda::reduce(op, x.data<T>(), x.numel(), out.data<T>(), ws.data<double>(), stream_of(x));
-      });
-    }
-  });
-  return out;
-}
-
-void copy(const Tensor& src, Tensor& dst) {
-  DDNET_CHECK(src.defined() && dst.defined(), "copy: undefined tensor");
-  DDNET_CHECK(src.shape() == dst.shape() && src.dtype() == dst.dtype(), "copy: ", src.str(),
-              " into ", dst.str(), ": shape or element type differs");
-  DDNET_CHECK(src.device() == dst.device(), "copy: ", src.str(), " into ", dst.str(),
-              ": devices differ; Tensor::copy_ moves data between devices");
-  StridedCopy L;
-  L.ndim = src.dim();
-  for (int d = 0; d < L.ndim; ++d) {
-    L.size[d] = src.size(d);
-    L.src_stride[d] = src.stride(d);
-    L.dst_stride[d] = dst.stride(d);
-  }
-  dispatch_float(src, "copy", [&](auto z) {
-    using T = decltype(z);
-    if (src.device().is_cpu())
-      cpu::strided_copy(src.data<T>(), dst.data<T>(), L);
-    else
-      DDNET_CUDA_CALL(cuda::strided_copy(src.data<T>(), dst.data<T>(), L, stream_of(src)));
-  });
-}
-
-Tensor contiguous(const Tensor& x) {
-  if (x.is_contiguous()) return x;
-  Tensor y = Tensor::empty(x.shape(), x.device(), x.dtype());
-  copy(x, y);
-  return y;
 }
 
 }  // namespace ddnet::kernels

@@ -1,4 +1,4 @@
-// The direct AVX2 weight gradient (kernels/conv_wgrad.h) against a naive double-precision sum,
+// The direct AVX2 weight gradient (kernels/cpu_conv/wgrad.h) against a naive double-precision sum,
 // on the geometries that stress its blocking: an odd number of output channels (a block of
 // one), kernel widths above 5 (two column blocks), uneven kernels, padding below and above
 // k / 2, planes longer than one position chunk, 2D, batches with channel-slice strides, and
@@ -9,12 +9,13 @@
 #include <vector>
 
 #include "engine/rng.h"
-#include "kernels/conv_wgrad.h"
+#include "kernels/cpu_conv/wgrad.h"
 #include "tests/kernels/conv_geometry.h"
 
 using namespace ddnet;
 using kernels::ConvGeometry;
 using kernels::ConvStrides;
+namespace wgrad = kernels::cpu_conv::direct_wgrad;
 
 namespace {
 
@@ -81,19 +82,12 @@ TEST_CASE("conv wgrad: the direct AVX2 kernel matches a naive sum", "[conv][wgra
        "20 output channels (a partial block), k7 rows, channel-slice batches"},
       {geometry(1, 2, 32, {2, 30, 41}, {3, 3, 3}, {1, 1, 1}), 0, 0, "32 channels, long planes"},
   };
-  struct RestoreVariant {
-    ~RestoreVariant() {
-      kernels::direct_wgrad::set_variant(kernels::direct_wgrad::Variant::automatic);
-    }
-  } restore;
   for (const auto variant :
-       {kernels::direct_wgrad::Variant::position_lanes,
-        kernels::direct_wgrad::Variant::channel_lanes, kernels::direct_wgrad::Variant::automatic})
+       {wgrad::Variant::position_lanes, wgrad::Variant::channel_lanes, wgrad::Variant::automatic})
     for (const auto& c : cases) {
-      kernels::direct_wgrad::set_variant(variant);
       INFO("variant " << static_cast<int>(variant) << ", " << c.what << ": " << c.g.str());
       const ConvGeometry& g = c.g;
-      if (!kernels::direct_wgrad::supports(g)) {
+      if (!wgrad::supports(g)) {
         WARN("this CPU has no AVX2/FMA: the direct weight gradient is not used here");
         return;
       }
@@ -106,8 +100,7 @@ TEST_CASE("conv wgrad: the direct AVX2 kernel matches a naive sum", "[conv][wgra
       const auto want = naive_wgrad(g, x, xs, dy, ys, &mag);
       std::vector<float> dw(want.size(), 7.f), db(static_cast<std::size_t>(g.cout), 7.f);
       const ConvStrides s{c.extra_x ? xs : 0, c.extra_y ? ys : 0};
-      kernels::direct_wgrad::conv_backward_filter(g, x.data(), dy.data(), dw.data(), db.data(),
-                                                  false, s);
+      wgrad::conv_backward_filter(g, x.data(), dy.data(), dw.data(), db.data(), false, s, variant);
       for (std::size_t i = 0; i < want.size(); ++i) {
         INFO("dw[" << i << "]");
         // float sums of up to thousands of terms: within 2e-6 (~32 ulp) of the terms' magnitude
@@ -122,8 +115,7 @@ TEST_CASE("conv wgrad: the direct AVX2 kernel matches a naive sum", "[conv][wgra
         REQUIRE(std::abs(static_cast<double>(db[static_cast<std::size_t>(co)]) - sum) <= 1e-4);
       }
       // accumulate: adds onto what is there
-      kernels::direct_wgrad::conv_backward_filter(g, x.data(), dy.data(), dw.data(), nullptr, true,
-                                                  s);
+      wgrad::conv_backward_filter(g, x.data(), dy.data(), dw.data(), nullptr, true, s, variant);
       for (std::size_t i = 0; i < want.size(); ++i)
         REQUIRE(std::abs(static_cast<double>(dw[i]) - 2 * want[i]) <= 2e-6 + 4e-6 * mag[i]);
     }
@@ -131,9 +123,8 @@ TEST_CASE("conv wgrad: the direct AVX2 kernel matches a naive sum", "[conv][wgra
 
 TEST_CASE("conv wgrad: strided and pointwise convolutions are left to oneDNN / BLAS",
           "[conv][wgrad]") {
-  REQUIRE_FALSE(
-      kernels::direct_wgrad::supports(geometry(1, 1, 1, {5, 5, 5}, {1, 1, 1}, {0, 0, 0})));
+  REQUIRE_FALSE(wgrad::supports(geometry(1, 1, 1, {5, 5, 5}, {1, 1, 1}, {0, 0, 0})));
   ConvGeometry strided = geometry(1, 1, 1, {5, 5, 5}, {3, 3, 3}, {1, 1, 1});
   strided.stride[1] = 2;
-  REQUIRE_FALSE(kernels::direct_wgrad::supports(strided));
+  REQUIRE_FALSE(wgrad::supports(strided));
 }

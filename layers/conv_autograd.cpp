@@ -1,10 +1,10 @@
 // Backward closures of the convolutions: each gradient is one of the three primitives.
 //   conv:            dx = backward_data(dy, w)     dw, db = backward_filter(x, dy)
 //   conv_transpose:  dx = forward(dy, w)           dw = backward_filter(dy, x), db = sum(dy)
-#include "layers/conv.h"
+#include "layers/conv_autograd.h"
 
 #include "engine/autograd.h"
-#include "kernels/ops.h"
+#include "kernels/copy_ops.h"
 
 namespace ddnet::F {
 

@@ -3,7 +3,7 @@
 // (oneDNN picks its blocked layouts), together with the buffers in those layouts; each call
 // reorders the user's NC(D)HW tensors in and out. 2D geometries (D = 1, kD = 1) use 4-d
 // descriptors.
-#include "kernels/conv_dnnl.h"
+#include "kernels/cpu_conv/dnnl.h"
 
 #include "generated/ddnet_config.h"
 
@@ -19,7 +19,7 @@
 
 #include "engine/error.h"
 
-namespace ddnet::kernels::dnnl_path {
+namespace ddnet::kernels::cpu_conv::dnnl_path {
 
 namespace {
 
@@ -206,13 +206,13 @@ void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy
                             : db_scratch[static_cast<std::size_t>(c)];
 }
 
-}  // namespace ddnet::kernels::dnnl_path
+}  // namespace ddnet::kernels::cpu_conv::dnnl_path
 
 #else
 
 #include "engine/error.h"
 
-namespace ddnet::kernels::dnnl_path {
+namespace ddnet::kernels::cpu_conv::dnnl_path {
 bool compiled() {
   return false;
 }
@@ -228,6 +228,6 @@ void conv_backward_filter(const ConvGeometry&, const float*, const float*, float
                           ConvStrides) {
   DDNET_FAIL("this build has no oneDNN");
 }
-}  // namespace ddnet::kernels::dnnl_path
+}  // namespace ddnet::kernels::cpu_conv::dnnl_path
 
 #endif

@@ -1,7 +1,6 @@
-// Internal: a direct AVX2/FMA weight gradient (backward_filter) for float32 stride-1
-// convolutions on the CPU, the one primitive where oneDNN 2.6 (im2col + sgemm for 3D) leaves
-// most of the machine idle: 65 GFLOP/s for DDnet's 32->32 5^3 layer, 25 GFLOP/s for the dense
-// blocks' 64->16 5^3 layers on this VM.
+// Internal (a fast path, see fast_paths.h): a direct AVX2/FMA weight gradient (backward_filter)
+// for float32 stride-1 convolutions on the CPU, the one primitive where oneDNN 2.6 (im2col +
+// sgemm for 3D) leaves most of the machine idle (measured: bench/results/cpu-conv-cost-model.md).
 //
 // dw[co, ci, a, b, c] = sum over n, od, oh, ow of dy[n, co, od, oh, ow] * xp[n, ci, od+a, oh+b,
 // ow+c] with xp the zero-padded input. Both operands are repacked so that every (oh, ow) plane of
@@ -15,8 +14,9 @@
 #pragma once
 
 #include "kernels/conv.h"
+#include "kernels/cpu_conv/config.h"
 
-namespace ddnet::kernels::direct_wgrad {
+namespace ddnet::kernels::cpu_conv::direct_wgrad {
 
 // Two vectorisations of the same sum (both deterministic, neither uses atomics):
 // - position_lanes: 8 neighbouring positions per vector; a task holds 2 output channels x up to
@@ -27,13 +27,15 @@ namespace ddnet::kernels::direct_wgrad {
 //   loads, no horizontal sums): ~1.7x the other at 16 or more output channels.
 // automatic takes channel_lanes from 12 output channels on (padding to 16 wastes <= 25%).
 // Sums are two-level in both: each position chunk is summed in registers, then added to memory.
-enum class Variant { automatic, position_lanes, channel_lanes };
-void set_variant(Variant v);  // for tests and benchmarks; automatic by default
+// The variant is Config::wgrad_variant (config.h): automatic by default, set by tests and
+// benchmarks.
+using Variant = WgradVariant;
 
 // Stride 1 on every axis, a kernel wider than 1 somewhere, and a CPU with AVX2 and FMA.
 bool supports(const ConvGeometry& g);
 // The contract of cpu::conv_backward_filter (kernels/conv.h), float32.
 void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw,
-                          float* dbias, bool accumulate, ConvStrides s);
+                          float* dbias, bool accumulate, ConvStrides s,
+                          Variant v = config().wgrad_variant);
 
-}  // namespace ddnet::kernels::direct_wgrad
+}  // namespace ddnet::kernels::cpu_conv::direct_wgrad

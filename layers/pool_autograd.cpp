@@ -1,5 +1,5 @@
 // Backward closures of pooling: the max routes to the saved argmax, the average spreads evenly.
-#include "layers/pool.h"
+#include "layers/pool_autograd.h"
 
 #include "engine/autograd.h"
 #include "kernels/pool_ops.h"

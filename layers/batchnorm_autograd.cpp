@@ -1,9 +1,9 @@
 // The backward closure of batch normalisation: one call of kernels::batch_norm_backward for the
 // gradients of x, weight and bias that are needed, with the statistics the forward used.
-#include "layers/batchnorm.h"
+#include "layers/batchnorm_autograd.h"
 
 #include "engine/autograd.h"
-#include "kernels/batchnorm.h"
+#include "kernels/batchnorm_ops.h"
 
 namespace ddnet::F {
 

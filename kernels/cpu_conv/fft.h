@@ -1,8 +1,8 @@
-// Internal: float32 stride-1 convolutions on the CPU by tiled FFTs (overlap-save), with float
-// (default) or double spectra. For DDnet's 5^3 layers a direct convolution does cin * 125
-// multiply-adds per output and input channel pair; in the frequency domain it is one complex
-// multiply-add per bin and channel pair plus (cin + cout) transforms per tile, 10-50x fewer
-// operations.
+// Internal (a fast path, see fast_paths.h): float32 stride-1 convolutions on the CPU by tiled FFTs
+// (overlap-save), with float (default) or double spectra. For DDnet's 5^3 layers a direct
+// convolution does cin * 125 multiply-adds per output and input channel pair; in the frequency
+// domain it is one complex multiply-add per bin and channel pair plus (cin + cout) transforms per
+// tile, 10-50x fewer operations.
 //
 // A pass splits the volume it writes into tiles T (per axis) and transforms regions of
 // F = T + k - 1 samples per axis (FFTW, r2c/c2r, FFTW_ESTIMATE plans: deterministic):
@@ -38,29 +38,23 @@
 #include <cstdint>
 
 #include "kernels/conv.h"
+#include "kernels/cpu_conv/config.h"
 
-namespace ddnet::kernels::fft_conv {
+namespace ddnet::kernels::cpu_conv::fft {
 
 enum class Pass { forward, backward_data, backward_filter };
 
-// automatic: the cost model decides; always: wherever supported (tests); never: off.
-// Initialised from DDNET_CPU_CONV_FFT (auto, on, off).
-enum class Mode { automatic, always, never };
-void set_mode(Mode m);
-Mode mode();
-
-// The precision of the transforms and the spectra. f32 (the default): float spectra, half the
-// bytes of f64 through memory, results within a few float roundings of the tile's magnitude (as
-// cuDNN's FFT algorithms); f64: each result within one float rounding of the exact sum.
-// Initialised from DDNET_CPU_CONV_FFT_PRECISION (float, double).
-enum class Precision { f32, f64 };
-void set_precision(Precision p);
-Precision precision();
+// The switches live in the configuration object (config.h): Config::fft (automatic, always,
+// never) and Config::fft_precision. f32 (the default): float spectra, half the bytes of f64
+// through memory, results within a few float roundings of the tile's magnitude (as cuDNN's FFT
+// algorithms); f64: each result within one float rounding of the exact sum.
+using Mode = FftMode;
+using Precision = FftPrecision;
 
 // The build has FFTW, and the geometry has stride 1 and a kernel wider than 1 somewhere.
 bool supports(const ConvGeometry& g);
 // supports(g) and the mode (or, in automatic mode, the cost model) picks the FFT path.
-bool chosen(const ConvGeometry& g, Pass p);
+bool chosen(const ConvGeometry& g, Pass p, const Config& c = config());
 
 // The tile a pass uses (per axis D, H, W) and its transform size; for tests and benchmarks.
 struct Tiling {
@@ -69,17 +63,16 @@ struct Tiling {
   double cost_ns = 0;             // the model's single-thread estimate
   double direct_ns = 0;           // its estimate for a direct convolution
 };
-Tiling tiling(const ConvGeometry& g, Pass p);
-// Caps the tile extent on every axis (0: no cap, the default), so tests can split small volumes
-// into many tiles.
-void set_max_tile(std::int64_t t);
+Tiling tiling(const ConvGeometry& g, Pass p, const Config& c = config());
+// Config::fft_max_tile caps the tile extent on every axis (0: no cap, the default), so tests can
+// split small volumes into many tiles.
 
 // The contracts of cpu::conv_forward, conv_backward_data and conv_backward_filter (conv.h).
 void conv_forward(const ConvGeometry& g, const float* x, const float* w, const float* bias,
-                  float* y, ConvStrides s);
+                  float* y, ConvStrides s, const Config& c = config());
 void conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, float* dx,
-                        bool accumulate, ConvStrides s);
+                        bool accumulate, ConvStrides s, const Config& c = config());
 void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy, float* dw,
-                          float* dbias, bool accumulate, ConvStrides s);
+                          float* dbias, bool accumulate, ConvStrides s, const Config& c = config());
 
-}  // namespace ddnet::kernels::fft_conv
+}  // namespace ddnet::kernels::cpu_conv::fft

@@ -1,0 +1,48 @@
+// The autograd closures of elementwise (see elementwise_autograd.h).
+#include "layers/elementwise_autograd.h"
+
+#include "engine/autograd.h"
+#include "kernels/elementwise_ops.h"
+
+namespace ddnet::F {
+
+Tensor add(const Tensor& a, const Tensor& b) {
+  Tensor y = kernels::add(a, b);
+  if (should_record({&a, &b}))
+    record("add", {a, b}, {y}, [](GradContext& ctx) {
+      ctx.accumulate(0, ctx.grad_output());
+      ctx.accumulate(1, ctx.grad_output());
+    });
+  return y;
+}
+
+Tensor mul(const Tensor& a, const Tensor& b) {
+  Tensor y = kernels::mul(a, b);
+  if (should_record({&a, &b}))
+    record("mul", {a, b}, {y}, [a, b](GradContext& ctx) {
+      const Tensor& g = ctx.grad_output();
+      if (ctx.needs_input_grad(0)) ctx.accumulate(0, kernels::mul(g, b));
+      if (ctx.needs_input_grad(1)) ctx.accumulate(1, kernels::mul(g, a));
+    });
+  return y;
+}
+
+Tensor scale(const Tensor& x, double alpha) {
+  Tensor y = kernels::scale(x, alpha);
+  if (should_record({&x}))
+    record("scale", {x}, {y}, [alpha](GradContext& ctx) {
+      ctx.accumulate(0, kernels::scale(ctx.grad_output(), alpha));
+    });
+  return y;
+}
+
+Tensor leaky_relu(const Tensor& x, double slope) {
+  Tensor y = kernels::leaky_relu(x, slope);
+  if (should_record({&x}))
+    record("leaky_relu", {x}, {y}, [x, slope](GradContext& ctx) {
+      ctx.accumulate(0, kernels::leaky_relu_backward(x, ctx.grad_output(), slope));
+    });
+  return y;
+}
+
+}  // namespace ddnet::F
