@@ -1,6 +1,6 @@
 // Elementwise kernels: raw pointers and sizes. Each has a CPU twin (template, float and double;
 // multi-threaded above a grain size) and a CUDA launcher (float and double) on a given stream.
-// Tensor-level entry points that check shapes and dispatch on the device: kernels/ops.h.
+// Tensor-level entry points that check shapes and dispatch on the device: kernels/elementwise_ops.h.
 #pragma once
 
 #include <cstdint>

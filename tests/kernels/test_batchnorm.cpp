@@ -1,7 +1,9 @@
 // Batch normalisation: values computed by hand on a tiny case (forward, running stats, backward),
 // gradient checks of x, weight and bias in training and eval mode over 2D and 3D odd shapes,
-// determinism across thread counts, strided inputs, and the errors. Parity with PyTorch itself:
-// tests/layers/test_batchnorm_parity.cpp (fixtures).
+// determinism across thread counts, strided inputs, and the errors.
+// Parity: batch normalisation against PyTorch's F.batch_norm (fixtures from
+// tests/fixtures/make_fixtures.py batchnorm): forward, running stats after the call, and the
+// gradients of x, weight and bias, training and eval, 2D and 3D, affine and not; rtol 1e-4.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -13,6 +15,7 @@
 #include "engine/rng.h"
 #include "kernels/batchnorm_ops.h"
 #include "layers/batchnorm_autograd.h"
+#include "tests/fixtures.h"
 #include "tests/op_harness.h"
 
 using namespace ddnet;
@@ -287,4 +290,36 @@ TEST_CASE("batch_norm: errors name the problem", "[batchnorm]") {
   REQUIRE_THROWS_WITH(kernels::batch_norm_backward(Tensor::zeros({2, 3, 4, 5}), x, w3, rm, rv, true,
                                                    true, false, false),
                       Contains("does not match the input"));
+}
+
+TEST_CASE("batch_norm parity: F.batch_norm forward, running stats and gradients",
+          "[batchnorm][parity]") {
+  test::Fixtures fx("batchnorm.h5");
+  const auto cases = fx.cases();
+  REQUIRE(cases.size() == 8);
+  for (const auto& c : cases) {
+    INFO("fixture case " << c);
+    const bool training = fx.attr(c, "training") != 0;
+    const bool affine = fx.has(c, "weight");
+    Tensor x = fx.tensor(c, "x").set_requires_grad();
+    Tensor weight, bias;
+    if (affine) {
+      weight = fx.tensor(c, "weight").set_requires_grad();
+      bias = fx.tensor(c, "bias").set_requires_grad();
+    }
+    Tensor running_mean = fx.tensor(c, "running_mean"), running_var = fx.tensor(c, "running_var");
+    Tensor y = F::batch_norm(x, weight, bias, running_mean, running_var, training,
+                             fx.attr(c, "momentum"), fx.attr(c, "eps"));
+    test::check_close(y, fx.tensor(c, "y"), 1e-4, 1e-5, c + " forward");
+    test::check_close(running_mean, fx.tensor(c, "running_mean_after"), 1e-4, 1e-6,
+                      c + " running_mean");
+    test::check_close(running_var, fx.tensor(c, "running_var_after"), 1e-4, 1e-6,
+                      c + " running_var");
+    y.backward(fx.tensor(c, "dy"));
+    test::check_close(x.grad(), fx.tensor(c, "dx"), 1e-4, 1e-5, c + " input gradient");
+    if (affine) {
+      test::check_close(weight.grad(), fx.tensor(c, "dweight"), 1e-4, 1e-5, c + " dweight");
+      test::check_close(bias.grad(), fx.tensor(c, "dbias"), 1e-4, 1e-5, c + " dbias");
+    }
+  }
 }

@@ -1,9 +1,12 @@
-// Strided copies: views to contiguous, contiguous into a channel slice.
+// Strided copies: views to contiguous, contiguous into a channel slice, and the gradient checks
+// of F::contiguous and F::copy_into in double.
 #include <catch2/catch.hpp>
 
 #include "engine/rng.h"
 #include "kernels/copy_ops.h"
 #include "kernels/reduce_ops.h"
+#include "layers/copy_autograd.h"
+#include "tests/op_harness.h"
 
 using namespace ddnet;
 using Catch::Matchers::Contains;
@@ -34,4 +37,17 @@ TEST_CASE("copy: into a channel slice of a concatenation buffer", "[kernels][cop
   REQUIRE(kernels::sum(buf).item() == 5.0 * y.numel());
   REQUIRE(kernels::sum(kernels::contiguous(buf.narrow(1, 0, 4))).item() == 0);
   REQUIRE_THROWS_WITH(kernels::copy(y, buf), Contains("shape or element type differs"));
+}
+
+TEST_CASE("copy: gradient checks of copy_into and contiguous", "[kernels][copy][gradcheck]") {
+  // A feature map copied into a channel slice of a buffer (a strided result whose gradient flows
+  // back to the source), then made contiguous (a copy whose gradient flows back to the slice).
+  // Views themselves (narrow) are not recorded: the slice is where the graph starts.
+  test::check_gradient({"copy_into + contiguous", {{2, 2, 3, 4, 5}}, [](const auto& in) {
+                          const Tensor buf =
+                              Tensor::zeros({2, 6, 3, 4, 5}, in[0].device(), in[0].dtype());
+                          const Tensor slice = F::copy_into(in[0], buf.narrow(1, 4, 2));
+                          REQUIRE_FALSE(slice.is_contiguous());
+                          return F::contiguous(slice);
+                        }});
 }

@@ -1,11 +1,14 @@
 // Upsample: PyTorch's source-index rules on small cases, gradient checks of every mode in 2D and
-// 3D, errors. Parity with PyTorch itself: tests/layers/test_upsample_parity.cpp (fixtures).
+// 3D, errors.
+// Parity: upsampling against PyTorch's F.interpolate (fixtures from tests/fixtures/make_fixtures.py):
+// forward and input gradient, every mode, 2D and 3D, factors 2 and 3, rtol 1e-4.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
 
 #include "kernels/upsample_ops.h"
 #include "layers/functional.h"
+#include "tests/fixtures.h"
 #include "tests/op_harness.h"
 
 using namespace ddnet;
@@ -65,4 +68,21 @@ TEST_CASE("upsample: errors name the problem", "[upsample]") {
       Contains("align_corners applies to linear"));
   REQUIRE_THROWS_WITH(kernels::upsample(Tensor::zeros({1, 1, 2, 2}), 0, UpsampleMode::linear, true),
                       Contains("positive integer"));
+}
+
+TEST_CASE("upsample parity: F.interpolate forward and backward", "[upsample][parity]") {
+  test::Fixtures fx("upsample.h5");
+  const auto cases = fx.cases();
+  REQUIRE(cases.size() == 15);
+  for (const auto& c : cases) {
+    INFO("fixture case " << c);
+    Tensor x = fx.tensor(c, "x").set_requires_grad();
+    const auto mode =
+        fx.attr(c, "linear") != 0 ? kernels::UpsampleMode::linear : kernels::UpsampleMode::nearest;
+    Tensor y = F::upsample(x, static_cast<int>(fx.attr(c, "factor")), mode,
+                           fx.attr(c, "align_corners") != 0);
+    test::check_close(y, fx.tensor(c, "y"), 1e-4, 1e-6, c + " forward");
+    y.backward(fx.tensor(c, "dy"));
+    test::check_close(x.grad(), fx.tensor(c, "dx"), 1e-4, 1e-5, c + " input gradient");
+  }
 }

@@ -1,0 +1,45 @@
+// Elementwise ops (kernels/elementwise_ops.h) on the CPU and CUDA: add and LeakyReLU over one
+// 3D-DDnet sample. Counter: bytes moved per second,
+// against the copy bandwidth (napkin math in bench/README.md). CUDA cases time with events (manual
+// time) and report an error, not a number, where no device exists.
+#include <benchmark/benchmark.h>
+
+#include "bench/bench_util.h"
+
+#include "engine/device.h"
+#include "engine/rng.h"
+#include "engine/stream.h"
+#include "kernels/elementwise_ops.h"
+
+using namespace ddnet;
+
+namespace {
+
+// A 1x1x32x256x256 volume: one 3D-DDnet training sample at reduced resolution (8 MiB).
+constexpr std::int64_t kVoxels = 32LL * 256 * 256;
+
+void BM_add(benchmark::State& state, bool cuda) {
+  Device dev;
+  if (!bench::pick_device(state, cuda, &dev)) return;
+  Generator g(1);
+  Tensor a = g.uniform({kVoxels}, dev), b = g.uniform({kVoxels}, dev);
+  bench::timed(state, dev, 3.0 * 4 * kVoxels,
+               [&] { benchmark::DoNotOptimize(kernels::add(a, b)); });
+}
+
+void BM_leaky_relu(benchmark::State& state, bool cuda) {
+  Device dev;
+  if (!bench::pick_device(state, cuda, &dev)) return;
+  Tensor x = Generator(2).normal({kVoxels}, dev);
+  bench::timed(state, dev, 2.0 * 4 * kVoxels,
+               [&] { benchmark::DoNotOptimize(kernels::leaky_relu(x)); });
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(BM_add, cpu, false)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_add, cuda, true)->UseManualTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_leaky_relu, cpu, false)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_leaky_relu, cuda, true)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+BENCHMARK_MAIN();

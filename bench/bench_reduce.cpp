@@ -1,0 +1,33 @@
+// Reductions (kernels/reduce_ops.h) on the CPU and CUDA: the sum of one 3D-DDnet sample.
+// Counter: bytes moved per second,
+// against the copy bandwidth (napkin math in bench/README.md). CUDA cases time with events (manual
+// time) and report an error, not a number, where no device exists.
+#include <benchmark/benchmark.h>
+
+#include "bench/bench_util.h"
+
+#include "engine/device.h"
+#include "engine/rng.h"
+#include "engine/stream.h"
+#include "kernels/reduce_ops.h"
+
+using namespace ddnet;
+
+namespace {
+
+// A 1x1x32x256x256 volume: one 3D-DDnet training sample at reduced resolution (8 MiB).
+constexpr std::int64_t kVoxels = 32LL * 256 * 256;
+
+void BM_sum(benchmark::State& state, bool cuda) {
+  Device dev;
+  if (!bench::pick_device(state, cuda, &dev)) return;
+  Tensor x = Generator(3).normal({kVoxels}, dev);
+  bench::timed(state, dev, 4.0 * kVoxels, [&] { benchmark::DoNotOptimize(kernels::sum(x)); });
+}
+
+}  // namespace
+
+BENCHMARK_CAPTURE(BM_sum, cpu, false)->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(BM_sum, cuda, true)->UseManualTime()->Unit(benchmark::kMicrosecond);
+
+BENCHMARK_MAIN();

@@ -1,0 +1,22 @@
+// GPU entries for strided copies: a strided view made contiguous on the GPU equals the CPU's,
+// and its gradient.
+#include <catch2/catch.hpp>
+
+#include "engine/rng.h"
+#include "kernels/copy_ops.h"
+#include "layers/functional.h"
+#include "tests/op_harness.h"
+
+using namespace ddnet;
+
+TEST_CASE("gpu kernels: strided copy matches the CPU", "[gpu]") {
+  const Device gpu = Device::cuda(0);
+  Tensor x = Generator(5).uniform({3, 7, 2, 5, 9});
+  Tensor xg = x.to(gpu);
+  Tensor v = x.narrow(1, 2, 3).narrow(4, 1, 6);
+  test::check_close(kernels::contiguous(xg.narrow(1, 2, 3).narrow(4, 1, 6)), kernels::contiguous(v),
+                    0, 0, "strided copy");
+  test::check_cuda_matches_cpu({"contiguous", {{3, 7, 2, 5, 9}}, [](const auto& in) {
+                                  return F::contiguous(in[0].narrow(1, 2, 3).narrow(4, 1, 6));
+                                }});
+}
