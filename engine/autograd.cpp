@@ -13,7 +13,6 @@ namespace {
 struct Entry {
   const char* op;
   std::vector<std::shared_ptr<AutogradMeta>> inputs;
-  std::vector<TensorSignature> signatures;  // of the inputs
   std::vector<std::shared_ptr<AutogradMeta>> outputs;
   BackwardFn backward;
 };
@@ -91,20 +90,6 @@ void GradContext::accumulate(std::size_t i, const Tensor& g) {
   accumulate_slot(slot, g);
 }
 
-Tensor& GradContext::input_grad_buffer(std::size_t i) {
-  DDNET_CHECK(needs_input_grad(i), "input_grad_buffer(", i, "): that input does not require grad");
-  AutogradMeta& slot = *inputs_[i];
-  if (!slot.grad.defined()) {
-    const TensorSignature& s = (*signatures_)[i];
-    slot.grad = Tensor::zeros(s.shape, s.device, s.dtype);
-    slot.grad_owned = true;
-  } else if (!slot.grad_owned) {
-    slot.grad = slot.grad.clone();
-    slot.grad_owned = true;
-  }
-  return slot.grad;
-}
-
 bool grad_enabled() {
   return grad_mode();
 }
@@ -125,10 +110,9 @@ bool should_record(std::initializer_list<const Tensor*> inputs) {
 void record(const char* op, std::vector<Tensor> inputs, std::vector<Tensor> outputs,
             BackwardFn backward) {
   Tape& t = tape();
-  Entry e{op, {}, {}, {}, std::move(backward)};
+  Entry e{op, {}, {}, std::move(backward)};
   e.inputs.reserve(inputs.size());
   for (const Tensor& in : inputs) {
-    e.signatures.push_back({in.shape(), in.device(), in.dtype()});
     auto m = in.autograd_meta_ptr();
     if (m->requires_grad && !m->is_leaf() && m->generation != t.generation)
       released_error((std::string("an input of ") + op).c_str());
@@ -207,7 +191,6 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph) 
       ctx.inputs_.push_back(in.get());
     }
     for (const auto& out : e.outputs) ctx.grad_outputs_.push_back(out->grad);
-    ctx.signatures_ = &e.signatures;
     if (any_input) e.backward(ctx);
     // Gradients of intermediate tensors are complete here (every consumer ran before) and are
     // not needed again: free them now.

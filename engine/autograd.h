@@ -28,13 +28,6 @@ struct AutogradMeta {
   bool is_leaf() const { return generation == 0; }
 };
 
-// What an input looked like when the op ran: enough to allocate its gradient.
-struct TensorSignature {
-  Shape shape;
-  Device device;
-  DType dtype = DType::f32;
-};
-
 class GradContext {
  public:
   // Gradient of output i; an undefined tensor means zero (that output did not reach the root).
@@ -43,14 +36,10 @@ class GradContext {
   bool needs_input_grad(std::size_t i) const;
   // input i's gradient += g (g is not modified; the first contribution is kept without a copy).
   void accumulate(std::size_t i, const Tensor& g);
-  // input i's gradient buffer for kernels that add into it themselves (e.g. cuDNN with beta=1):
-  // zero-filled on first use, and private to this slot.
-  Tensor& input_grad_buffer(std::size_t i);
 
  private:
   friend void run_backward(const Tensor&, const Tensor&, bool);
   std::vector<AutogradMeta*> inputs_;
-  const std::vector<TensorSignature>* signatures_ = nullptr;
   std::vector<Tensor> grad_outputs_;
 };
 

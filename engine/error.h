@@ -1,6 +1,7 @@
 // Errors: one exception type, and checks for every library call that throw with the call, the
 // file and the line. CUDA-free: the per-library checks that need a library's headers live in
-// engine/check_cuda.h (CUDA, cuDNN, cuBLAS, NCCL) and engine/check_mpi.h (MPI).
+// engine/check_cuda.h (CUDA), engine/check_cudnn.h (cuDNN), engine/check_nccl.h (NCCL) and
+// engine/check_mpi.h (MPI).
 #pragma once
 
 #include <sstream>
