@@ -35,83 +35,12 @@ extern "C" void on_signal(int sig) {
 
 using json = nlohmann::json;
 
-// Kept out of clang-format: its layout of this macro changes from one run to the next.
-// clang-format off
-#define DDNET_CONFIG_FIELDS(X)                                                                \
-  X(model) X(residual) X(device) X(epochs) X(lr) X(decay) X(loss_gamma) X(clip_norm)          \
-  X(slices) X(size) X(batch) X(loader) X(dataset) X(samples_per_scan) X(normalise)            \
-  X(window_lo) X(window_hi) X(train_samples) X(val_samples) X(seed) X(donor) X(fill)          \
-  X(freeze_bn) X(out) X(checkpoint_every) X(progress) X(stop_after_steps)
-// clang-format on
-
 void move_buffers(nn::Module& m, Device device) {
   for (const auto& b : m.named_buffers())
     if (b.tensor->dtype() == DType::f32) *b.tensor = b.tensor->to(device);
 }
 
 }  // namespace
-
-std::string TrainConfig::to_json() const {
-  json j;
-#define X(f) j[#f] = f;
-  DDNET_CONFIG_FIELDS(X)
-#undef X
-  return j.dump(2);
-}
-
-TrainConfig TrainConfig::from_json(const std::string& text, const std::string& where) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    DDNET_FAIL(where, ": not valid JSON: ", e.what());
-  }
-  DDNET_CHECK(j.is_object(), where, ": the configuration must be a JSON object");
-  TrainConfig c;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    bool known = false;
-    try {
-#define X(f)                \
-  if (it.key() == #f) {     \
-    it.value().get_to(c.f); \
-    known = true;           \
-  }
-      DDNET_CONFIG_FIELDS(X)
-#undef X
-    } catch (const json::exception& e) {
-      DDNET_FAIL(where, ": key '", it.key(), "' has the wrong type: ", e.what());
-    }
-    DDNET_CHECK(known, where, ": unknown key '", it.key(), "'");
-  }
-  return c;
-}
-
-void TrainConfig::validate() const {
-  DDNET_CHECK(model == "2d" || model == "3d", "model '", model, "': expected 2d or 3d");
-  DDNET_CHECK(epochs >= 1 && batch >= 1 && train_samples >= batch && val_samples >= 0, "epochs ",
-              epochs, ", batch ", batch, ", train_samples ", train_samples,
-              ": need epochs >= 1 and train_samples >= batch >= 1");
-  DDNET_CHECK(lr > 0 && decay > 0 && decay <= 1, "lr ", lr, " and decay ", decay,
-              ": need lr > 0 and 0 < decay <= 1");
-  const bool synthetic = loader == "synthetic";
-  DDNET_CHECK(synthetic || loader == "strided" || loader == "centre" || loader == "random" ||
-                  loader == "2d",
-              "loader '", loader, "': expected synthetic, strided, centre, random or 2d");
-  DDNET_CHECK(synthetic || !dataset.empty(), "loader '", loader,
-              "' reads the HDF5 dataset: give --dataset (made by `ddnet prepare`)");
-  DDNET_CHECK(synthetic || (loader == "2d") == (model == "2d"), "loader '", loader,
-              "' does not fit model ", model, ": 2D-DDnet trains on the 2d loader, 3D-DDnet on ",
-              "strided, centre or random");
-  DDNET_CHECK((size % 16 == 0 && size >= 16) || (size == 0 && !synthetic), "size ", size,
-              " must be a multiple of 16 (four 2x poolings)",
-              synthetic ? "" : ", or 0 for whole slices");
-  DDNET_CHECK(model == "2d" || (slices % 16 == 0 && slices >= 16), "slices ", slices,
-              " must be a multiple of 16 (four 2x poolings)");
-  DDNET_CHECK(samples_per_scan >= 1, "samples_per_scan must be >= 1");
-  DDNET_CHECK(donor.empty() || model == "3d",
-              "a transfer-learning donor needs model 3d (2D weights -> 3D-DDnet)");
-  DDNET_CHECK(checkpoint_every >= 1, "checkpoint_every must be >= 1, got ", checkpoint_every);
-}
 
 TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume,
                   GradientSync* sync) {
