@@ -21,7 +21,7 @@
 //     resolution tags when present). A multi-page TIFF cut short reads as the pages before the
 //     cut (libtiff stops at the last intact directory); a cut 2-D slice is an error.
 // DICOM metadata: a series read fills Volume::dicom with its first file's patient, study,
-// frame-of-reference, equipment, acquisition and series attributes (the list in scan_io.cpp).
+// frame-of-reference, equipment, acquisition and series attributes (the list in scan_dicom.cpp).
 // Writing DICOM writes those back (other keys are ignored), keeps the study and frame-of-reference
 // UIDs (new ones, one per series, when absent) and always makes a new series UID and a new SOP
 // instance UID per file (root 2.25, UUID-derived), so the output is a new series in the source's

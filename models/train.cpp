@@ -1,4 +1,6 @@
-// The training loop.
+// The training loop (train.h): a Trainer builds the network, optimiser and log of one run, resumes
+// it from its checkpoint, and runs epochs of steps, each epoch closed by validation, the log
+// record and the checkpoints.
 #include "models/train.h"
 
 #include <nlohmann/json.hpp>
@@ -28,108 +30,62 @@ namespace ddnet::models {
 
 namespace {
 
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
 std::atomic<int> g_signal{0};
 extern "C" void on_signal(int sig) {
   g_signal.store(sig);
 }
 
-using json = nlohmann::json;
+// SIGINT and SIGTERM set g_signal while it lives; the previous handlers come back after.
+class SignalGuard {
+ public:
+  SignalGuard() {
+    g_signal = 0;
+    old_int_ = std::signal(SIGINT, on_signal);
+    old_term_ = std::signal(SIGTERM, on_signal);
+  }
+  ~SignalGuard() {
+    std::signal(SIGINT, old_int_);
+    std::signal(SIGTERM, old_term_);
+  }
+  SignalGuard(const SignalGuard&) = delete;
+  SignalGuard& operator=(const SignalGuard&) = delete;
 
-// Kept out of clang-format: its layout of this macro changes from one run to the next.
-// clang-format off
-#define DDNET_CONFIG_FIELDS(X)                                                                \
-  X(model) X(residual) X(device) X(epochs) X(lr) X(decay) X(loss_gamma) X(clip_norm)          \
-  X(slices) X(size) X(batch) X(loader) X(dataset) X(samples_per_scan) X(normalise)            \
-  X(window_lo) X(window_hi) X(train_samples) X(val_samples) X(seed) X(donor) X(fill)          \
-  X(freeze_bn) X(out) X(checkpoint_every) X(progress) X(stop_after_steps)
-// clang-format on
+ private:
+  void (*old_int_)(int) = nullptr;
+  void (*old_term_)(int) = nullptr;
+};
 
 void move_buffers(nn::Module& m, Device device) {
   for (const auto& b : m.named_buffers())
     if (b.tensor->dtype() == DType::f32) *b.tensor = b.tensor->to(device);
 }
 
-}  // namespace
-
-std::string TrainConfig::to_json() const {
-  json j;
-#define X(f) j[#f] = f;
-  DDNET_CONFIG_FIELDS(X)
-#undef X
-  return j.dump(2);
-}
-
-TrainConfig TrainConfig::from_json(const std::string& text, const std::string& where) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    DDNET_FAIL(where, ": not valid JSON: ", e.what());
-  }
-  DDNET_CHECK(j.is_object(), where, ": the configuration must be a JSON object");
-  TrainConfig c;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    bool known = false;
-    try {
-#define X(f)                \
-  if (it.key() == #f) {     \
-    it.value().get_to(c.f); \
-    known = true;           \
-  }
-      DDNET_CONFIG_FIELDS(X)
-#undef X
-    } catch (const json::exception& e) {
-      DDNET_FAIL(where, ": key '", it.key(), "' has the wrong type: ", e.what());
-    }
-    DDNET_CHECK(known, where, ": unknown key '", it.key(), "'");
-  }
-  return c;
-}
-
-void TrainConfig::validate() const {
-  DDNET_CHECK(model == "2d" || model == "3d", "model '", model, "': expected 2d or 3d");
-  DDNET_CHECK(epochs >= 1 && batch >= 1 && train_samples >= batch && val_samples >= 0, "epochs ",
-              epochs, ", batch ", batch, ", train_samples ", train_samples,
-              ": need epochs >= 1 and train_samples >= batch >= 1");
-  DDNET_CHECK(lr > 0 && decay > 0 && decay <= 1, "lr ", lr, " and decay ", decay,
-              ": need lr > 0 and 0 < decay <= 1");
-  const bool synthetic = loader == "synthetic";
-  DDNET_CHECK(synthetic || loader == "strided" || loader == "centre" || loader == "random" ||
-                  loader == "2d",
-              "loader '", loader, "': expected synthetic, strided, centre, random or 2d");
-  DDNET_CHECK(synthetic || !dataset.empty(), "loader '", loader,
-              "' reads the HDF5 dataset: give --dataset (made by `ddnet prepare`)");
-  DDNET_CHECK(synthetic || (loader == "2d") == (model == "2d"), "loader '", loader,
-              "' does not fit model ", model, ": 2D-DDnet trains on the 2d loader, 3D-DDnet on ",
-              "strided, centre or random");
-  DDNET_CHECK((size % 16 == 0 && size >= 16) || (size == 0 && !synthetic), "size ", size,
-              " must be a multiple of 16 (four 2x poolings)",
-              synthetic ? "" : ", or 0 for whole slices");
-  DDNET_CHECK(model == "2d" || (slices % 16 == 0 && slices >= 16), "slices ", slices,
-              " must be a multiple of 16 (four 2x poolings)");
-  DDNET_CHECK(samples_per_scan >= 1, "samples_per_scan must be >= 1");
-  DDNET_CHECK(donor.empty() || model == "3d",
-              "a transfer-learning donor needs model 3d (2D weights -> 3D-DDnet)");
-  DDNET_CHECK(checkpoint_every >= 1, "checkpoint_every must be >= 1, got ", checkpoint_every);
-}
-
-TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume,
-                  GradientSync* sync) {
-  c.validate();
-  namespace fs = std::filesystem;
-  const bool root = sync == nullptr || sync->rank() == 0;  // writes the log and checkpoints
+// Setup: every rank has the same configuration; this rank's device becomes the current one.
+Device setup_device(const TrainConfig& c, GradientSync* sync) {
   if (sync) sync->check_same("the training configuration", c.to_json());
   const Device device = sync ? sync->device(Device::parse(c.device)) : Device::parse(c.device);
   use_device(device);  // kernels launch on the current device: make it this rank's GPU
-  const std::string latest = c.out + "/checkpoint.h5";
+  return device;
+}
+
+// Setup: <out>/train.jsonl opened for appending, on the rank that writes (closed elsewhere).
+std::ofstream open_log(const TrainConfig& c, bool root) {
   std::ofstream log;
   if (root) {
     fs::create_directories(c.out);
     log.open(c.out + "/train.jsonl", std::ios::app);
     DDNET_CHECK(log.good(), "cannot write ", c.out, "/train.jsonl");
   }
+  return log;
+}
 
-  DDnet net({c.model == "3d" ? 3 : 2, kernels::UpsampleMode::linear, c.seed, c.residual});
+// Setup: the donor's 2D weights transferred into `net` (when one is given), then the parameters
+// packed into one arena on the device, and the buffers moved there.
+nn::Arena prepare_parameters(DDnet& net, const TrainConfig& c, Device device) {
   if (!c.donor.empty()) {
     DDnet donor({2, kernels::UpsampleMode::linear, 0, c.residual});
     load_checkpoint(c.donor, donor, nullptr);
@@ -137,188 +93,294 @@ TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume
   }
   nn::Arena arena = nn::pack_parameters(net, device);
   move_buffers(net, device);
+  return arena;
+}
+
+nn::AdamOptions adam_options(const TrainConfig& c) {
   nn::AdamOptions ao;
   ao.lr = c.lr;
   ao.clip_norm = c.clip_norm;
-  nn::Adam adam(arena, ao);
-  nn::ExponentialLR sched(adam, c.decay);
-  const std::int64_t train_items = samples.size(0), val_items = samples.size(1);
+  return ao;
+}
+
+std::int64_t steps_per_epoch(const TrainConfig& c, const SampleSource& samples) {
+  const std::int64_t train_items = samples.size(0);
   DDNET_CHECK(train_items >= c.batch, "the training split has ", train_items,
               " samples per epoch, fewer than the batch ", c.batch);
-  const std::int64_t steps_per_epoch = train_items / c.batch;
-  std::int64_t start_epoch = 0, step = 0;
-  if (resume) {
-    DDNET_CHECK(fs::exists(latest), "--resume: no checkpoint at ", latest);
-    const TrainingState st = load_checkpoint(latest, net, &adam);
-    start_epoch = st.epoch;
-    step = st.step;
-    sched.set_epoch(start_epoch);
-    std::cerr << "resuming from " << latest << " at epoch " << start_epoch + 1 << ", step " << step
-              << "\n";
-  }
-  auto save = [&](std::int64_t epochs_done, const std::string& path) {
-    if (root) save_checkpoint(path, net, &adam, {epochs_done, step, c.seed, 0, c.to_json()});
-  };
-  if (sync) {
-    // Same parameter layout everywhere, then rank 0's parameters and buffers (a resumed run
-    // reads one checkpoint on every rank, a fresh one may have drawn differently).
-    std::string layout;
-    for (const auto& p : net.named_parameters()) layout += p.name + p.tensor->shape().str() + ";";
-    sync->check_same("the parameter layout", layout);
-    sync->broadcast(arena.params);
-    for (const auto& b : net.named_buffers()) sync->broadcast(*b.tensor);
-    std::vector<Tensor> params;
-    for (const auto& p : net.named_parameters()) params.push_back(*p.tensor);
-    sync->attach(arena.grads, params, arena.offsets);
-  }
+  return train_items / c.batch;
+}
 
-  g_signal = 0;
-  auto old_int = std::signal(SIGINT, on_signal);
-  auto old_term = std::signal(SIGTERM, on_signal);
-  struct Restore {
-    decltype(old_int) i, t;
-    ~Restore() {
-      std::signal(SIGINT, i);
-      std::signal(SIGTERM, t);
-    }
-  } restore{old_int, old_term};
+struct StepLoss {
+  double total = 0, mse = 0, msssim = 0;
+};
 
-  const bool tty = root && c.progress && isatty(STDERR_FILENO);
-  TrainResult result;
-  BatchPrefetcher batches(device);  // one copy stream and pinned slots for the whole run
-  for (std::int64_t epoch = start_epoch; epoch < c.epochs; ++epoch) {
-    net.train();
-    if (c.freeze_bn)
-      net.for_each_module([](nn::Module& m) {
-        if (dynamic_cast<nn::BatchNorm*>(&m)) m.eval();
-      });
-    double epoch_loss = 0;
-    int counted = 0;
-    // The next batch is read, normalised (and on CUDA staged in pinned memory and copied on a
-    // copy stream) by the prefetcher's worker while this step computes.
-    const std::int64_t first = step - epoch * steps_per_epoch;
-    batches.start(
-        [&samples, &c, epoch](std::int64_t pos) {
-          HostBatch hb;
-          for (int b = 0; b < c.batch; ++b) {
-            Sample s = samples.get(0, epoch, pos * c.batch + b);
-            hb.inputs.push_back(std::move(s.input));
-            hb.targets.push_back(std::move(s.target));
-          }
-          return hb;
-        },
-        first, steps_per_epoch);
-    for (std::int64_t pos = first; pos < steps_per_epoch; ++pos) {
-      const auto t0 = std::chrono::steady_clock::now();
-      const Batch batch = batches.next();
-      const Tensor& input = batch.input;
-      const Tensor& target = batch.target;
-      adam.zero_grad();
-      auto loss = F::ddnet_loss(net.forward(input), target, c.loss_gamma);
-      if (sync) sync->before_backward();
-      loss.total.backward();
-      if (sync) sync->after_backward();  // gradients averaged over ranks
-      double total = loss.total.item(), mse = loss.mse.item(), ms = loss.msssim.item();
-      if (sync) {  // logged (and checked for NaN) as the mean over ranks: every rank agrees
-        total = sync->mean(total);
-        mse = sync->mean(mse);
-        ms = sync->mean(ms);
-      }
-      if (!std::isfinite(total)) {
-        clear_tape();
-        result.exit_code = 3;
-        result.message =
-            detail::concat("step ", step + 1, " (epoch ", epoch + 1, "): the loss is not finite (",
-                           !std::isfinite(mse) ? "MSE" : "MS-SSIM", " part: mse ", mse, ", msssim ",
-                           ms, "); stopping, the last good checkpoint ", latest, " is kept");
-        log << json{{"type", "error"}, {"step", step + 1}, {"message", result.message}}.dump()
+// One run of the training loop. Built in place: the optimiser refers to the arena, the
+// scheduler to the optimiser.
+class Trainer {
+ public:
+  Trainer(const TrainConfig& c, const SampleSource& samples, GradientSync* sync)
+      : c_(c),
+        samples_(samples),
+        sync_(sync),
+        root_(sync == nullptr || sync->rank() == 0),
+        device_(setup_device(c, sync)),
+        latest_(c.out + "/checkpoint.h5"),
+        log_(open_log(c, root_)),
+        net_({c.model == "3d" ? 3 : 2, kernels::UpsampleMode::linear, c.seed, c.residual}),
+        arena_(prepare_parameters(net_, c, device_)),
+        adam_(arena_, adam_options(c)),
+        sched_(adam_, c.decay),
+        steps_per_epoch_(steps_per_epoch(c, samples)),
+        val_items_(samples.size(1)),
+        tty_(root_ && c.progress && isatty(STDERR_FILENO)) {}
+
+  void resume();
+  void attach_sync();
+  TrainResult run();
+
+ private:
+  bool train_epoch(std::int64_t epoch, BatchPrefetcher& batches);
+  bool train_step(std::int64_t epoch, std::int64_t pos, BatchPrefetcher& batches);
+  double validation_loss(std::int64_t epoch);
+  void end_epoch(std::int64_t epoch);
+  bool stop_requested() const;
+  void stop_non_finite(std::int64_t epoch, const StepLoss& loss);
+  void stop_interrupted(std::int64_t epoch, BatchPrefetcher& batches);
+  void log_step(std::int64_t epoch, std::int64_t pos, const StepLoss& loss, double secs,
+                double voxels_per_s);
+  void log_epoch(std::int64_t epoch, double val, double val_secs);
+  void check_ranks_agree();
+  void save(std::int64_t epochs_done, const std::string& path);
+
+  const TrainConfig& c_;
+  const SampleSource& samples_;
+  GradientSync* sync_;
+  const bool root_;  // writes the log and checkpoints
+  const Device device_;
+  const std::string latest_;
+  std::ofstream log_;
+  DDnet net_;
+  nn::Arena arena_;
+  nn::Adam adam_;
+  nn::ExponentialLR sched_;
+  const std::int64_t steps_per_epoch_, val_items_;
+  const bool tty_;
+  std::int64_t start_epoch_ = 0, step_ = 0;
+  double epoch_loss_ = 0;  // the sum of this epoch's step losses,
+  int counted_ = 0;        // over this many steps
+  TrainResult result_;
+};
+
+// Resume: the network, optimiser, epoch and step of <out>/checkpoint.h5.
+void Trainer::resume() {
+  DDNET_CHECK(fs::exists(latest_), "--resume: no checkpoint at ", latest_);
+  const TrainingState st = load_checkpoint(latest_, net_, &adam_);
+  start_epoch_ = st.epoch;
+  step_ = st.step;
+  sched_.set_epoch(start_epoch_);
+  std::cerr << "resuming from " << latest_ << " at epoch " << start_epoch_ + 1 << ", step " << step_
             << "\n";
-        return result;
-      }
-      adam.step();
-      ++step;
-      const double secs =
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const double vox = static_cast<double>(input.numel()) / secs;
-      epoch_loss += total;
-      ++counted;
-      result.last_loss = total;
-      log << json{{"type", "step"},  {"epoch", epoch + 1},  {"step", step},
-                  {"loss", total},   {"mse", mse},          {"msssim", ms},
-                  {"lr", adam.lr()}, {"voxels_per_s", vox}, {"seconds", secs}}
-                 .dump()
-          << std::endl;  // flushed: `tail -f train.jsonl` follows the run
-      if (c.progress && root) {
-        std::fprintf(
-            stderr,
-            "%sepoch %lld/%d step %lld/%lld  loss %.5f (mse %.5f, 1-msssim %.5f)  %.2f Mvoxel/s%s",
-            tty ? "\r" : "", static_cast<long long>(epoch + 1), c.epochs,
-            static_cast<long long>(pos + 1), static_cast<long long>(steps_per_epoch), total, mse,
-            1 - ms, vox / 1e6, tty ? "   " : "\n");
-      }
-      if (c.stop_after_steps > 0 && step == c.stop_after_steps) std::raise(SIGINT);
-      // Every rank stops at the same step when any of them was signalled.
-      const bool stop = sync ? sync->mean(g_signal.load() ? 1.0 : 0.0) > 0 : g_signal.load() != 0;
-      if (stop) {
-        batches.stop();  // the next batch's dataset reads end before the checkpoint is written
-        save(epoch, latest);
-        result.message =
-            detail::concat("interrupted (signal ", g_signal.load(), ") at step ", step,
-                           "; checkpoint written to ", latest, "; continue with --resume");
-        log << json{{"type", "interrupted"}, {"step", step}, {"checkpoint", latest}}.dump() << "\n";
-        log.flush();
-        result.steps = step;
-        return result;
-      }
-    }
-    if (tty) std::fprintf(stderr, "\n");
-    // validation
-    const auto val_t0 = std::chrono::steady_clock::now();
-    double val = 0;
-    {
-      NoGradGuard no_grad;
-      net.eval();
-      for (std::int64_t i = 0; i < val_items; ++i) {
-        const Sample s = samples.get(1, epoch, i);
-        val += F::ddnet_loss(net.forward(s.input.to(device)), s.target.to(device), c.loss_gamma)
-                   .total.item();
-      }
-      if (val_items) val /= static_cast<double>(val_items);
-      if (sync) val = sync->mean(val);
-    }
-    result.last_val_loss = val;
-    sched.step();
-    log << json{{"type", "epoch"},
-                {"epoch", epoch + 1},
-                {"step", step},
-                {"train_loss", counted ? epoch_loss / counted : 0.0},
-                {"val_loss", val},
-                {"lr", adam.lr()},
-                {"val_seconds",
-                 std::chrono::duration<double>(std::chrono::steady_clock::now() - val_t0).count()}}
-               .dump()
-        << "\n";
-    log.flush();
-    if (c.progress && root)
-      std::fprintf(stderr, "epoch %lld: validation loss %.5f\n", static_cast<long long>(epoch + 1),
-                   val);
-    if ((epoch + 1) % c.checkpoint_every == 0 || epoch + 1 == c.epochs) {
-      save(epoch + 1, latest);
-      save(epoch + 1, detail::concat(c.out, "/checkpoint_epoch", epoch + 1, ".h5"));
-    }
+}
+
+// Same parameter layout everywhere, then rank 0's parameters and buffers (a resumed run reads
+// one checkpoint on every rank, a fresh one may have drawn differently).
+void Trainer::attach_sync() {
+  std::string layout;
+  for (const auto& p : net_.named_parameters()) layout += p.name + p.tensor->shape().str() + ";";
+  sync_->check_same("the parameter layout", layout);
+  sync_->broadcast(arena_.params);
+  for (const auto& b : net_.named_buffers()) sync_->broadcast(*b.tensor);
+  std::vector<Tensor> params;
+  for (const auto& p : net_.named_parameters()) params.push_back(*p.tensor);
+  sync_->attach(arena_.grads, params, arena_.offsets);
+}
+
+TrainResult Trainer::run() {
+  BatchPrefetcher batches(device_);  // one copy stream and pinned slots for the whole run
+  for (std::int64_t epoch = start_epoch_; epoch < c_.epochs; ++epoch) {
+    if (!train_epoch(epoch, batches)) return result_;
+    end_epoch(epoch);
   }
-  if (sync) {  // the ranks must have stayed in step: the same parameters, bit for bit
-    const Tensor host = arena.params.to(Device::cpu());
-    const auto* bytes = static_cast<const unsigned char*>(host.raw_data());
-    std::uint64_t h = 1469598103934665603ull;  // FNV-1a
-    for (std::size_t i = 0; i < host.nbytes(); ++i) h = (h ^ bytes[i]) * 1099511628211ull;
-    sync->check_same("the trained parameters (checksum)", std::to_string(h));
+  if (sync_) check_ranks_agree();
+  save(c_.epochs, c_.out + "/final.h5");
+  result_.steps = step_;
+  result_.message = detail::concat("trained ", c_.epochs, " epochs (", step_,
+                                   " steps); weights in ", c_.out, "/final.h5");
+  return result_;
+}
+
+// One epoch's steps; false when the run stopped (non-finite loss or a signal).
+bool Trainer::train_epoch(std::int64_t epoch, BatchPrefetcher& batches) {
+  net_.train();
+  if (c_.freeze_bn)
+    net_.for_each_module([](nn::Module& m) {
+      if (dynamic_cast<nn::BatchNorm*>(&m)) m.eval();
+    });
+  epoch_loss_ = 0;
+  counted_ = 0;
+  // The next batch is read, normalised (and on CUDA staged in pinned memory and copied on a
+  // copy stream) by the prefetcher's worker while this step computes.
+  const std::int64_t first = step_ - epoch * steps_per_epoch_;
+  batches.start(
+      [this, epoch](std::int64_t pos) {
+        HostBatch hb;
+        for (int b = 0; b < c_.batch; ++b) {
+          Sample s = samples_.get(0, epoch, pos * c_.batch + b);
+          hb.inputs.push_back(std::move(s.input));
+          hb.targets.push_back(std::move(s.target));
+        }
+        return hb;
+      },
+      first, steps_per_epoch_);
+  for (std::int64_t pos = first; pos < steps_per_epoch_; ++pos)
+    if (!train_step(epoch, pos, batches)) return false;
+  if (tty_) std::fprintf(stderr, "\n");
+  return true;
+}
+
+// One optimiser step on the next batch; false when the run stopped.
+bool Trainer::train_step(std::int64_t epoch, std::int64_t pos, BatchPrefetcher& batches) {
+  const auto t0 = Clock::now();
+  const Batch batch = batches.next();
+  adam_.zero_grad();
+  auto loss = F::ddnet_loss(net_.forward(batch.input), batch.target, c_.loss_gamma);
+  if (sync_) sync_->before_backward();
+  loss.total.backward();
+  if (sync_) sync_->after_backward();  // gradients averaged over ranks
+  StepLoss l{loss.total.item(), loss.mse.item(), loss.msssim.item()};
+  if (sync_) {  // logged (and checked for NaN) as the mean over ranks: every rank agrees
+    l.total = sync_->mean(l.total);
+    l.mse = sync_->mean(l.mse);
+    l.msssim = sync_->mean(l.msssim);
   }
-  save(c.epochs, c.out + "/final.h5");
-  result.steps = step;
-  result.message = detail::concat("trained ", c.epochs, " epochs (", step, " steps); weights in ",
-                                  c.out, "/final.h5");
-  return result;
+  if (!std::isfinite(l.total)) {
+    stop_non_finite(epoch, l);
+    return false;
+  }
+  adam_.step();
+  ++step_;
+  const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  epoch_loss_ += l.total;
+  ++counted_;
+  result_.last_loss = l.total;
+  log_step(epoch, pos, l, secs, static_cast<double>(batch.input.numel()) / secs);
+  if (c_.stop_after_steps > 0 && step_ == c_.stop_after_steps) std::raise(SIGINT);
+  if (stop_requested()) {
+    stop_interrupted(epoch, batches);
+    return false;
+  }
+  return true;
+}
+
+// Every rank stops at the same step when any of them was signalled.
+bool Trainer::stop_requested() const {
+  return sync_ ? sync_->mean(g_signal.load() ? 1.0 : 0.0) > 0 : g_signal.load() != 0;
+}
+
+void Trainer::stop_non_finite(std::int64_t epoch, const StepLoss& l) {
+  clear_tape();
+  result_.exit_code = 3;
+  result_.message =
+      detail::concat("step ", step_ + 1, " (epoch ", epoch + 1, "): the loss is not finite (",
+                     !std::isfinite(l.mse) ? "MSE" : "MS-SSIM", " part: mse ", l.mse, ", msssim ",
+                     l.msssim, "); stopping, the last good checkpoint ", latest_, " is kept");
+  log_ << json{{"type", "error"}, {"step", step_ + 1}, {"message", result_.message}}.dump() << "\n";
+}
+
+void Trainer::stop_interrupted(std::int64_t epoch, BatchPrefetcher& batches) {
+  batches.stop();  // the next batch's dataset reads end before the checkpoint is written
+  save(epoch, latest_);
+  result_.message = detail::concat("interrupted (signal ", g_signal.load(), ") at step ", step_,
+                                   "; checkpoint written to ", latest_, "; continue with --resume");
+  log_ << json{{"type", "interrupted"}, {"step", step_}, {"checkpoint", latest_}}.dump() << "\n";
+  log_.flush();
+  result_.steps = step_;
+}
+
+// Validation: the mean loss over the validation split (and over ranks), without gradients.
+double Trainer::validation_loss(std::int64_t epoch) {
+  NoGradGuard no_grad;
+  net_.eval();
+  double val = 0;
+  for (std::int64_t i = 0; i < val_items_; ++i) {
+    const Sample s = samples_.get(1, epoch, i);
+    val += F::ddnet_loss(net_.forward(s.input.to(device_)), s.target.to(device_), c_.loss_gamma)
+               .total.item();
+  }
+  if (val_items_) val /= static_cast<double>(val_items_);
+  if (sync_) val = sync_->mean(val);
+  return val;
+}
+
+// After an epoch's steps: validation, the learning-rate schedule, the log, the checkpoints.
+void Trainer::end_epoch(std::int64_t epoch) {
+  const auto val_t0 = Clock::now();
+  const double val = validation_loss(epoch);
+  result_.last_val_loss = val;
+  sched_.step();
+  log_epoch(epoch, val, std::chrono::duration<double>(Clock::now() - val_t0).count());
+  if ((epoch + 1) % c_.checkpoint_every == 0 || epoch + 1 == c_.epochs) {
+    save(epoch + 1, latest_);
+    save(epoch + 1, detail::concat(c_.out, "/checkpoint_epoch", epoch + 1, ".h5"));
+  }
+}
+
+// Logging: a train.jsonl record per step (flushed: `tail -f train.jsonl` follows the run) and
+// the progress line on stderr.
+void Trainer::log_step(std::int64_t epoch, std::int64_t pos, const StepLoss& l, double secs,
+                       double vox) {
+  log_ << json{{"type", "step"},   {"epoch", epoch + 1},  {"step", step_},
+               {"loss", l.total},  {"mse", l.mse},        {"msssim", l.msssim},
+               {"lr", adam_.lr()}, {"voxels_per_s", vox}, {"seconds", secs}}
+              .dump()
+       << std::endl;
+  if (c_.progress && root_) {
+    std::fprintf(
+        stderr,
+        "%sepoch %lld/%d step %lld/%lld  loss %.5f (mse %.5f, 1-msssim %.5f)  %.2f Mvoxel/s%s",
+        tty_ ? "\r" : "", static_cast<long long>(epoch + 1), c_.epochs,
+        static_cast<long long>(pos + 1), static_cast<long long>(steps_per_epoch_), l.total, l.mse,
+        1 - l.msssim, vox / 1e6, tty_ ? "   " : "\n");
+  }
+}
+
+// Logging: the epoch's record (mean training loss, validation loss and time) and its line.
+void Trainer::log_epoch(std::int64_t epoch, double val, double val_secs) {
+  log_ << json{{"type", "epoch"},        {"epoch", epoch + 1},
+               {"step", step_},          {"train_loss", counted_ ? epoch_loss_ / counted_ : 0.0},
+               {"val_loss", val},        {"lr", adam_.lr()},
+               {"val_seconds", val_secs}}
+              .dump()
+       << "\n";
+  log_.flush();
+  if (c_.progress && root_)
+    std::fprintf(stderr, "epoch %lld: validation loss %.5f\n", static_cast<long long>(epoch + 1),
+                 val);
+}
+
+// The ranks must have stayed in step: the same parameters, bit for bit.
+void Trainer::check_ranks_agree() {
+  const Tensor host = arena_.params.to(Device::cpu());
+  const auto* bytes = static_cast<const unsigned char*>(host.raw_data());
+  std::uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (std::size_t i = 0; i < host.nbytes(); ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+  sync_->check_same("the trained parameters (checksum)", std::to_string(h));
+}
+
+void Trainer::save(std::int64_t epochs_done, const std::string& path) {
+  if (root_) save_checkpoint(path, net_, &adam_, {epochs_done, step_, c_.seed, 0, c_.to_json()});
+}
+
+}  // namespace
+
+TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume,
+                  GradientSync* sync) {
+  c.validate();
+  Trainer t(c, samples, sync);
+  if (resume) t.resume();
+  if (sync) t.attach_sync();
+  SignalGuard signals;
+  return t.run();
 }
 
 }  // namespace ddnet::models

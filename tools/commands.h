@@ -14,6 +14,7 @@ struct Command {
 };
 
 Command add_prepare(CLI::App& app);
+Command add_train(CLI::App& app);
 Command add_denoise(CLI::App& app);
 Command add_eval(CLI::App& app);
 

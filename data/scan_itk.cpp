@@ -1,0 +1,333 @@
+// Single image files through ITK (NIfTI, MetaImage, NRRD, TIFF, one DICOM file): reading any
+// scalar pixel type into a float32 Volume, with the truncation checks ITK lacks, and writing.
+// Each ImageIO is constructed here and handed to the reader/writer, so ITK's global IO factory
+// registration is never needed. Built only when configure found ITK (DDNET_HAVE_ITK).
+#if DDNET_HAVE_ITK
+
+#include <itkGDCMImageIO.h>
+#include <itkImageFileReader.h>
+#include <itkMetaImageIO.h>
+#include <itkNiftiImageIO.h>
+#include <itkNrrdImageIO.h>
+#include <itkTIFFImageIO.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "data/atomic_file.h"
+#include "data/path_util.h"
+#include "data/scan_io.h"
+#include "data/scan_io_internal.h"
+#include "data/scan_itk.h"
+#include "engine/error.h"
+
+namespace ddnet::data::scan_internal {
+
+// ITK's description without its "ITK ERROR: Class(0x...): " prefix, on one line.
+std::string describe(const itk::ExceptionObject& e) {
+  std::string s = e.GetDescription();
+  for (const std::string prefix : {"ITK ERROR: ", "itk::ERROR: "})
+    if (s.compare(0, prefix.size(), prefix) == 0) {
+      const std::size_t end = s.find("): ");
+      s = end == std::string::npos ? s.substr(prefix.size()) : s.substr(end + 3);
+    }
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  for (char& c : s)
+    if (c == '\n') c = ' ';
+  return s;
+}
+
+namespace {
+
+itk::ImageIOBase::Pointer make_io(ScanFormat f) {
+  switch (f) {
+    case ScanFormat::dicom:
+      return itk::GDCMImageIO::New().GetPointer();
+    case ScanFormat::nifti:
+      return itk::NiftiImageIO::New().GetPointer();
+    case ScanFormat::mha: {
+      auto io = itk::MetaImageIO::New();
+      io->SetDoublePrecision(17);  // spacing/origin/direction round-trip exactly
+      return io.GetPointer();
+    }
+    case ScanFormat::nrrd:
+      return itk::NrrdImageIO::New().GetPointer();
+    case ScanFormat::tiff:
+      return itk::TIFFImageIO::New().GetPointer();
+  }
+  return nullptr;
+}
+
+Volume to_volume(const Image3* img, const std::string& source) {
+  const Image3::SizeType size = img->GetLargestPossibleRegion().GetSize();
+  Volume v(static_cast<std::int64_t>(size[2]), static_cast<std::int64_t>(size[1]),
+           static_cast<std::int64_t>(size[0]));
+  std::copy(img->GetBufferPointer(), img->GetBufferPointer() + v.numel(), v.voxels.begin());
+  const Image3::SpacingType& sp = img->GetSpacing();
+  v.spacing = {sp[2], sp[1], sp[0]};
+  for (unsigned a = 0; a < 3; ++a) v.origin[a] = img->GetOrigin()[a];
+  for (unsigned r = 0; r < 3; ++r)
+    for (unsigned c = 0; c < 3; ++c) v.direction[r * 3 + c] = img->GetDirection()[r][c];
+  v.source = source;
+  return v;
+}
+
+std::uint64_t file_size_or_zero(const fs::path& p) {
+  std::error_code ec;
+  const std::uintmax_t n = fs::file_size(p, ec);
+  return ec ? 0 : static_cast<std::uint64_t>(n);
+}
+
+// ITK 5.2 fills the voxels missing from a truncated NIfTI file (.nii or .nii.gz) with zeros and
+// reports nothing, so the length of the (decompressed) stream is checked against the header.
+void check_nifti_complete(const fs::path& file, const std::string& shown) {
+  gzFile gz = gzopen(file.c_str(), "rb");  // reads uncompressed files as they are
+  DDNET_CHECK(gz != nullptr, "read_scan: cannot open ", shown);
+  unsigned char hdr[348];
+  const int got = gzread(gz, hdr, sizeof hdr);
+  if (got != static_cast<int>(sizeof hdr)) {
+    gzclose(gz);
+    DDNET_FAIL("read_scan: ", shown, " is truncated or corrupt: its NIfTI header is incomplete");
+  }
+  auto i32 = [&hdr](int at, bool swap) {
+    std::uint32_t v = 0;
+    std::memcpy(&v, hdr + at, 4);
+    if (swap) v = (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | (v << 24);
+    return v;
+  };
+  auto i16 = [&hdr](int at, bool swap) {
+    std::uint16_t v = 0;
+    std::memcpy(&v, hdr + at, 2);
+    if (swap) v = static_cast<std::uint16_t>((v >> 8) | (v << 8));
+    return static_cast<std::int16_t>(v);
+  };
+  const bool swap = i32(0, false) != 348;
+  if (i32(0, swap) != 348) {  // not NIfTI-1: leave the verdict to ITK
+    gzclose(gz);
+    return;
+  }
+  const int ndim = i16(40, swap);
+  const int bitpix = i16(72, swap);
+  std::uint32_t off_bits = i32(108, swap);
+  float vox_offset = 0;
+  std::memcpy(&vox_offset, &off_bits, 4);
+  std::uint64_t expected = 0;
+  if (ndim >= 1 && ndim <= 7 && bitpix > 0 && bitpix % 8 == 0 && std::isfinite(vox_offset)) {
+    expected = static_cast<std::uint64_t>(bitpix / 8);
+    for (int d = 1; d <= ndim; ++d)
+      expected *= static_cast<std::uint64_t>(std::max<int>(1, i16(40 + 2 * d, swap)));
+    expected += static_cast<std::uint64_t>(std::max(352.0f, vox_offset));
+  }
+  std::uint64_t total = sizeof hdr;
+  std::vector<unsigned char> buf(1 << 16);
+  int n = 0;
+  while ((n = gzread(gz, buf.data(), static_cast<unsigned>(buf.size()))) > 0)
+    total += static_cast<std::uint64_t>(n);
+  int err = Z_OK;
+  const std::string msg = gzerror(gz, &err);
+  gzclose(gz);
+  DDNET_CHECK(n == 0 && (err == Z_OK || err == Z_STREAM_END), "read_scan: ", shown,
+              " is truncated or corrupt (gzip: ", msg, ")");
+  DDNET_CHECK(total >= expected, "read_scan: ", shown, " is truncated: ", total,
+              " bytes where its NIfTI header promises ", expected);
+}
+
+// ITK 5.2 reads a truncated MetaImage with a warning on stderr and zeros for the rest: compare
+// the bytes present with what the header promises.
+void check_meta_complete(const fs::path& file, const std::string& shown) {
+  std::ifstream in(file, std::ios::binary);
+  std::map<std::string, std::string> keys;
+  std::string line;
+  std::uint64_t header_end = 0;
+  while (std::getline(in, line)) {
+    const std::size_t eq = line.find('=');
+    if (eq == std::string::npos) {
+      DDNET_CHECK(!in.eof(), "read_scan: ", shown,
+                  " is truncated or incomplete: its header ends before ElementDataFile");
+      return;  // not a key = value line: ITK decides
+    }
+    auto strip = [](std::string x) {
+      while (!x.empty() && std::isspace(static_cast<unsigned char>(x.back()))) x.pop_back();
+      std::size_t i = 0;
+      while (i < x.size() && std::isspace(static_cast<unsigned char>(x[i]))) ++i;
+      return x.substr(i);
+    };
+    const std::string key = strip(line.substr(0, eq));
+    keys[key] = strip(line.substr(eq + 1));
+    if (key == "ElementDataFile") {
+      header_end = static_cast<std::uint64_t>(in.tellg());
+      break;
+    }
+  }
+  DDNET_CHECK(header_end != 0 || !in.eof(), "read_scan: ", shown,
+              " is truncated or incomplete: its header ends before ElementDataFile");
+  if (header_end == 0 || keys.count("HeaderSize") != 0) return;
+  const std::map<std::string, std::uint64_t> sizes = {
+      {"MET_CHAR", 1},  {"MET_UCHAR", 1},  {"MET_SHORT", 2},     {"MET_USHORT", 2},
+      {"MET_INT", 4},   {"MET_UINT", 4},   {"MET_LONG", 4},      {"MET_ULONG", 4},
+      {"MET_FLOAT", 4}, {"MET_DOUBLE", 8}, {"MET_LONG_LONG", 8}, {"MET_ULONG_LONG", 8}};
+  std::uint64_t expected = 0;
+  const bool compressed = lower(keys["CompressedData"]) == "true";
+  if (compressed) {
+    if (keys.count("CompressedDataSize") == 0) return;
+    expected = std::strtoull(keys["CompressedDataSize"].c_str(), nullptr, 10);
+  } else {
+    const auto type = sizes.find(keys["ElementType"]);
+    if (type == sizes.end()) return;
+    expected = type->second;
+    std::istringstream dims(keys["DimSize"]);
+    std::uint64_t d = 0;
+    while (dims >> d) expected *= d;
+    if (keys.count("ElementNumberOfChannels") != 0)
+      expected *= std::max<std::uint64_t>(
+          1, std::strtoull(keys["ElementNumberOfChannels"].c_str(), nullptr, 10));
+  }
+  const std::string data = keys["ElementDataFile"];
+  std::uint64_t available = 0;
+  if (data == "LOCAL") {
+    available = file_size_or_zero(file) - std::min(header_end, file_size_or_zero(file));
+  } else {
+    if (data == "LIST" || data.find('%') != std::string::npos) return;  // slice lists: ITK decides
+    const fs::path data_file = file.parent_path() / data;
+    std::error_code ec;
+    DDNET_CHECK(fs::is_regular_file(data_file, ec), "read_scan: ", shown, " names the data file ",
+                data_file.string(), ", which does not exist");
+    available = file_size_or_zero(data_file);
+  }
+  DDNET_CHECK(available >= expected, "read_scan: ", shown, " is truncated: ", available,
+              " bytes of voxel data where its header promises ", expected);
+}
+
+// NIfTI's reader looks for <name>.nii before <name>.nii.gz whichever it is given, so a file with
+// such a sibling is read through a link of its own in a private temporary folder.
+bool has_nifti_sibling(const fs::path& file) {
+  const std::string name = file.filename().string();
+  const std::string low = lower(name);
+  std::string base;
+  if (ends_with(low, ".nii.gz"))
+    base = name.substr(0, name.size() - 7);
+  else if (ends_with(low, ".nii"))
+    base = name.substr(0, name.size() - 4);
+  else
+    return false;
+  std::error_code ec;
+  for (const char* ext :
+       {".nii", ".nii.gz", ".NII", ".NII.GZ", ".hdr", ".hdr.gz", ".HDR", ".img"}) {
+    const fs::path other = file.parent_path() / (base + ext);
+    if (other.filename() != file.filename() && fs::exists(other, ec)) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+// One scalar image file of at most 3 dimensions (a 4th of size 1 is allowed), any pixel type.
+Volume read_image_file(const fs::path& file, ScanFormat f, const std::string& shown) {
+  std::error_code ec;
+  DDNET_CHECK(fs::is_regular_file(file, ec), "read_scan: ", shown, " is not a file");
+  itk::ImageIOBase::Pointer io = make_io(f);
+  DDNET_CHECK(io->CanReadFile(file.c_str()), "read_scan: ", shown, " is not a readable ",
+              format_name(f), " file (corrupt, truncated, or another format under this name)");
+  fs::path read_path = file;
+  std::unique_ptr<TempFolder> link_dir;
+  if (f == ScanFormat::nifti) {
+    check_nifti_complete(file, shown);
+    if (has_nifti_sibling(file)) {
+      static std::atomic<unsigned> counter{0};
+      link_dir = std::make_unique<TempFolder>(
+          fs::temp_directory_path() /
+          ("ddnet-nifti-" + std::to_string(getpid()) + "-" + std::to_string(counter++)));
+      read_path = link_dir->path / file.filename();
+      fs::create_symlink(fs::absolute(file), read_path, ec);
+      if (ec) fs::copy_file(file, read_path, ec);
+      DDNET_CHECK(!ec, "read_scan: cannot link ", shown, " into ", link_dir->path.string(), ": ",
+                  ec.message());
+    }
+  }
+  if (f == ScanFormat::mha) check_meta_complete(file, shown);
+  auto reader = itk::ImageFileReader<Image3>::New();
+  reader->SetImageIO(io);
+  reader->SetFileName(read_path.string());
+  try {
+    reader->UpdateOutputInformation();
+  } catch (const itk::ExceptionObject& e) {
+    DDNET_FAIL("read_scan: cannot read the header of ", shown, ": ", describe(e));
+  }
+  DDNET_CHECK(io->GetNumberOfComponents() == 1, "read_scan: ", shown, " has ",
+              io->GetNumberOfComponents(),
+              " components per pixel (colour or vector data); expected a grey-value scan");
+  const unsigned dims = io->GetNumberOfDimensions();
+  DDNET_CHECK(dims >= 2, "read_scan: ", shown, " is a ", dims, "-D image; expected a volume");
+  for (unsigned d = 3; d < dims; ++d)
+    DDNET_CHECK(io->GetDimensions(d) == 1, "read_scan: ", shown, " is ", dims, "-D with ",
+                io->GetDimensions(d), " samples along axis ", d, "; expected one 3-D volume");
+  try {
+    reader->Update();
+  } catch (const itk::ExceptionObject& e) {
+    DDNET_FAIL("read_scan: cannot read ", shown, ": ", describe(e));
+  }
+  Volume v = to_volume(reader->GetOutput(), shown);
+  check_finite_read(v, shown);
+  return v;
+}
+
+void check_finite_read(const Volume& v, const std::string& shown) {
+  std::size_t bad = 0, first = 0;
+  for (std::size_t n = 0; n < v.voxels.size(); ++n)
+    if (!std::isfinite(v.voxels[n]) && bad++ == 0) first = n;
+  const auto f = static_cast<std::int64_t>(first);
+  DDNET_CHECK(bad == 0, "read_scan: ", shown, " holds ", bad, " non-finite values (NaN/Inf), the ",
+              "first at (", f / v.slice_size(), ", ", (f / v.cols) % v.rows, ", ", f % v.cols,
+              ") (slice, row, col)");
+}
+
+// int16 of a rounded HU value, or an error naming the value and where it is.
+std::int16_t to_int16(double stored, float hu, std::int64_t n, const Volume& v,
+                      const std::string& shown, const char* hint) {
+  const double r = std::nearbyint(stored);
+  DDNET_CHECK(r >= -32768.0 && r <= 32767.0, "write_scan: ", shown, ": HU ", hu, " at voxel (",
+              n / v.slice_size(), ", ", (n / v.cols) % v.rows, ", ", n % v.cols,
+              ") does not fit int16", hint);
+  return static_cast<std::int16_t>(r);
+}
+
+void write_single(const Volume& v, const fs::path& file, ScanFormat f, const ScanWriteOptions& o,
+                  const std::string& shown) {
+  const auto cols = static_cast<std::size_t>(v.cols), rows = static_cast<std::size_t>(v.rows),
+             slices = static_cast<std::size_t>(v.slices);
+  itk::ImageIOBase::Pointer io = make_io(f);
+  const bool compress = o.compress && (f == ScanFormat::mha || f == ScanFormat::nrrd);
+  if (f == ScanFormat::tiff && o.tiff_int16) {
+    auto img = make_image<std::int16_t, 3>(cols, rows, slices);
+    set_geometry(img.GetPointer(), v, v.origin);
+    for (std::int64_t n = 0; n < v.numel(); ++n)
+      img->GetBufferPointer()[n] =
+          to_int16(static_cast<double>(v.voxels[static_cast<std::size_t>(n)]),
+                   v.voxels[static_cast<std::size_t>(n)], n, v, shown, " (write float32 TIFF)");
+    write_image(img.GetPointer(), io.GetPointer(), file, false, shown);
+    return;
+  }
+  auto img = make_image<float, 3>(cols, rows, slices);
+  set_geometry(img.GetPointer(), v, v.origin);
+  std::copy(v.voxels.begin(), v.voxels.end(), img->GetBufferPointer());
+  write_image(img.GetPointer(), io.GetPointer(), file, compress, shown);
+}
+
+}  // namespace ddnet::data::scan_internal
+
+#endif  // DDNET_HAVE_ITK

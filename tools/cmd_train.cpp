@@ -1,0 +1,105 @@
+// `ddnet train`: the configuration from a JSON file (--config) with command-line values over it,
+// one option per field of models::train_config_fields(), the data-parallel options, then
+// models::train on the sample source for this rank.
+#include <algorithm>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <variant>
+
+#include "dist/world.h"
+#include "engine/error.h"
+#include "models/train.h"
+#include "tools/commands.h"
+#include "tools/data_parallel.h"
+#include "tools/sources.h"
+
+namespace ddnet::tools {
+
+namespace {
+
+struct TrainArgs {
+  std::string config_path;
+  bool resume = false, print_config = false;
+  models::TrainConfig over;  // command-line values, applied over the file's
+  double bucket_mib = 25;
+  bool no_overlap = false;
+  double comm_timeout = 600;
+};
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  DDNET_CHECK(f.good(), "cannot read config file ", path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+// The file's configuration (or the defaults), with every option given on the command line
+// replacing the file's value.
+models::TrainConfig effective_config(const CLI::App& cmd, const TrainArgs& a) {
+  models::TrainConfig c = a.config_path.empty() ? models::TrainConfig{}
+                                                : models::TrainConfig::from_json(
+                                                      read_file(a.config_path), a.config_path);
+  for (const models::TrainConfigField& f : models::train_config_fields())
+    if (f.help != nullptr && cmd.get_option(f.flag())->count() > 0)
+      std::visit([&](auto member) { c.*member = a.over.*member; }, f.member);
+  return c;
+}
+
+int run_train(const CLI::App& cmd, const TrainArgs& a) {
+  models::TrainConfig c = effective_config(cmd, a);
+  if (a.print_config) {
+    std::cout << c.to_json() << "\n";
+    return 0;
+  }
+  c.validate();
+  dist::World& world = dist::World::get();
+  std::unique_ptr<MpiSync> sync;
+  if (world.size() > 1) {
+    DDNET_CHECK(a.bucket_mib > 0, "--bucket-mib must be positive");
+    DDNET_CHECK(a.comm_timeout > 0, "--comm-timeout must be positive");
+    dist::ReducerOptions ro;
+    ro.bucket_bytes = static_cast<std::size_t>(a.bucket_mib * 1024 * 1024);
+    ro.first_bucket_bytes = std::min<std::size_t>(ro.bucket_bytes, 1u << 20);
+    ro.overlap = !a.no_overlap;
+    sync = std::make_unique<MpiSync>(world, ro, a.comm_timeout);
+  }
+  const auto source = make_sample_source(c, world.rank(), world.size());
+  const auto r = models::train(c, *source, a.resume, sync.get());
+  if (sync && world.is_root())
+    std::cerr << "ddnet train: " << world.size() << " ranks; communication not hidden by "
+              << "backward: " << sync->exposed_seconds() << " s in all\n";
+  std::cerr << "ddnet train: " << r.message << "\n";
+  return r.exit_code;
+}
+
+}  // namespace
+
+Command add_train(CLI::App& app) {
+  auto* cmd = app.add_subcommand(
+      "train", "Train 2D-DDnet or 3D-DDnet on an HDF5 dataset (or synthetic phantoms)");
+  auto a = std::make_shared<TrainArgs>();
+  cmd->add_option("--config", a->config_path,
+                  "JSON configuration file (keys as in --print-config)");
+  cmd->add_flag("--resume", a->resume, "Continue from <out>/checkpoint.h5");
+  cmd->add_flag("--print-config", a->print_config, "Print the effective configuration and exit");
+  for (const models::TrainConfigField& f : models::train_config_fields())
+    if (f.help != nullptr)
+      std::visit([&](auto member) { cmd->add_option(f.flag(), a->over.*member, f.help); },
+                 f.member);
+  cmd->add_option("--bucket-mib", a->bucket_mib,
+                  "Data parallel (mpirun): gradient bucket size in MiB")
+      ->capture_default_str();
+  cmd->add_flag("--no-overlap", a->no_overlap,
+                "Data parallel: all-reduce after backward instead of during it");
+  cmd->add_option("--comm-timeout", a->comm_timeout,
+                  "Data parallel on GPUs: seconds a gradient all-reduce may wait for the other "
+                  "ranks before the run is ended")
+      ->capture_default_str();
+  return {cmd, [cmd, a] { return run_train(*cmd, *a); }};
+}
+
+}  // namespace ddnet::tools
