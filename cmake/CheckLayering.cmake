@@ -1,4 +1,4 @@
-# Fails when a source includes a header of a folder above it (ARCHITECTURE.md's direction):
+# Fails when a source includes a header of a folder above it (docs/architecture.md):
 #   engine <- kernels <- layers <- graph <- models <- tools;  engine <- data, dist <- tools.
 # Run as: cmake -DROOT=<source dir> -P CheckLayering.cmake
 set(allowed_engine  "engine|generated")
