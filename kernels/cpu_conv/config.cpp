@@ -7,6 +7,7 @@
 #include "engine/error.h"
 #include "kernels/cpu_conv/dnnl.h"
 #include "kernels/cpu_conv/fft.h"
+#include "kernels/cpu_conv/wgrad.h"
 
 namespace ddnet::kernels::cpu_conv {
 
@@ -67,11 +68,14 @@ std::string Config::summary() const {
       " (DDNET_CPU_CONV, DDNET_CPU_WGRAD, DDNET_CPU_CONV_FFT, "
       "DDNET_CPU_CONV_FFT_PRECISION)";
   if (backend == Backend::im2col) return std::string("im2col + BLAS") + vars;
-  std::string s = "oneDNN; weight gradient ";
-  s += wgrad == Wgrad::direct ? "direct AVX2" : "oneDNN";
-  s += "; tiled FFTs for wide kernels ";
-  ConvGeometry wide;  // stride 1, a 3-wide kernel: supported wherever the build has FFTW
+  ConvGeometry wide;  // stride 1, a 3-wide kernel: what the FFT and direct paths take
   wide.k[2] = 3;
+  std::string s = "oneDNN; weight gradient ";
+  if (wgrad == Wgrad::dnnl)
+    s += "oneDNN";
+  else
+    s += direct_wgrad::supports(wide) ? "direct AVX2" : "oneDNN (this CPU has no AVX2/FMA)";
+  s += "; tiled FFTs for wide kernels ";
   if (!fft::supports(wide)) return s + "not built (no FFTW)" + vars;
   s += fft == FftMode::never ? "off" : fft == FftMode::always ? "always" : "auto";
   s += fft_precision == FftPrecision::f32 ? ", float spectra" : ", double spectra";
