@@ -300,7 +300,7 @@ TEST_CASE("scan_io: DICOM series round-trip (int16, slope 1, intercept 0)", "[da
   require_same_voxels(v, read_scan(out));
 }
 
-TEST_CASE("scan_io: DICOM keeps patient, study and acquisition; a new series in the same study",
+TEST_CASE("scan_io: DICOM keeps patient, study and acquisition, a new series in the same study",
           "[data]") {
   SKIP_WITHOUT_ITK();
   TempDir dir("dicom_meta");
@@ -339,7 +339,7 @@ TEST_CASE("scan_io: DICOM keeps patient, study and acquisition; a new series in 
   CHECK(r2.dicom.at("0020|000d") == v.dicom.at("0020|000d"));
 }
 
-TEST_CASE("scan_io: DICOM without source attributes gets fresh UIDs; other formats carry none",
+TEST_CASE("scan_io: DICOM without source attributes gets fresh UIDs, other formats carry none",
           "[data]") {
   SKIP_WITHOUT_ITK();
   TempDir dir("dicom_fresh");

@@ -50,7 +50,7 @@ std::string full_disk_dir() {
 
 }  // namespace
 
-TEST_CASE("hdf5: handles close on every path; failed calls name what failed", "[hdf5]") {
+TEST_CASE("hdf5: handles close on every path, failed calls name what failed", "[hdf5]") {
   const std::string path =
       (fs::temp_directory_path() / ("ddnet_test_hdf5_" + std::to_string(getpid()) + ".h5"))
           .string();
