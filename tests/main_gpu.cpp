@@ -8,7 +8,7 @@
 #include <iostream>
 
 #include "engine/device.h"
-#include "tests/skip.h"
+#include "tests/runner.h"
 
 int main(int argc, char** argv) {
   bool listing = false;
@@ -17,6 +17,5 @@ int main(int argc, char** argv) {
     std::cout << "SKIPPED: no usable CUDA device (" << ddnet::cuda_unavailable_reason() << ")\n";
     return 77;
   }
-  const int failed = Catch::Session().run(argc, argv);
-  return failed == 0 && ddnet::test::all_skipped() ? 77 : failed;
+  return ddnet::test::run_session(argc, argv);
 }

@@ -1,5 +1,5 @@
 // Counts the test cases that ran and those that DDNET_SKIP ended (tests/skip.h), with a Catch2
-// listener, for the runners' exit status.
+// listener, for the runners' exit status (tests/runner.h).
 #define CATCH_CONFIG_EXTERNAL_INTERFACES
 #include "tests/skip.h"
 

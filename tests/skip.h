@@ -1,6 +1,6 @@
 // Skipped, not passed: DDNET_SKIP(parts...) ends a test case whose feature this build or machine
 // lacks (ITK, FFTW, oneDNN, AVX2, a second GPU, ...) and counts it as skipped. Catch2 2.x has no
-// SKIP (3.3 brings one), so the suites' runners (main_cpu.cpp, main_gpu.cpp) exit with 77, which
+// SKIP (3.3 brings one), so the suites' runners (tests/runner.h) exit with 77, which
 // ctest reports as SKIPPED (SKIP_RETURN_CODE 77, tests/CMakeLists.txt), when every test case
 // that ran was skipped and none failed; ctest runs one test case per entry.
 // DDNET_SKIP returns from the enclosing function: call it in the TEST_CASE's body (a SECTION or
