@@ -1,7 +1,6 @@
 // The HDF5 CT dataset: writer, validating reader, slice reads.
 #include "data/dataset.h"
 
-#include <hdf5.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,98 +11,13 @@
 #include <set>
 
 #include "engine/error.h"
+#include "engine/hdf5.h"
 
 namespace ddnet::data {
 
 namespace {
 
-// HDF5 prints its error stack to stderr by default; we report our own messages instead.
-struct QuietH5 {
-  H5E_auto2_t func = nullptr;
-  void* data = nullptr;
-  QuietH5() {
-    H5Eget_auto2(H5E_DEFAULT, &func, &data);
-    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
-  }
-  ~QuietH5() { H5Eset_auto2(H5E_DEFAULT, func, data); }
-  QuietH5(const QuietH5&) = delete;
-  QuietH5& operator=(const QuietH5&) = delete;
-};
-
-// Closes any HDF5 identifier on scope exit.
-struct Handle {
-  hid_t id = -1;
-  explicit Handle(hid_t h = -1) : id(h) {}
-  ~Handle() {
-    if (id >= 0) H5Idec_ref(id);
-  }
-  Handle(const Handle&) = delete;
-  Handle& operator=(const Handle&) = delete;
-  operator hid_t() const { return id; }  // NOLINT: a handle is used where an hid_t is
-  bool ok() const { return id >= 0; }
-};
-
-void write_attr_string(hid_t loc, const char* name, const std::string& s) {
-  Handle type(H5Tcopy(H5T_C_S1));
-  H5Tset_size(type, std::max<std::size_t>(1, s.size()));
-  Handle space(H5Screate(H5S_SCALAR));
-  Handle a(H5Acreate2(loc, name, type, space, H5P_DEFAULT, H5P_DEFAULT));
-  const std::string padded = s.empty() ? std::string(1, '\0') : s;
-  DDNET_CHECK(a.ok() && H5Awrite(a, type, padded.data()) >= 0, "cannot write attribute ", name);
-}
-
-void write_attr_doubles(hid_t loc, const char* name, const double* v, std::size_t n) {
-  const hsize_t dims[1] = {n};
-  Handle space(H5Screate_simple(1, dims, nullptr));
-  Handle a(H5Acreate2(loc, name, H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT));
-  DDNET_CHECK(a.ok() && H5Awrite(a, H5T_NATIVE_DOUBLE, v) >= 0, "cannot write attribute ", name);
-}
-
-void write_attr_int(hid_t loc, const char* name, int v) {
-  Handle space(H5Screate(H5S_SCALAR));
-  Handle a(H5Acreate2(loc, name, H5T_STD_I32LE, space, H5P_DEFAULT, H5P_DEFAULT));
-  DDNET_CHECK(a.ok() && H5Awrite(a, H5T_NATIVE_INT, &v) >= 0, "cannot write attribute ", name);
-}
-
-bool has_attr(hid_t loc, const char* name) {
-  return H5Aexists(loc, name) > 0;
-}
-
-// Fixed-length (ours, h5py's bytes) and variable-length (h5py's str) strings.
-std::string read_attr_string(hid_t loc, const char* name, const std::string& where) {
-  Handle a(H5Aopen(loc, name, H5P_DEFAULT));
-  DDNET_CHECK(a.ok(), where, ": cannot open attribute '", name, "'");
-  Handle type(H5Aget_type(a));
-  DDNET_CHECK(H5Tget_class(type) == H5T_STRING, where, ": attribute '", name, "' must be a string");
-  if (H5Tis_variable_str(type) > 0) {
-    Handle mem(H5Tcopy(H5T_C_S1));
-    H5Tset_size(mem, H5T_VARIABLE);
-    char* p = nullptr;
-    DDNET_CHECK(H5Aread(a, mem, &p) >= 0, where, ": cannot read attribute '", name, "'");
-    std::string s = p ? p : "";
-    H5free_memory(p);
-    return s;
-  }
-  const std::size_t n = H5Tget_size(type);
-  std::string s(n + 1, '\0');
-  Handle mem(H5Tcopy(H5T_C_S1));
-  H5Tset_size(mem, n + 1);
-  DDNET_CHECK(H5Aread(a, mem, s.data()) >= 0, where, ": cannot read attribute '", name, "'");
-  while (!s.empty() && s.back() == '\0') s.pop_back();
-  return s;
-}
-
-std::vector<double> read_attr_doubles(hid_t loc, const char* name, const std::string& where) {
-  Handle a(H5Aopen(loc, name, H5P_DEFAULT));
-  DDNET_CHECK(a.ok(), where, ": cannot open attribute '", name, "'");
-  Handle space(H5Aget_space(a));
-  const hssize_t n = H5Sget_simple_extent_npoints(space);
-  DDNET_CHECK(n > 0, where, ": attribute '", name, "' is empty");
-  std::vector<double> v(static_cast<std::size_t>(n));
-  DDNET_CHECK(H5Aread(a, H5T_NATIVE_DOUBLE, v.data()) >= 0, where, ": attribute '", name,
-              "' is not numeric");
-  return v;
-}
+using h5::Handle;
 
 bool valid_name(const std::string& n) {
   return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos;
@@ -126,15 +40,24 @@ void write_volume(hid_t group, const char* name, const Volume& v, StoreAs store,
                 ") from ", v.source);
   const hsize_t dims[3] = {static_cast<hsize_t>(v.slices), static_cast<hsize_t>(v.rows),
                            static_cast<hsize_t>(v.cols)};
-  Handle space(H5Screate_simple(3, dims, nullptr));
-  Handle dcpl(H5Pcreate(H5P_DATASET_CREATE));
+  const Handle space(H5_CHECK_MSG(H5Screate_simple(3, dims, nullptr), where,
+                                  ": cannot create dataset ", name, " (dataspace)"));
+  const Handle dcpl(H5_CHECK_MSG(H5Pcreate(H5P_DATASET_CREATE), where, ": cannot create dataset ",
+                                 name, " (creation properties)"));
   const hsize_t chunk[3] = {1, dims[1], dims[2]};
-  H5Pset_chunk(dcpl, 3, chunk);
-  H5Pset_shuffle(dcpl);
-  H5Pset_deflate(dcpl, 4);
-  Handle ds(H5Dcreate2(group, name, as_int ? H5T_STD_I16LE : H5T_IEEE_F32LE, space, H5P_DEFAULT,
-                       dcpl, H5P_DEFAULT));
-  DDNET_CHECK(ds.ok(), where, ": cannot create dataset ", name);
+  H5_CHECK_MSG(H5Pset_chunk(dcpl, 3, chunk), where, ": cannot set the chunks of dataset ", name);
+  H5_CHECK_MSG(H5Pset_shuffle(dcpl), where, ": cannot set the shuffle filter of dataset ", name);
+  H5_CHECK_MSG(H5Pset_deflate(dcpl, 4), where, ": cannot set the deflate filter of dataset ", name);
+  // No chunk cache: each chunk is compressed and written within H5Dwrite, so a full disk fails
+  // there. Chunks left dirty in the cache would fail to flush at H5Dclose instead, and HDF5 1.10
+  // keeps a dataset whose close failed half-freed: it crashes when it closes it again at exit.
+  const Handle dapl(H5_CHECK_MSG(H5Pcreate(H5P_DATASET_ACCESS), where, ": cannot create dataset ",
+                                 name, " (access properties)"));
+  H5_CHECK_MSG(H5Pset_chunk_cache(dapl, 0, 0, 1.0), where, ": cannot set the chunk cache of ",
+               name);
+  Handle ds(H5_CHECK_MSG(H5Dcreate2(group, name, as_int ? H5T_STD_I16LE : H5T_IEEE_F32LE, space,
+                                    H5P_DEFAULT, dcpl, dapl),
+                         where, ": cannot create dataset ", name));
   herr_t rc;
   if (as_int) {
     std::vector<std::int16_t> buf(v.voxels.size());
@@ -144,7 +67,8 @@ void write_volume(hid_t group, const char* name, const Volume& v, StoreAs store,
     rc = H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.voxels.data());
   }
   DDNET_CHECK(rc >= 0, where, ": cannot write dataset ", name, " (disk full?)");
-  write_attr_string(ds, "units", "HU");
+  h5::write_attr_string(ds, "units", "HU", where + "/" + name);
+  ds.close(where + "/" + name);
 }
 
 struct VolumeInfo {
@@ -153,21 +77,20 @@ struct VolumeInfo {
 };
 
 VolumeInfo inspect(hid_t group, const char* name, const std::string& where) {
-  Handle ds(H5Dopen2(group, name, H5P_DEFAULT));
-  DDNET_CHECK(ds.ok(), where, "/", name, ": not a dataset");
-  Handle space(H5Dget_space(ds));
-  const int rank = H5Sget_simple_extent_ndims(space);
-  DDNET_CHECK(rank == 3, where, "/", name, ": expected 3 dimensions (slices, rows, cols), found ",
-              rank);
-  hsize_t dims[3];
-  H5Sget_simple_extent_dims(space, dims, nullptr);
+  const std::string at = where + "/" + name;
+  const Handle ds(H5_CHECK_MSG(H5Dopen2(group, name, H5P_DEFAULT), at, ": not a dataset"));
+  const std::vector<hsize_t> dims = h5::extent(ds, at);
+  DDNET_CHECK(dims.size() == 3, at, ": expected 3 dimensions (slices, rows, cols), found ",
+              dims.size());
   VolumeInfo info{static_cast<std::int64_t>(dims[0]), static_cast<std::int64_t>(dims[1]),
                   static_cast<std::int64_t>(dims[2]), ""};
   DDNET_CHECK(info.d > 0 && info.h > 0 && info.w > 0, where, "/", name, ": empty dataset");
-  Handle type(H5Dget_type(ds));
-  const H5T_class_t cls = H5Tget_class(type);
+  const Handle type(H5_CHECK_MSG(H5Dget_type(ds), at, ": cannot read the dtype"));
+  const H5T_class_t cls = H5_CHECK_MSG(H5Tget_class(type), at, ": cannot read the dtype");
   const std::size_t size = H5Tget_size(type);
-  if (cls == H5T_INTEGER && size == 2 && H5Tget_sign(type) == H5T_SGN_2)
+  DDNET_CHECK(size > 0, at, ": cannot read the dtype's size");
+  if (cls == H5T_INTEGER && size == 2 &&
+      H5_CHECK_MSG(H5Tget_sign(type), at, ": cannot read the dtype's sign") == H5T_SGN_2)
     info.type = "int16";
   else if (cls == H5T_FLOAT && size == 4)
     info.type = "float32";
@@ -205,16 +128,20 @@ DatasetWriter::DatasetWriter(std::string path) : path_(std::move(path)) {
   tmp_ = detail::concat(path_, ".tmp-", getpid());
   const auto parent = std::filesystem::path(path_).parent_path();
   if (!parent.empty()) std::filesystem::create_directories(parent);
-  QuietH5 quiet;
-  file_ = H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  DDNET_CHECK(file_ >= 0, "cannot create ", tmp_, " (for ", path_, ")");
-  write_attr_string(file_, "format", kDatasetFormat);
-  write_attr_int(file_, "format_version", kDatasetVersion);
+  h5::Quiet quiet;
+  try {
+    file_ = H5_CHECK_MSG(H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
+                         "cannot create ", tmp_, " (for ", path_, ")");
+    h5::write_attr_string(file_, "format", kDatasetFormat, tmp_);
+    h5::write_attr_i32(file_, "format_version", kDatasetVersion, tmp_);
+  } catch (...) {
+    h5::discard_file(file_, tmp_);  // the destructor does not run when the constructor throws
+    throw;
+  }
 }
 
 DatasetWriter::~DatasetWriter() {
-  if (file_ >= 0) H5Fclose(file_);
-  if (!committed_) std::remove(tmp_.c_str());
+  if (!committed_) h5::discard_file(file_, tmp_);
 }
 
 void DatasetWriter::add_scan(const std::string& name, Split split, const Volume& ndct,
@@ -230,27 +157,30 @@ void DatasetWriter::add_scan(const std::string& name, Split split, const Volume&
     DDNET_CHECK(ldct->slices == ndct.slices && ldct->rows == ndct.rows && ldct->cols == ndct.cols,
                 path_, "/", name, ": ldct shape ", ldct->slices, "x", ldct->rows, "x", ldct->cols,
                 " differs from ndct ", ndct.slices, "x", ndct.rows, "x", ndct.cols);
-  QuietH5 quiet;
+  h5::Quiet quiet;
   const std::string where = path_ + "/" + name;
-  Handle g(H5Gcreate2(file_, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT));
-  DDNET_CHECK(g.ok(), where, ": cannot create the group");
+  Handle g(H5_CHECK_MSG(H5Gcreate2(file_, name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                        where, ": cannot create the group"));
   write_volume(g, "ndct", ndct, store, where);
   if (ldct) write_volume(g, "ldct", *ldct, store, where);
-  write_attr_doubles(g, "spacing", ndct.spacing.data(), 3);
-  write_attr_doubles(g, "origin", ndct.origin.data(), 3);
-  write_attr_doubles(g, "direction", ndct.direction.data(), 9);
-  write_attr_string(g, "split", split_name(split));
-  write_attr_string(g, "source", ndct.source);
-  if (ldct) write_attr_string(g, "ldct_source", ldct_source.empty() ? ldct->source : ldct_source);
+  h5::write_attr_doubles(g, "spacing", ndct.spacing.data(), 3, where);
+  h5::write_attr_doubles(g, "origin", ndct.origin.data(), 3, where);
+  h5::write_attr_doubles(g, "direction", ndct.direction.data(), 9, where);
+  h5::write_attr_string(g, "split", split_name(split), where);
+  h5::write_attr_string(g, "source", ndct.source, where);
+  if (ldct)
+    h5::write_attr_string(g, "ldct_source", ldct_source.empty() ? ldct->source : ldct_source,
+                          where);
+  g.close(where);
   names_.push_back(name);
 }
 
 void DatasetWriter::commit() {
   DDNET_CHECK(!committed_, path_, ": committed twice");
   DDNET_CHECK(!names_.empty(), path_, ": refusing to write a dataset with no scans");
-  DDNET_CHECK(H5Fflush(file_, H5F_SCOPE_GLOBAL) >= 0, "cannot flush ", tmp_);
-  H5Fclose(file_);
-  file_ = -1;
+  h5::Quiet quiet;
+  H5_CHECK_MSG(H5Fflush(file_, H5F_SCOPE_GLOBAL), "cannot flush ", tmp_);
+  h5::close_checked(file_, tmp_);
   std::error_code ec;
   std::filesystem::rename(tmp_, path_, ec);
   DDNET_CHECK(!ec, "cannot rename ", tmp_, " to ", path_, ": ", ec.message());
@@ -261,7 +191,7 @@ void DatasetWriter::commit() {
 // Dataset
 
 Dataset::~Dataset() {
-  if (file_ >= 0) H5Fclose(file_);
+  h5::close_quietly(file_);
 }
 
 Dataset::Dataset(Dataset&& o) noexcept
@@ -271,7 +201,7 @@ Dataset::Dataset(Dataset&& o) noexcept
 
 Dataset& Dataset::operator=(Dataset&& o) noexcept {
   if (this != &o) {
-    if (file_ >= 0) H5Fclose(file_);
+    h5::close_quietly(file_);
     path_ = std::move(o.path_);
     file_ = o.file_;
     scans_ = std::move(o.scans_);
@@ -282,30 +212,30 @@ Dataset& Dataset::operator=(Dataset&& o) noexcept {
 
 Dataset Dataset::open(const std::string& path) {
   DDNET_CHECK(std::filesystem::exists(path), path, ": no such dataset file");
-  QuietH5 quiet;
+  h5::Quiet quiet;
   Dataset d;
   d.path_ = path;
-  d.file_ = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
-  DDNET_CHECK(d.file_ >= 0, path,
-              ": cannot open as HDF5 (not an HDF5 file, or truncated / corrupt)");
-  DDNET_CHECK(
-      has_attr(d.file_, "format") && read_attr_string(d.file_, "format", path) == kDatasetFormat,
-      path, ": not a ddnet CT dataset (the root attribute format='", kDatasetFormat,
-      "' is missing); make one with `ddnet prepare`");
-  DDNET_CHECK(has_attr(d.file_, "format_version"), path, ": no format_version attribute");
-  const auto version = read_attr_doubles(d.file_, "format_version", path);
+  d.file_ = H5_CHECK_MSG(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), path,
+                         ": cannot open as HDF5 (not an HDF5 file, or truncated / corrupt)");
+  DDNET_CHECK(h5::has_attr(d.file_, "format", path) &&
+                  h5::read_attr_string(d.file_, "format", path) == kDatasetFormat,
+              path, ": not a ddnet CT dataset (the root attribute format='", kDatasetFormat,
+              "' is missing); make one with `ddnet prepare`");
+  DDNET_CHECK(h5::has_attr(d.file_, "format_version", path), path, ": no format_version attribute");
+  const auto version = h5::read_attr_doubles(d.file_, "format_version", path);
   DDNET_CHECK(version.size() == 1 && version[0] == kDatasetVersion, path, ": format_version ",
               version[0], " is not supported (this build reads version ", kDatasetVersion, ")");
 
   H5G_info_t ginfo;
-  DDNET_CHECK(H5Gget_info(d.file_, &ginfo) >= 0, path, ": cannot list the root group");
+  H5_CHECK_MSG(H5Gget_info(d.file_, &ginfo), path, ": cannot list the root group");
   for (hsize_t i = 0; i < ginfo.nlinks; ++i) {
     const ssize_t len =
         H5Lget_name_by_idx(d.file_, ".", H5_INDEX_NAME, H5_ITER_INC, i, nullptr, 0, H5P_DEFAULT);
     DDNET_CHECK(len > 0, path, ": cannot read the name of root link ", i);
     std::string name(static_cast<std::size_t>(len) + 1, '\0');
-    H5Lget_name_by_idx(d.file_, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(), name.size(),
-                       H5P_DEFAULT);
+    H5_CHECK_MSG(H5Lget_name_by_idx(d.file_, ".", H5_INDEX_NAME, H5_ITER_INC, i, name.data(),
+                                    name.size(), H5P_DEFAULT),
+                 path, ": cannot read the name of root link ", i);
     name.resize(static_cast<std::size_t>(len));
     const std::string where = path + ": scan '" + name + "'";
 #if H5_VERSION_GE(1, 12, 0)
@@ -320,10 +250,11 @@ Dataset Dataset::open(const std::string& path) {
     DDNET_CHECK(orc >= 0, where, ": cannot be read (truncated or corrupt file?)");
     DDNET_CHECK(oinfo.type == H5O_TYPE_GROUP, where,
                 ": every root member must be a scan group, this is not a group");
-    Handle g(H5Gopen2(d.file_, name.c_str(), H5P_DEFAULT));
-    DDNET_CHECK(g.ok(), where, ": cannot open the group");
-    DDNET_CHECK(H5Lexists(g, "ndct", H5P_DEFAULT) > 0, where,
-                ": missing dataset 'ndct' (the standard-dose scan)");
+    const Handle g(H5_CHECK_MSG(H5Gopen2(d.file_, name.c_str(), H5P_DEFAULT), where,
+                                ": cannot open the group"));
+    DDNET_CHECK(
+        H5_CHECK_MSG(H5Lexists(g, "ndct", H5P_DEFAULT), where, ": cannot look up 'ndct'") > 0,
+        where, ": missing dataset 'ndct' (the standard-dose scan)");
     ScanInfo s;
     s.name = name;
     const VolumeInfo nd = inspect(g, "ndct", where);
@@ -331,38 +262,41 @@ Dataset Dataset::open(const std::string& path) {
     s.rows = nd.h;
     s.cols = nd.w;
     s.ndct_type = nd.type;
-    if (H5Lexists(g, "ldct", H5P_DEFAULT) > 0) {
+    if (H5_CHECK_MSG(H5Lexists(g, "ldct", H5P_DEFAULT), where, ": cannot look up 'ldct'") > 0) {
       const VolumeInfo ld = inspect(g, "ldct", where);
       DDNET_CHECK(ld.d == nd.d && ld.h == nd.h && ld.w == nd.w, where, ": ldct shape ", ld.d, "x",
                   ld.h, "x", ld.w, " does not match ndct ", nd.d, "x", nd.h, "x", nd.w);
       s.has_ldct = true;
       s.ldct_type = ld.type;
     }
-    DDNET_CHECK(has_attr(g, "split"), where, ": missing attribute 'split' (train, val or test)");
-    const std::string split = read_attr_string(g, "split", where);
+    DDNET_CHECK(h5::has_attr(g, "split", where), where,
+                ": missing attribute 'split' (train, val or test)");
+    const std::string split = h5::read_attr_string(g, "split", where);
     try {
       s.split = parse_split(split);
     } catch (const Error&) {
       DDNET_FAIL(where, ": split '", split, "' is not train, val or test");
     }
-    DDNET_CHECK(has_attr(g, "spacing"), where, ": missing attribute 'spacing' (z, y, x in mm)");
-    const auto sp = read_attr_doubles(g, "spacing", where);
+    DDNET_CHECK(h5::has_attr(g, "spacing", where), where,
+                ": missing attribute 'spacing' (z, y, x in mm)");
+    const auto sp = h5::read_attr_doubles(g, "spacing", where);
     DDNET_CHECK(sp.size() == 3 && sp[0] > 0 && sp[1] > 0 && sp[2] > 0 && std::isfinite(sp[0]) &&
                     std::isfinite(sp[1]) && std::isfinite(sp[2]),
                 where, ": spacing must be 3 positive finite values (z, y, x in mm)");
     std::copy(sp.begin(), sp.end(), s.spacing.begin());
-    if (has_attr(g, "origin")) {
-      const auto o = read_attr_doubles(g, "origin", where);
+    if (h5::has_attr(g, "origin", where)) {
+      const auto o = h5::read_attr_doubles(g, "origin", where);
       DDNET_CHECK(o.size() == 3, where, ": origin must have 3 values");
       std::copy(o.begin(), o.end(), s.origin.begin());
     }
-    if (has_attr(g, "direction")) {
-      const auto o = read_attr_doubles(g, "direction", where);
+    if (h5::has_attr(g, "direction", where)) {
+      const auto o = h5::read_attr_doubles(g, "direction", where);
       DDNET_CHECK(o.size() == 9, where, ": direction must have 9 values");
       std::copy(o.begin(), o.end(), s.direction.begin());
     }
-    if (has_attr(g, "source")) s.source = read_attr_string(g, "source", where);
-    if (has_attr(g, "ldct_source")) s.ldct_source = read_attr_string(g, "ldct_source", where);
+    if (h5::has_attr(g, "source", where)) s.source = h5::read_attr_string(g, "source", where);
+    if (h5::has_attr(g, "ldct_source", where))
+      s.ldct_source = h5::read_attr_string(g, "ldct_source", where);
     d.scans_.push_back(std::move(s));
   }
   DDNET_CHECK(!d.scans_.empty(), path, ": the dataset holds no scans");
@@ -400,13 +334,14 @@ void Dataset::read_slices(std::size_t index, bool ldct, const std::vector<std::i
   DDNET_CHECK(r0 >= 0 && c0 >= 0 && h >= 1 && w >= 1 && r0 + h <= s.rows && c0 + w <= s.cols, where,
               ": crop rows [", r0, ", ", r0 + h, ") cols [", c0, ", ", c0 + w, ") is outside ",
               s.rows, "x", s.cols);
-  QuietH5 quiet;
-  Handle g(H5Gopen2(file_, s.name.c_str(), H5P_DEFAULT));
-  Handle ds(H5Dopen2(g, which, H5P_DEFAULT));
-  DDNET_CHECK(ds.ok(), where, ": cannot open");
-  Handle fspace(H5Dget_space(ds));
+  h5::Quiet quiet;
+  const Handle g(
+      H5_CHECK_MSG(H5Gopen2(file_, s.name.c_str(), H5P_DEFAULT), where, ": cannot open"));
+  const Handle ds(H5_CHECK_MSG(H5Dopen2(g, which, H5P_DEFAULT), where, ": cannot open"));
+  const Handle fspace(H5_CHECK_MSG(H5Dget_space(ds), where, ": cannot read the dataspace"));
   const hsize_t mdims[1] = {static_cast<hsize_t>(h * w)};
-  Handle mspace(H5Screate_simple(1, mdims, nullptr));
+  const Handle mspace(H5_CHECK_MSG(H5Screate_simple(1, mdims, nullptr), where,
+                                   ": cannot make the memory dataspace"));
   for (std::size_t i = 0; i < slices.size(); ++i) {
     const std::int64_t k = slices[i];
     DDNET_CHECK(k >= 0 && k < s.slices, where, ": slice ", k, " out of range (", s.slices,
@@ -414,7 +349,8 @@ void Dataset::read_slices(std::size_t index, bool ldct, const std::vector<std::i
     const hsize_t start[3] = {static_cast<hsize_t>(k), static_cast<hsize_t>(r0),
                               static_cast<hsize_t>(c0)};
     const hsize_t count[3] = {1, static_cast<hsize_t>(h), static_cast<hsize_t>(w)};
-    H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, count, nullptr);
+    H5_CHECK_MSG(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, count, nullptr), where,
+                 ": cannot select slice ", k);
     float* dst = out + static_cast<std::int64_t>(i) * h * w;
     DDNET_CHECK(H5Dread(ds, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, dst) >= 0, where,
                 ": cannot read slice ", k, " (truncated or corrupt file?)");

@@ -1,7 +1,7 @@
 // Errors: one exception type, and checks for every library call that throw with the call, the
 // file and the line. CUDA-free: the per-library checks that need a library's headers live in
-// engine/check_cuda.h (CUDA), engine/check_cudnn.h (cuDNN), engine/check_nccl.h (NCCL) and
-// engine/check_mpi.h (MPI).
+// engine/check_cuda.h (CUDA), engine/check_cudnn.h (cuDNN), engine/check_nccl.h (NCCL),
+// engine/check_mpi.h (MPI) and engine/hdf5.h (HDF5).
 #pragma once
 
 #include <sstream>
@@ -32,15 +32,6 @@ std::string concat(const Args&... args) {
   append(os, args...);
   return os.str();
 }
-
-// HDF5 calls return a negative herr_t/hid_t on failure; the library's own error stack has
-// already been printed or silenced by the caller, so the message names the call.
-template <class T>
-T check_hdf5(T result, const char* call, const char* file, int line) {
-  if (result < 0)
-    throw_call_error("HDF5", call, static_cast<long>(result), "call failed", file, line);
-  return result;
-}
 }  // namespace detail
 
 }  // namespace ddnet
@@ -56,5 +47,3 @@ T check_hdf5(T result, const char* call, const char* file, int line) {
 #define DDNET_FAIL(...) \
   ::ddnet::detail::throw_error(::ddnet::detail::concat(__VA_ARGS__), __FILE__, __LINE__)
 
-// H5_CHECK(call): returns the call's value, throws when it is negative.
-#define H5_CHECK(call) ::ddnet::detail::check_hdf5((call), #call, __FILE__, __LINE__)

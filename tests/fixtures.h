@@ -30,6 +30,8 @@ class Fixtures {
   Tensor dataset(const std::string& name) const;
 
  private:
+  Tensor read_float(const std::string& name, const Shape& shape) const;  // converted to float32
+
   std::string path_;
   long long file_ = -1;  // hid_t
 };

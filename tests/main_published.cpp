@@ -10,6 +10,8 @@
 #include <iostream>
 #include <string>
 
+#include "tests/runner.h"
+
 std::string published_weights_path() {
   const char* env = std::getenv("DDNET_SHARED_DIR");
   return std::string(env && *env ? env : DDNET_SHARED_DIR) + "/reference/2d-ddnet-published.h5";
@@ -22,5 +24,5 @@ int main(int argc, char** argv) {
     std::cout << "SKIPPED: published weights not found at " << published_weights_path() << "\n";
     return 77;
   }
-  return Catch::Session().run(argc, argv);
+  return ddnet::test::run_session(argc, argv);
 }

@@ -2,7 +2,6 @@
 // loaders' exact slice choices and shards, and the .inv3 reader.
 #include <catch2/catch.hpp>
 
-#include <hdf5.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -16,6 +15,7 @@
 #include "data/inv3.h"
 #include "data/loader.h"
 #include "engine/error.h"
+#include "engine/hdf5.h"
 
 using namespace ddnet;
 using namespace ddnet::data;
@@ -62,22 +62,18 @@ std::string make_dataset(const TempDir& dir, const std::vector<std::int64_t>& sl
   return path;
 }
 
+h5::Handle open_rw(const std::string& path) {
+  return h5::Handle(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT)));
+}
+
 // Edits an attribute of a committed file, to make it invalid.
 void set_string_attr(const std::string& path, const std::string& obj, const char* name,
                      const std::string& value) {
-  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-  const hid_t o = H5Oopen(f, obj.c_str(), H5P_DEFAULT);
-  if (H5Aexists(o, name) > 0) H5Adelete(o, name);
-  const hid_t type = H5Tcopy(H5T_C_S1);
-  H5Tset_size(type, value.size());
-  const hid_t space = H5Screate(H5S_SCALAR);
-  const hid_t a = H5Acreate2(o, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
-  H5Awrite(a, type, value.data());
-  H5Aclose(a);
-  H5Sclose(space);
-  H5Tclose(type);
-  H5Oclose(o);
-  H5Fclose(f);
+  h5::Handle f = open_rw(path);
+  const h5::Handle o(H5_CHECK(H5Oopen(f, obj.c_str(), H5P_DEFAULT)));
+  if (h5::has_attr(o, name, path)) H5_CHECK(H5Adelete(o, name));
+  h5::write_attr_string(o, name, value, path);
+  f.close(path);
 }
 
 }  // namespace
@@ -151,8 +147,9 @@ TEST_CASE("dataset: open names what is wrong", "[data]") {
         Contains("set.h5"));
   }
   SECTION("no format attribute") {
-    const hid_t f = H5Fcreate((dir / "plain.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-    H5Fclose(f);
+    h5::Handle f(
+        H5_CHECK(H5Fcreate((dir / "plain.h5").c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT)));
+    f.close("plain.h5");
     REQUIRE_THROWS_WITH(Dataset::open(dir / "plain.h5"), Contains("not a ddnet CT dataset"));
   }
   SECTION("a bad split") {
@@ -164,41 +161,41 @@ TEST_CASE("dataset: open names what is wrong", "[data]") {
   SECTION("missing ndct, shape mismatch, wrong dtype, NaN") {
     const std::string path =
         make_dataset(dir, {4, 4, 4, 4}, {Split::train, Split::train, Split::train, Split::train});
-    const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    H5Ldelete(f, "scan0/ndct", H5P_DEFAULT);
-    H5Ldelete(f, "scan1/ldct", H5P_DEFAULT);
-    hsize_t dims[3] = {3, 8, 6};
-    hid_t space = H5Screate_simple(3, dims, nullptr);
-    hid_t d =
-        H5Dcreate2(f, "scan1/ldct", H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5Dclose(d);
-    H5Sclose(space);
-    H5Ldelete(f, "scan2/ldct", H5P_DEFAULT);
-    dims[0] = 4;
-    space = H5Screate_simple(3, dims, nullptr);
-    d = H5Dcreate2(f, "scan2/ldct", H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5Dclose(d);
-    std::vector<float> nan(4 * 8 * 6, 1.f);
-    nan[8 * 6 + 7] = std::nanf("");
-    H5Ldelete(f, "scan3/ldct", H5P_DEFAULT);
-    d = H5Dcreate2(f, "scan3/ldct", H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-    H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, nan.data());
-    H5Dclose(d);
-    H5Sclose(space);
-    H5Fclose(f);
+    {
+      h5::Handle f = open_rw(path);
+      H5_CHECK(H5Ldelete(f, "scan0/ndct", H5P_DEFAULT));
+      H5_CHECK(H5Ldelete(f, "scan1/ldct", H5P_DEFAULT));
+      hsize_t dims[3] = {3, 8, 6};
+      const h5::Handle short_space(H5_CHECK(H5Screate_simple(3, dims, nullptr)));
+      h5::Handle(H5_CHECK(H5Dcreate2(f, "scan1/ldct", H5T_IEEE_F32LE, short_space, H5P_DEFAULT,
+                                     H5P_DEFAULT, H5P_DEFAULT)))
+          .close("scan1/ldct");
+      H5_CHECK(H5Ldelete(f, "scan2/ldct", H5P_DEFAULT));
+      dims[0] = 4;
+      const h5::Handle space(H5_CHECK(H5Screate_simple(3, dims, nullptr)));
+      h5::Handle(H5_CHECK(H5Dcreate2(f, "scan2/ldct", H5T_IEEE_F64LE, space, H5P_DEFAULT,
+                                     H5P_DEFAULT, H5P_DEFAULT)))
+          .close("scan2/ldct");
+      std::vector<float> nan(4 * 8 * 6, 1.f);
+      nan[8 * 6 + 7] = std::nanf("");
+      H5_CHECK(H5Ldelete(f, "scan3/ldct", H5P_DEFAULT));
+      h5::Handle d(H5_CHECK(H5Dcreate2(f, "scan3/ldct", H5T_IEEE_F32LE, space, H5P_DEFAULT,
+                                       H5P_DEFAULT, H5P_DEFAULT)));
+      H5_CHECK(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, nan.data()));
+      d.close("scan3/ldct");
+    }
     REQUIRE_THROWS_WITH(Dataset::open(path), Contains("scan 'scan0': missing dataset 'ndct'"));
-    const hid_t f2 = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    H5Ldelete(f2, "scan0", H5P_DEFAULT);
-    H5Fclose(f2);
+    const auto remove_scan = [&](const char* scan) {
+      h5::Handle f = open_rw(path);
+      H5_CHECK(H5Ldelete(f, scan, H5P_DEFAULT));
+      f.close(path);
+    };
+    remove_scan("scan0");
     REQUIRE_THROWS_WITH(Dataset::open(path),
                         Contains("scan 'scan1': ldct shape 3x8x6 does not match ndct 4x8x6"));
-    const hid_t f3 = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    H5Ldelete(f3, "scan1", H5P_DEFAULT);
-    H5Fclose(f3);
+    remove_scan("scan1");
     REQUIRE_THROWS_WITH(Dataset::open(path), Contains("scan2'/ldct: wrong dtype"));
-    const hid_t f4 = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
-    H5Ldelete(f4, "scan2", H5P_DEFAULT);
-    H5Fclose(f4);
+    remove_scan("scan2");
     const Dataset ds = Dataset::open(path);
     REQUIRE_THROWS_WITH(
         ds.read(0, true),

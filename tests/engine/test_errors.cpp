@@ -3,6 +3,7 @@
 
 #include "engine/device.h"
 #include "engine/error.h"
+#include "engine/hdf5.h"
 #include "generated/ddnet_config.h"
 #if DDNET_WITH_CUDA
 #include "engine/check_cuda.h"

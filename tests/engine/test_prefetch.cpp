@@ -130,7 +130,7 @@ TEST_CASE("prefetch: destroyed with a fetch in flight or a failure unread", "[pr
   REQUIRE(started.load() == 2);
 }
 
-TEST_CASE("prefetch: one prefetcher runs epoch after epoch; stop() drops the fetch in flight",
+TEST_CASE("prefetch: one prefetcher runs epoch after epoch, stop() drops the fetch in flight",
           "[prefetch]") {
   std::atomic<int> fetched{0};
   BatchPrefetcher p(Device::cpu());

@@ -68,7 +68,7 @@ TEST_CASE("tensor: narrow and view check their arguments", "[tensor]") {
   REQUIRE_THROWS_WITH(t.narrow(1, 0, 2).view({12}), Contains("non-contiguous"));
 }
 
-TEST_CASE("tensor: to() on the same device shares; clone() copies", "[tensor]") {
+TEST_CASE("tensor: to() on the same device shares, clone() copies", "[tensor]") {
   Tensor t = Tensor::full({3}, 1.0);
   REQUIRE(t.to(Device::cpu()).shares_storage_with(t));
   Tensor c = t.clone();

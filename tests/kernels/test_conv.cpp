@@ -16,6 +16,7 @@
 #include "layers/conv_autograd.h"
 #include "tests/fixtures.h"
 #include "tests/op_harness.h"
+#include "tests/skip.h"
 
 using namespace ddnet;
 using Catch::Matchers::Contains;
@@ -141,10 +142,8 @@ TEST_CASE("conv: errors a user can act on", "[conv]") {
 TEST_CASE("conv: the float32 fast paths (cpu_conv/) agree with the pinned im2col reference",
           "[conv]") {
   namespace cc = kernels::cpu_conv;
-  if (!cc::Config::from_environment().uses_fast_paths()) {
-    WARN("this build has no oneDNN: only the im2col path exists");
-    return;
-  }
+  if (!cc::Config::from_environment().uses_fast_paths())
+    DDNET_SKIP("no fast path here (no oneDNN, or DDNET_CPU_CONV=im2col): only im2col exists");
   auto run = [](const cc::Config& config, const Case& c, bool transpose) {
     const cc::ScopedConfig scoped(config);
     Generator gen(5);

@@ -54,7 +54,7 @@ std::vector<double> run(int steps, int stop_after, const std::string& path) {
 }
 }  // namespace
 
-TEST_CASE("checkpoint: weights, optimiser and state round trip; atomic write", "[checkpoint]") {
+TEST_CASE("checkpoint: weights, optimiser and state round trip, atomic write", "[checkpoint]") {
   const std::string path = temp_path("roundtrip");
   models::DDnet a({2, kernels::UpsampleMode::linear, 1}), b({2, kernels::UpsampleMode::linear, 2});
   nn::Arena arena = nn::pack_parameters(a, Device::cpu());

@@ -21,6 +21,7 @@
 #include "generated/ddnet_config.h"
 #include "kernels/cpu_conv/fft.h"
 #include "tests/kernels/conv_geometry.h"
+#include "tests/skip.h"
 
 using namespace ddnet;
 using kernels::ConvGeometry;
@@ -198,10 +199,8 @@ void run_case(const Case& cs, std::int64_t max_tile) {
 }  // namespace
 
 TEST_CASE("conv fft: all three passes match naive sums", "[conv][fft]") {
-  if (!fft::supports(geometry(1, 1, 1, {1, 5, 5}, {1, 3, 3}, {0, 1, 1}))) {
-    WARN("this build has no FFTW: nothing to test");
-    return;
-  }
+  if (!fft::supports(geometry(1, 1, 1, {1, 5, 5}, {1, 3, 3}, {0, 1, 1})))
+    DDNET_SKIP("this build has no FFTW");
   const std::vector<Case> cases = {
       {geometry(1, 3, 5, {7, 9, 11}, {5, 5, 5}, {2, 2, 2}), 0, 0, "DDnet's 5^3, padding 2"},
       {geometry(1, 1, 4, {9, 8, 10}, {7, 7, 7}, {3, 3, 3}), 0, 0, "conv1's 7^3 from one channel"},
@@ -224,10 +223,8 @@ TEST_CASE("conv fft: all three passes match naive sums", "[conv][fft]") {
 
 TEST_CASE("conv fft: float spectra at a DDnet-sized layer stay within 1e-5 of the result's rms",
           "[conv][fft]") {
-  if (!fft::supports(geometry(1, 1, 1, {1, 5, 5}, {1, 3, 3}, {0, 1, 1}))) {
-    WARN("this build has no FFTW: nothing to test");
-    return;
-  }
+  if (!fft::supports(geometry(1, 1, 1, {1, 5, 5}, {1, 3, 3}, {0, 1, 1})))
+    DDNET_SKIP("this build has no FFTW");
   // Dense block 1's 64 -> 16 at 8 x 32 x 32; the double path is the reference (the test above
   // holds it to one float rounding). Measured at 32 x 64 x 64: worst 1.4e-6 of the rms in every
   // pass, where oneDNN's direct convolution is off by up to 2e-5.
@@ -264,10 +261,8 @@ TEST_CASE("conv fft: float spectra at a DDnet-sized layer stay within 1e-5 of th
 
 TEST_CASE("conv fft: the cost model takes wide layers on big volumes, not small or 1^3 ones",
           "[conv][fft]") {
-  if (!fft::supports(geometry(1, 1, 1, {1, 5, 5}, {1, 3, 3}, {0, 1, 1}))) {
-    WARN("this build has no FFTW: nothing to test");
-    return;
-  }
+  if (!fft::supports(geometry(1, 1, 1, {1, 5, 5}, {1, 3, 3}, {0, 1, 1})))
+    DDNET_SKIP("this build has no FFTW");
   Config c = kernels::cpu_conv::config();
   c.fft = fft::Mode::automatic;
   using P = fft::Pass;

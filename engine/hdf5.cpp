@@ -1,0 +1,143 @@
+// The HDF5 helpers of engine/hdf5.h: closing, the quiet scope, attributes and extents.
+#include "engine/hdf5.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <memory>
+
+namespace ddnet::h5 {
+
+void close_quietly(hid_t& id) noexcept {
+  if (id < 0) return;
+  Quiet quiet;
+  H5Idec_ref(id);  // whatever the kind: files, groups, datasets, spaces, types, attributes
+  id = -1;
+}
+
+void close_checked(hid_t& id, const std::string& what) {
+  if (id < 0) return;
+  Quiet quiet;
+  const int left = H5Idec_ref(id);
+  id = -1;
+  DDNET_CHECK(left >= 0, what, ": cannot close (disk full, or the file went away?)");
+}
+
+void discard_file(hid_t& file, const std::string& path) noexcept {
+  if (file >= 0) truncate(path.c_str(), 0);  // ignored: the close below is what it helps
+  close_quietly(file);
+  std::remove(path.c_str());
+}
+
+Quiet::Quiet() {
+  H5Eget_auto2(H5E_DEFAULT, &func_, &data_);
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
+Quiet::~Quiet() {
+  H5Eset_auto2(H5E_DEFAULT, func_, data_);
+}
+
+namespace {
+
+// Writes an attribute of `n` values (a scalar when n is 0).
+void write_attr(hid_t loc, const char* name, hid_t file_type, hid_t mem_type, const void* values,
+                std::size_t n, const std::string& where) {
+  const hsize_t dims[1] = {n};
+  Handle space(n == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(1, dims, nullptr));
+  H5_CHECK_MSG(space.get(), where, ": cannot write attribute ", name, " (dataspace)");
+  Handle a(H5Acreate2(loc, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT));
+  H5_CHECK_MSG(a.get(), where, ": cannot write attribute ", name);
+  H5_CHECK_MSG(H5Awrite(a, mem_type, values), where, ": cannot write attribute ", name);
+  a.close(where + ": attribute " + name);
+}
+
+Handle open_attr(hid_t loc, const char* name, const std::string& where) {
+  return Handle(
+      H5_CHECK_MSG(H5Aopen(loc, name, H5P_DEFAULT), where, ": cannot open attribute '", name, "'"));
+}
+
+}  // namespace
+
+bool has_attr(hid_t loc, const char* name, const std::string& where) {
+  return H5_CHECK_MSG(H5Aexists(loc, name), where, ": cannot look up attribute '", name, "'") > 0;
+}
+
+void write_attr_string(hid_t loc, const char* name, const std::string& value,
+                       const std::string& where) {
+  Handle type(H5Tcopy(H5T_C_S1));
+  H5_CHECK_MSG(type.get(), where, ": cannot write attribute ", name, " (string type)");
+  H5_CHECK_MSG(H5Tset_size(type, std::max<std::size_t>(1, value.size())), where,
+               ": cannot write attribute ", name, " (string type)");
+  const std::string padded = value.empty() ? std::string(1, '\0') : value;
+  write_attr(loc, name, type, type, padded.data(), 0, where);
+}
+
+void write_attr_i32(hid_t loc, const char* name, std::int32_t value, const std::string& where) {
+  write_attr(loc, name, H5T_STD_I32LE, H5T_NATIVE_INT32, &value, 0, where);
+}
+
+void write_attr_i64(hid_t loc, const char* name, std::int64_t value, const std::string& where) {
+  write_attr(loc, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, 0, where);
+}
+
+void write_attr_doubles(hid_t loc, const char* name, const double* values, std::size_t n,
+                        const std::string& where) {
+  write_attr(loc, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, values, n, where);
+}
+
+std::string read_attr_string(hid_t loc, const char* name, const std::string& where) {
+  const Handle a = open_attr(loc, name, where);
+  const Handle type(
+      H5_CHECK_MSG(H5Aget_type(a), where, ": cannot read the type of attribute '", name, "'"));
+  DDNET_CHECK(H5Tget_class(type) == H5T_STRING, where, ": attribute '", name, "' must be a string");
+  Handle mem(H5_CHECK_MSG(H5Tcopy(H5T_C_S1), where, ": cannot read attribute '", name, "'"));
+  if (H5_CHECK_MSG(H5Tis_variable_str(type), where, ": cannot read attribute '", name, "'") > 0) {
+    H5_CHECK_MSG(H5Tset_size(mem, H5T_VARIABLE), where, ": cannot read attribute '", name, "'");
+    char* p = nullptr;
+    H5_CHECK_MSG(H5Aread(a, mem, &p), where, ": cannot read attribute '", name, "'");
+    const std::unique_ptr<char, herr_t (*)(void*)> owned(p, H5free_memory);
+    return p ? std::string(p) : std::string();
+  }
+  const std::size_t n = H5Tget_size(type);
+  DDNET_CHECK(n > 0, where, ": cannot read the size of attribute '", name, "'");
+  std::string s(n + 1, '\0');  // room for a terminator: null-padded strings use all n bytes
+  H5_CHECK_MSG(H5Tset_size(mem, n + 1), where, ": cannot read attribute '", name, "'");
+  H5_CHECK_MSG(H5Aread(a, mem, s.data()), where, ": cannot read attribute '", name, "'");
+  while (!s.empty() && s.back() == '\0') s.pop_back();
+  return s;
+}
+
+std::int64_t read_attr_i64(hid_t loc, const char* name, const std::string& where) {
+  const Handle a = open_attr(loc, name, where);
+  std::int64_t v = 0;
+  H5_CHECK_MSG(H5Aread(a, H5T_NATIVE_INT64, &v), where, ": attribute '", name,
+               "' is not an integer");
+  return v;
+}
+
+std::vector<double> read_attr_doubles(hid_t loc, const char* name, const std::string& where) {
+  const Handle a = open_attr(loc, name, where);
+  const Handle space(
+      H5_CHECK_MSG(H5Aget_space(a), where, ": cannot read the extent of attribute '", name, "'"));
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  DDNET_CHECK(n > 0, where, ": attribute '", name, "' is empty");
+  std::vector<double> v(static_cast<std::size_t>(n));
+  H5_CHECK_MSG(H5Aread(a, H5T_NATIVE_DOUBLE, v.data()), where, ": attribute '", name,
+               "' is not numeric");
+  return v;
+}
+
+std::vector<hsize_t> extent(hid_t dataset, const std::string& where) {
+  const Handle space(H5_CHECK_MSG(H5Dget_space(dataset), where, ": cannot read the dataspace"));
+  const int rank =
+      H5_CHECK_MSG(H5Sget_simple_extent_ndims(space), where, ": cannot read the dataspace");
+  std::vector<hsize_t> dims(static_cast<std::size_t>(rank));
+  if (rank > 0)
+    H5_CHECK_MSG(H5Sget_simple_extent_dims(space, dims.data(), nullptr), where,
+                 ": cannot read the dataspace");
+  return dims;
+}
+
+}  // namespace ddnet::h5
