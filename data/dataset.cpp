@@ -130,8 +130,7 @@ DatasetWriter::DatasetWriter(std::string path) : path_(std::move(path)) {
   if (!parent.empty()) std::filesystem::create_directories(parent);
   h5::Quiet quiet;
   try {
-    file_ = H5_CHECK_MSG(H5Fcreate(tmp_.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
-                         "cannot create ", tmp_, " (for ", path_, ")");
+    file_ = h5::create_file(tmp_, "dataset " + path_);
     h5::write_attr_string(file_, "format", kDatasetFormat, tmp_);
     h5::write_attr_i32(file_, "format_version", kDatasetVersion, tmp_);
   } catch (...) {

@@ -1,7 +1,11 @@
 // The HDF5 helpers of engine/hdf5.h: closing, the quiet scope, attributes and extents.
 #include "engine/hdf5.h"
 
+#include <fcntl.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <cstdio>
@@ -28,6 +32,36 @@ void discard_file(hid_t& file, const std::string& path) noexcept {
   if (file >= 0) truncate(path.c_str(), 0);  // ignored: the close below is what it helps
   close_quietly(file);
   std::remove(path.c_str());
+}
+
+hid_t create_file(const std::string& path, const std::string& what) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int err = errno;
+    DDNET_FAIL(what, ": cannot create ", path, " (", std::strerror(err), ")");
+  }
+  constexpr std::size_t kRoom = 64 * 1024;  // well above a new file's superblock and root group
+  static const char zeros[kRoom] = {};
+  std::size_t written = 0;
+  int err = 0;
+  while (written < kRoom) {
+    const ssize_t n = ::write(fd, zeros + written, kRoom - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      err = n < 0 ? errno : ENOSPC;
+      break;
+    }
+    written += static_cast<std::size_t>(n);
+  }
+  if (err == 0 && ::ftruncate(fd, 0) != 0) err = errno;
+  ::close(fd);
+  if (err != 0) {
+    std::remove(path.c_str());
+    DDNET_FAIL(what, ": cannot create ", path, " (", std::strerror(err), ")");
+  }
+  Quiet quiet;
+  return H5_CHECK_MSG(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), what,
+                      ": cannot create ", path, " (not writable as HDF5)");
 }
 
 Quiet::Quiet() {

@@ -27,6 +27,12 @@ void close_checked(hid_t& id, const std::string& what);
 // tries again at exit.
 void discard_file(hid_t& file, const std::string& path) noexcept;
 
+// Creates (truncates) the HDF5 file `path` for writing and returns its identifier; errors read
+// "<what>: cannot create ...". It first makes sure the disk has room for the first metadata
+// HDF5 writes (it writes 64 KiB of zeros, then cuts the file to nothing): H5Fcreate in HDF5 1.10
+// leaks half a file when that first write fails, and the library then loops at exit.
+hid_t create_file(const std::string& path, const std::string& what);
+
 // Owns one identifier. Only for identifiers the caller created or opened, never the library's
 // predefined types (H5T_NATIVE_FLOAT, ...).
 class Handle {

@@ -75,8 +75,7 @@ void save_checkpoint(const std::string& path, nn::Module& model, const nn::Adam*
   const std::string tmp = path + ".tmp";
   hid_t f = -1;
   try {
-    f = H5_CHECK_MSG(H5Fcreate(tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT),
-                     "cannot create checkpoint file ", tmp);
+    f = h5::create_file(tmp, "checkpoint " + path);
     for (const auto& n : model.state_dict()) write_dataset(f, n.name, *n.tensor, tmp);
     if (opt) {
       const std::string where = tmp + ": group optimizer";
