@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `ddnet train` end to end on tiny synthetic volumes: a config file with a command-line override,
-# logs and checkpoints, an unknown config key as a clear error, and a run interrupted after 3
-# steps and resumed ending with exactly the uninterrupted run's losses.
+# logs and checkpoints, an unknown config key as a clear error, a run interrupted after 3 steps
+# and resumed ending with exactly the uninterrupted run's losses, a folder holding a run refused
+# without --resume or --overwrite, and options out of range refused.
 set -euo pipefail
 ddnet="$1"
 tmp=$(mktemp -d)
@@ -20,7 +21,43 @@ grep -q "interrupted" "$tmp/b.log" || { echo "no interruption message"; cat "$tm
 last() { grep '"type":"epoch"' "$1" | tail -n 1 | sed 's/.*"val_loss":\([^,}]*\).*/\1/'; }
 [[ "$(last "$tmp/a/train.jsonl")" == "$(last "$tmp/b/train.jsonl")" ]] || {
   echo "resumed run differs: $(last "$tmp/a/train.jsonl") vs $(last "$tmp/b/train.jsonl")"; exit 1; }
+# A folder that holds a run is continued (--resume) or replaced (--overwrite), never mixed into.
+sum=$(md5sum <"$tmp/a/train.jsonl")
+if "$ddnet" train --config "$tmp/config.json" --epochs 2 --out "$tmp/a" 2>"$tmp/again.log"; then
+  echo "a second run into $tmp/a was accepted"; exit 1; fi
+grep -q "already holds a training run (checkpoint.h5, checkpoint_epoch1.h5, checkpoint_epoch2.h5, final.h5, train.jsonl): give --resume" \
+  "$tmp/again.log" || { cat "$tmp/again.log"; exit 1; }
+[[ "$(md5sum <"$tmp/a/train.jsonl")" == "$sum" ]] || { echo "the refused run touched train.jsonl"; exit 1; }
+"$ddnet" train --config "$tmp/config.json" --epochs 1 --out "$tmp/a" --overwrite 2>"$tmp/over.log" || { cat "$tmp/over.log"; exit 1; }
+[[ $(grep -c '"type":"epoch"' "$tmp/a/train.jsonl") == 1 ]] || { echo "--overwrite appended to the old log"; exit 1; }
+[[ ! -e "$tmp/a/checkpoint_epoch2.h5" ]] || { echo "--overwrite kept the old run's checkpoint_epoch2.h5"; exit 1; }
+if "$ddnet" train --config "$tmp/config.json" --out "$tmp/a" --resume --overwrite 2>"$tmp/ro.log"; then exit 1; fi
+grep -q "excludes" "$tmp/ro.log" || { cat "$tmp/ro.log"; exit 1; }
+if "$ddnet" train --config "$tmp/config.json" --model 3d --out "$tmp/new" --donor "$tmp/new/final.h5" \
+  2>"$tmp/donor.log"; then exit 1; fi
+grep -q "donor $tmp/new/final.h5 is a file the run writes into --out" "$tmp/donor.log" || { cat "$tmp/donor.log"; exit 1; }
+
+# Options out of range or of the wrong kind are refused before any work, naming the option.
+refused() {  # refused <expected message> <train options...>
+  local want="$1"; shift
+  if "$ddnet" train --config "$tmp/config.json" --out "$tmp/never" "$@" 2>"$tmp/opt.log"; then
+    echo "accepted: $*"; exit 1; fi
+  grep -qF -- "$want" "$tmp/opt.log" || { echo "for $*:"; cat "$tmp/opt.log"; exit 1; }
+  [[ ! -e "$tmp/never" ]] || { echo "refused run left $tmp/never: $*"; exit 1; }
+}
+refused "--seed" --seed -1
+refused "loss_gamma -1: must be >= 0" --loss-gamma -1
+refused "clip_norm -0.5: must be >= 0" --clip-norm -0.5
+refused "--epochs" --epochs 1.5
+refused "--epochs" --epochs 99999999999999
+echo '{"epochs": 1.5}' >"$tmp/frac.json"
+if "$ddnet" train --config "$tmp/frac.json" --out "$tmp/never" 2>"$tmp/frac.log"; then echo "epochs 1.5 accepted"; exit 1; fi
+grep -q "key 'epochs' is 1.5; expected an integer" "$tmp/frac.log" || { cat "$tmp/frac.log"; exit 1; }
+echo '{"epochs": 99999999999999}' >"$tmp/big.json"
+if "$ddnet" train --config "$tmp/big.json" --out "$tmp/never" 2>"$tmp/big.log"; then echo "epochs 99999999999999 accepted"; exit 1; fi
+grep -q "key 'epochs' is 99999999999999; expected an integer in" "$tmp/big.log" || { cat "$tmp/big.log"; exit 1; }
+
 echo '{"modle": "2d"}' >"$tmp/bad.json"
 if "$ddnet" train --config "$tmp/bad.json" 2>"$tmp/bad.log"; then echo "unknown key accepted"; exit 1; fi
 grep -q "unknown key 'modle'" "$tmp/bad.log" || { cat "$tmp/bad.log"; exit 1; }
-echo "train cli: logs, checkpoints, override, resume and config errors as expected"
+echo "train cli: logs, checkpoints, override, resume, run folders and option errors as expected"
