@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `ddnet` under mpirun: every rank knows its place; `ddnet train` on 2 CPU ranks trains on
 # interleaved shards, rank 0 alone writes the log and checkpoints, and the ranks end with the
-# same parameters (train checks a checksum on every rank before the final checkpoint).
+# same parameters (train checks a checksum on every rank before the final checkpoint); an
+# interrupted run exits 130 on every rank.
 set -uo pipefail
 mpiexec="$1"
 ddnet="$2"
@@ -24,4 +25,12 @@ timeout 300 "$mpiexec" -np 2 "$ddnet" train --model 2d --loader synthetic --size
   --train-samples 8 --val-samples 2 --epochs 3 --progress false --out "$tmp/run" --resume \
   >"$tmp/resume.log" 2>&1 || { cat "$tmp/resume.log"; exit 1; }
 grep -q "resuming from" "$tmp/resume.log" || { cat "$tmp/resume.log"; exit 1; }
-echo "ddnet under mpirun: ranks reported, 2-rank training and resume"
+# Interrupted on one rank's signal (--stop-after-steps raises SIGINT on every rank here): both
+# ranks stop at the same step, name the signal and exit 130, after rank 0's checkpoint.
+rc=0; timeout 300 "$mpiexec" -np 2 "$ddnet" train --model 2d --loader synthetic --size 32 \
+  --train-samples 8 --val-samples 2 --epochs 2 --progress false --out "$tmp/int" \
+  --stop-after-steps 2 >"$tmp/int.log" 2>&1 || rc=$?
+[[ $rc == 130 ]] || { echo "interrupted under mpirun: exit $rc, expected 130"; cat "$tmp/int.log"; exit 1; }
+[[ $(grep -c "interrupted (SIGINT, signal 2) at step 2" "$tmp/int.log") == 2 ]] || { cat "$tmp/int.log"; exit 1; }
+[[ -s "$tmp/int/checkpoint.h5" ]] || { echo "no checkpoint after the interruption"; exit 1; }
+echo "ddnet under mpirun: ranks reported, 2-rank training, resume and interruption"
