@@ -188,6 +188,10 @@ int run(const CLI::App& cmd, const DenoiseArgs& a) {
     DDNET_CHECK(a.output.empty(), "--output ", a.output,
                 " goes with --input; a dataset's scans go into the folder --out");
     if (!a.format.empty()) data::parse_format(a.format);
+    if (a.scan.empty()) data::parse_split(a.split);
+    DDNET_CHECK(a.width > 0 && a.diff_scale > 0, "--width ", a.width, " and --diff-scale ",
+                a.diff_scale, ": must be > 0 (HU)");
+    DDNET_CHECK(a.png_slice >= -1, "--png-slice ", a.png_slice, ": must be >= 0, or -1 (middle)");
   }
   use_device(device);
   const LoadedModel m = load_model(a.checkpoint, a.model, a.normalise, device);

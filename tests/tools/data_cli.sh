@@ -110,6 +110,12 @@ if "$ddnet" denoise --checkpoint "$tmp/run/final.h5" --input "$tmp/phantom.mha" 
 grep -q "folder $tmp/busy exists and holds other files (notes.txt)" "$tmp/o10.log" || { cat "$tmp/o10.log"; exit 1; }
 if "$ddnet" prepare --out "$tmp/busy" "$tmp/phantom.mha" 2>"$tmp/o11.log"; then exit 1; fi
 grep -q -- "--out $tmp/busy is a folder" "$tmp/o11.log" || { cat "$tmp/o11.log"; exit 1; }
+if "$ddnet" denoise --checkpoint "$tmp/run/final.h5" --dataset "$tmp/set.h5" --width 0 \
+  --out "$tmp/w0" 2>"$tmp/o13.log"; then exit 1; fi
+grep -q -- "--width 0 and --diff-scale 100: must be > 0" "$tmp/o13.log" || { cat "$tmp/o13.log"; exit 1; }
+if "$ddnet" denoise --checkpoint "$tmp/run/final.h5" --dataset "$tmp/set.h5" --split tset \
+  --out "$tmp/w0" 2>"$tmp/o14.log"; then exit 1; fi
+[[ ! -e "$tmp/w0" ]] || { echo "a refused denoise made its --out folder"; exit 1; }
 if grep -l "tile(s)\|simulated" "$tmp"/o*.log; then echo "work done before an output was refused"; exit 1; fi
 
 # ddnet eval: a 2D and a 3D model against the low-dose baseline, tables, figures and the page.
