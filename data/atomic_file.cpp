@@ -75,11 +75,29 @@ std::string slice_name(std::int64_t k, std::int64_t n, const char* ext) {
   return "slice_" + digits + ext;
 }
 
-void write_single_file(const fs::path& target, const std::string& shown,
-                       const std::function<void(const fs::path&)>& write) {
+void check_single_file_target(const fs::path& target, const std::string& shown) {
   std::error_code ec;
   DDNET_CHECK(!fs::is_directory(target, ec), "write_scan: ", shown,
               " is a folder; a single-file format needs a file name");
+}
+
+void check_folder_target(const fs::path& target, const std::string& shown) {
+  std::error_code ec;
+  if (!fs::exists(target, ec)) return;
+  DDNET_CHECK(fs::is_directory(target, ec), "write_scan: ", shown,
+              " exists and is not a folder; a DICOM series or TIFF slices need a folder");
+  for (const fs::directory_entry& e : fs::directory_iterator(target, ec)) {
+    const std::string name = e.path().filename().string();
+    std::error_code fe;
+    DDNET_CHECK(e.is_regular_file(fe) && is_our_slice_file(name), "write_scan: folder ", shown,
+                " exists and holds other files (", name, "); remove it or write to a new folder");
+  }
+}
+
+void write_single_file(const fs::path& target, const std::string& shown,
+                       const std::function<void(const fs::path&)>& write) {
+  std::error_code ec;
+  check_single_file_target(target, shown);
   make_parent(target, shown);
   TempFolder tmp(sibling_temp(target, "tmp"));
   const fs::path tmp_file = tmp.path / target.filename();
@@ -96,16 +114,7 @@ void write_folder(const fs::path& target, const std::string& shown,
                   const std::function<void(const fs::path&)>& write) {
   std::error_code ec;
   const bool exists = fs::exists(target, ec);
-  if (exists) {
-    DDNET_CHECK(fs::is_directory(target, ec), "write_scan: ", shown,
-                " exists and is not a folder; a DICOM series or TIFF slices need a folder");
-    for (const fs::directory_entry& e : fs::directory_iterator(target, ec)) {
-      const std::string name = e.path().filename().string();
-      std::error_code fe;
-      DDNET_CHECK(e.is_regular_file(fe) && is_our_slice_file(name), "write_scan: folder ", shown,
-                  " exists and holds other files (", name, "); remove it or write to a new folder");
-    }
-  }
+  check_folder_target(target, shown);
   make_parent(target, shown);
   TempFolder tmp(sibling_temp(target, "tmp"));
   write(tmp.path);

@@ -29,6 +29,12 @@ struct TempFolder {
 // slice_NNNN<ext> (at least 4 digits, more when n needs them): the files of a series folder.
 std::string slice_name(std::int64_t k, std::int64_t n, const char* ext);
 
+// The checks the writers below make of the target before writing, on their own (so a command can
+// refuse a target before its work): a single file must not name a folder; a folder of slices
+// may replace only a folder that holds nothing but our slice files.
+void check_single_file_target(const fs::path& target, const std::string& shown);
+void check_folder_target(const fs::path& target, const std::string& shown);
+
 // Writes a single-file format: `write(tmp_file)` writes into a temporary folder beside the
 // target under the target's own name (so detached data files keep the names their header
 // gives); every file it made is then renamed beside the target, the named file last.

@@ -116,6 +116,14 @@ void write_scan(const Volume& v, const std::string& path, ScanFormat format,
 
 #endif
 
+void check_scan_target(const std::string& path, ScanFormat format) {
+  const fs::path target(path);
+  if (format == ScanFormat::dicom || (format == ScanFormat::tiff && !is_tiff_name(target)))
+    check_folder_target(target, path);
+  else
+    check_single_file_target(target, path);
+}
+
 void write_scan(const Volume& v, const std::string& path) {
   write_scan(v, path, format_from_path(path));
 }

@@ -64,5 +64,9 @@ Volume read_scan(const std::string& path);
 void write_scan(const Volume& v, const std::string& path, ScanFormat format,
                 const ScanWriteOptions& options = {});
 void write_scan(const Volume& v, const std::string& path);  // format from the path
+// Throws, as write_scan would, when `path` cannot take a scan of `format` (a folder named for a
+// single file, or an existing folder holding other files than a series of ours): a command
+// checks its output before the work.
+void check_scan_target(const std::string& path, ScanFormat format);
 
 }  // namespace ddnet::data

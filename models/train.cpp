@@ -143,9 +143,9 @@ class Trainer {
   bool train_step(std::int64_t epoch, std::int64_t pos, BatchPrefetcher& batches);
   double validation_loss(std::int64_t epoch);
   void end_epoch(std::int64_t epoch);
-  bool stop_requested() const;
+  int stop_signal() const;
   void stop_non_finite(std::int64_t epoch, const StepLoss& loss);
-  void stop_interrupted(std::int64_t epoch, BatchPrefetcher& batches);
+  void stop_interrupted(std::int64_t epoch, BatchPrefetcher& batches, int sig);
   void log_step(std::int64_t epoch, std::int64_t pos, const StepLoss& loss, double secs,
                 double voxels_per_s);
   void log_epoch(std::int64_t epoch, double val, double val_secs);
@@ -265,16 +265,20 @@ bool Trainer::train_step(std::int64_t epoch, std::int64_t pos, BatchPrefetcher& 
   result_.last_loss = l.total;
   log_step(epoch, pos, l, secs, static_cast<double>(batch.input.numel()) / secs);
   if (c_.stop_after_steps > 0 && step_ == c_.stop_after_steps) std::raise(SIGINT);
-  if (stop_requested()) {
-    stop_interrupted(epoch, batches);
+  if (const int sig = stop_signal()) {
+    stop_interrupted(epoch, batches, sig);
     return false;
   }
   return true;
 }
 
-// Every rank stops at the same step when any of them was signalled.
-bool Trainer::stop_requested() const {
-  return sync_ ? sync_->mean(g_signal.load() ? 1.0 : 0.0) > 0 : g_signal.load() != 0;
+// The signal that stops the run at this step, 0 for none: every rank stops at the same step when
+// any of them was signalled, and names the same signal (SIGTERM when any rank had it).
+int Trainer::stop_signal() const {
+  const int local = g_signal.load();
+  if (!sync_) return local;
+  if (sync_->mean(local ? 1.0 : 0.0) == 0) return 0;
+  return sync_->mean(local == SIGTERM ? 1.0 : 0.0) > 0 ? SIGTERM : SIGINT;
 }
 
 void Trainer::stop_non_finite(std::int64_t epoch, const StepLoss& l) {
@@ -287,10 +291,12 @@ void Trainer::stop_non_finite(std::int64_t epoch, const StepLoss& l) {
   log_ << json{{"type", "error"}, {"step", step_ + 1}, {"message", result_.message}}.dump() << "\n";
 }
 
-void Trainer::stop_interrupted(std::int64_t epoch, BatchPrefetcher& batches) {
+void Trainer::stop_interrupted(std::int64_t epoch, BatchPrefetcher& batches, int sig) {
   batches.stop();  // the next batch's dataset reads end before the checkpoint is written
   save(epoch, latest_);
-  result_.message = detail::concat("interrupted (signal ", g_signal.load(), ") at step ", step_,
+  result_.exit_code = 128 + sig;  // as a shell reports a process the signal ended: 130, 143
+  result_.message = detail::concat("interrupted (", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                                   ", signal ", sig, ") at step ", step_,
                                    "; checkpoint written to ", latest_, "; continue with --resume");
   log_ << json{{"type", "interrupted"}, {"step", step_}, {"checkpoint", latest_}}.dump() << "\n";
   log_.flush();

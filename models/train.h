@@ -1,8 +1,9 @@
 // The training loop of `ddnet train`: 2D-DDnet or 3D-DDnet, Adam + ExponentialLR, the loss
 // MSE + gamma (1 - MS-SSIM), validation each epoch, JSON-lines logs, atomic checkpoints every N
 // epochs and at the end, exact resumption, a NaN/Inf stop that names the step and the loss part
-// (the last good checkpoint is kept), and SIGINT/SIGTERM: checkpoint, then a clean exit.
-// Samples come from a provider, so the loop does not depend on where data lives (data/).
+// (the last good checkpoint is kept), and SIGINT/SIGTERM: checkpoint, then exit code 128 + the
+// signal (130, 143). Samples come from a provider, so the loop does not depend on where data lives
+// (data/).
 #pragma once
 
 #include <cstdint>
@@ -28,7 +29,8 @@ class SampleSource {
 };
 
 struct TrainResult {
-  int exit_code = 0;  // 0 done or interrupted cleanly, 3 non-finite loss
+  // 0 done; 130 (SIGINT) or 143 (SIGTERM): interrupted, the checkpoint written; 3 non-finite loss
+  int exit_code = 0;
   std::string message;
   double last_loss = 0, last_val_loss = 0;
   std::int64_t steps = 0;

@@ -4,6 +4,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
 #include "engine/error.h"
 
 namespace ddnet::models {
@@ -46,6 +50,53 @@ const std::vector<TrainConfigField>& train_config_fields() {
   return fields;
 }
 
+namespace {
+
+// An integer field's JSON value: an integer (or a float with an integral value, such as 2.0) in
+// the range of T; anything else is an error naming the key, never truncated or wrapped.
+template <typename T>
+T json_integer(const json& v, const std::string& where, const std::string& key) {
+  using L = std::numeric_limits<T>;
+  const auto out_of_range = [&] {
+    DDNET_FAIL(where, ": key '", key, "' is ", v.dump(), "; expected an integer in [",
+               static_cast<long long>(L::min()), ", ", L::max(), "]");
+  };
+  if (v.is_number_unsigned()) {
+    const auto u = v.get<std::uint64_t>();
+    if (u > static_cast<std::uint64_t>(L::max())) out_of_range();
+    return static_cast<T>(u);
+  }
+  if (v.is_number_integer()) {
+    const auto i = v.get<std::int64_t>();
+    if (i < static_cast<std::int64_t>(L::min()) ||
+        (i > 0 && static_cast<std::uint64_t>(i) > static_cast<std::uint64_t>(L::max())))
+      out_of_range();
+    return static_cast<T>(i);
+  }
+  if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (std::isfinite(d) && std::trunc(d) == d && std::fabs(d) < 9007199254740992.0)
+      return json_integer<T>(json(static_cast<std::int64_t>(d)), where, key);
+    out_of_range();
+  }
+  DDNET_FAIL(where, ": key '", key, "' is ", v.dump(), "; expected an integer");
+}
+
+template <typename T>
+void json_value(const json& v, T& out, const std::string& where, const std::string& key) {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>) {
+    out = json_integer<T>(v, where, key);
+  } else {
+    try {
+      v.get_to(out);
+    } catch (const json::exception& e) {
+      DDNET_FAIL(where, ": key '", key, "' has the wrong type: ", e.what());
+    }
+  }
+}
+
+}  // namespace
+
 std::string TrainConfigField::flag() const {
   std::string f = std::string("--") + key;
   for (char& ch : f)
@@ -71,15 +122,12 @@ TrainConfig TrainConfig::from_json(const std::string& text, const std::string& w
   TrainConfig c;
   for (auto it = j.begin(); it != j.end(); ++it) {
     bool known = false;
-    try {
-      for (const TrainConfigField& f : train_config_fields())
-        if (it.key() == f.key) {
-          std::visit([&](auto member) { it.value().get_to(c.*member); }, f.member);
-          known = true;
-        }
-    } catch (const json::exception& e) {
-      DDNET_FAIL(where, ": key '", it.key(), "' has the wrong type: ", e.what());
-    }
+    for (const TrainConfigField& f : train_config_fields())
+      if (it.key() == f.key) {
+        std::visit([&](auto member) { json_value(it.value(), c.*member, where, it.key()); },
+                   f.member);
+        known = true;
+      }
     DDNET_CHECK(known, where, ": unknown key '", it.key(), "'");
   }
   return c;
@@ -90,8 +138,17 @@ void TrainConfig::validate() const {
   DDNET_CHECK(epochs >= 1 && batch >= 1 && train_samples >= batch && val_samples >= 0, "epochs ",
               epochs, ", batch ", batch, ", train_samples ", train_samples,
               ": need epochs >= 1 and train_samples >= batch >= 1");
-  DDNET_CHECK(lr > 0 && decay > 0 && decay <= 1, "lr ", lr, " and decay ", decay,
-              ": need lr > 0 and 0 < decay <= 1");
+  DDNET_CHECK(std::isfinite(lr) && lr > 0 && decay > 0 && decay <= 1, "lr ", lr, " and decay ",
+              decay, ": need lr > 0 and 0 < decay <= 1");
+  DDNET_CHECK(std::isfinite(loss_gamma) && loss_gamma >= 0, "loss_gamma ", loss_gamma,
+              ": must be >= 0 (the weight of 1 - MS-SSIM)");
+  DDNET_CHECK(std::isfinite(clip_norm) && clip_norm >= 0, "clip_norm ", clip_norm,
+              ": must be >= 0 (0: no clipping)");
+  DDNET_CHECK(stop_after_steps >= 0, "stop_after_steps ", stop_after_steps,
+              ": must be >= 0 (0: off)");
+  DDNET_CHECK(std::isfinite(window_lo) && std::isfinite(window_hi) && window_lo < window_hi,
+              "window_lo ", window_lo, " and window_hi ", window_hi,
+              ": need window_lo < window_hi (HU)");
   const bool synthetic = loader == "synthetic";
   DDNET_CHECK(synthetic || loader == "strided" || loader == "centre" || loader == "random" ||
                   loader == "2d",

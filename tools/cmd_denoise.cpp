@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <utility>
 
 #include "data/dataset.h"
 #include "data/path_util.h"
@@ -19,6 +20,7 @@
 #include "models/metrics.h"
 #include "tools/commands.h"
 #include "tools/model_load.h"
+#include "tools/output_guard.h"
 #include "tools/png.h"
 
 namespace ddnet::tools {
@@ -144,18 +146,64 @@ void print_tiles(const models::DenoiseStats& st) {
             << " s, peak " << static_cast<long long>(st.peak_device_mib) << " MiB\n";
 }
 
-int run(const DenoiseArgs& a) {
+// The file of an --input: the dataset file of "data.h5#scan", else the path itself.
+std::string input_file(const std::string& input) {
+  std::string file, scan;
+  bool low = true;
+  return is_dataset_ref(input, &file, &scan, &low) ? file : input;
+}
+
+// --input's output path and format: --format, else the input's when the output name is derived,
+// else by name. Checked, with the options that go with it, before any work.
+std::pair<std::string, data::ScanFormat> scan_output(const CLI::App& cmd, const DenoiseArgs& a) {
+  for (const char* other : {"--dataset", "--scan", "--split", "--out"})
+    DDNET_CHECK(cmd.get_option(other)->count() == 0, "--input and ", other,
+                " do not go together: --input denoises one scan into --output, --dataset ",
+                "denoises a split or --scan of a dataset into the folder --out");
+  DDNET_CHECK(data::have_itk(),
+              "denoise --input needs ITK to write the result; this build "
+              "has none (use --dataset mode)");
+  const std::string output = a.output.empty() ? default_output(a.input) : a.output;
+  data::ScanFormat format;
+  if (!a.format.empty())
+    format = data::parse_format(a.format);
+  else if (a.output.empty())
+    format = data::ends_with(data::lower(a.input), ".inv3") ? data::ScanFormat::mha
+                                                            : data::format_from_path(a.input);
+  else
+    format = data::format_from_path(output);
+  check_output_not_input(a.output.empty() ? "the default output" : "--output", output,
+                         {input_file(a.input), a.checkpoint});
+  data::check_scan_target(output, format);
+  return {output, format};
+}
+
+int run(const CLI::App& cmd, const DenoiseArgs& a) {
   const Device device = Device::parse(a.device);
+  std::pair<std::string, data::ScanFormat> target;
+  if (!a.input.empty()) {
+    target = scan_output(cmd, a);
+  } else {
+    DDNET_CHECK(!a.dataset.empty(), "give --input (a scan) or --dataset (with --split or --scan)");
+    DDNET_CHECK(a.output.empty(), "--output ", a.output,
+                " goes with --input; a dataset's scans go into the folder --out");
+    if (!a.format.empty()) data::parse_format(a.format);
+    if (a.scan.empty()) data::parse_split(a.split);
+    DDNET_CHECK(a.width > 0 && a.diff_scale > 0, "--width ", a.width, " and --diff-scale ",
+                a.diff_scale, ": must be > 0 (HU)");
+    DDNET_CHECK(a.png_slice >= -1, "--png-slice ", a.png_slice, ": must be >= 0, or -1 (middle)");
+  }
   use_device(device);
   const LoadedModel m = load_model(a.checkpoint, a.model, a.normalise, device);
+  DDNET_CHECK(
+      m.config.model != "2d" || std::count(a.tiling.tile.begin(), a.tiling.tile.end(), 'x') < 2,
+      "--tile '", a.tiling.tile, "': ", a.checkpoint,
+      " is a 2D model, which denoises one slice at a time: give RxC (or S)");
   models::DenoiseOptions o = denoise_options(m, device);
   apply_tiling(a.tiling, o);
 
   if (!a.input.empty()) {  // one scan -> one scan file
-    DDNET_CHECK(data::have_itk(),
-                "denoise --input needs ITK to write the result; this build "
-                "has none (use --dataset mode)");
-    const std::string output = a.output.empty() ? default_output(a.input) : a.output;
+    const auto& [output, format] = target;
     const data::Volume in = read_input(a.input);
     data::Volume out = in;
     models::DenoiseStats st;
@@ -169,21 +217,11 @@ int run(const DenoiseArgs& a) {
                                    ? a.description
                                    : it->second + " " + a.description;
     }
-    // The format: --format, else the input's when the output name is derived, else by name.
-    if (!a.format.empty())
-      data::write_scan(out, output, data::parse_format(a.format));
-    else if (a.output.empty())
-      data::write_scan(out, output,
-                       data::ends_with(data::lower(a.input), ".inv3")
-                           ? data::ScanFormat::mha
-                           : data::format_from_path(a.input));
-    else
-      data::write_scan(out, output);
+    data::write_scan(out, output, format);
     std::cerr << "denoise: " << a.input << " -> " << output << "\n";
     return 0;
   }
 
-  DDNET_CHECK(!a.dataset.empty(), "give --input (a scan) or --dataset (with --split or --scan)");
   const data::Dataset ds = data::Dataset::open(a.dataset);
   std::vector<std::size_t> which;
   if (!a.scan.empty()) {
@@ -278,7 +316,7 @@ Command add_denoise(CLI::App& app) {
   cmd->add_option("--width", a->width, "Figure window width (HU)")->capture_default_str();
   cmd->add_option("--diff-scale", a->diff_scale, "HU shown white in difference maps")
       ->capture_default_str();
-  return {cmd, [a] { return run(*a); }};
+  return {cmd, [cmd, a] { return run(*cmd, *a); }};
 }
 
 }  // namespace ddnet::tools

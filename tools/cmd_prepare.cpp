@@ -1,9 +1,12 @@
 // `ddnet prepare`: scans -> the HDF5 dataset (data/prepare.h).
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
 #include "data/prepare.h"
+#include "engine/error.h"
 #include "tools/commands.h"
+#include "tools/output_guard.h"
 
 namespace ddnet::tools {
 
@@ -33,6 +36,7 @@ Command add_prepare(CLI::App& app) {
   cmd->add_option("--views", o->lowdose.views, "Projection angles (0: automatic)")
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "Seed of the noise and of by-scan splits")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_option("--val-fraction", o->val_fraction, "Share of scans for validation")
       ->capture_default_str();
@@ -45,6 +49,12 @@ Command add_prepare(CLI::App& app) {
             o->simulate = !*no_sim;
             o->lowdose.seed = o->seed;
             if (!slabs->empty()) o->slabs = data::parse_slabs(*slabs);
+            // The output, before any work: a new file or one to replace, never an input.
+            check_output_not_input("--out", o->out, o->inputs);
+            std::error_code ec;
+            DDNET_CHECK(!std::filesystem::is_directory(o->out, ec), "--out ", o->out,
+                        " is a folder: give the name of the dataset file to write (e.g. ",
+                        (std::filesystem::path(o->out) / "ct.h5").string(), ")");
             const auto written = data::prepare_dataset(
                 *o, [](const std::string& line) { std::cerr << "prepare: " << line << "\n"; });
             std::cout << "wrote " << written.size() << " scans to " << o->out << "\n";

@@ -2,18 +2,22 @@
 // one option per field of models::train_config_fields(), the data-parallel options, then
 // models::train on the sample source for this rank.
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <variant>
+#include <vector>
 
 #include "dist/world.h"
 #include "engine/error.h"
 #include "models/train.h"
 #include "tools/commands.h"
 #include "tools/data_parallel.h"
+#include "tools/output_guard.h"
 #include "tools/sources.h"
 
 namespace ddnet::tools {
@@ -22,7 +26,7 @@ namespace {
 
 struct TrainArgs {
   std::string config_path;
-  bool resume = false, print_config = false;
+  bool resume = false, overwrite = false, print_config = false;
   models::TrainConfig over;  // command-line values, applied over the file's
   double bucket_mib = 25;
   bool no_overlap = false;
@@ -49,6 +53,59 @@ models::TrainConfig effective_config(const CLI::App& cmd, const TrainArgs& a) {
   return c;
 }
 
+namespace fs = std::filesystem;
+
+// What a run writes into its --out folder (models/train.h): the log and the checkpoints.
+bool is_run_file(const std::string& name) {
+  const std::string epoch = "checkpoint_epoch", h5 = ".h5";
+  return name == "train.jsonl" || name == "checkpoint.h5" || name == "final.h5" ||
+         (name.compare(0, epoch.size(), epoch) == 0 && name.size() > epoch.size() + h5.size() &&
+          name.compare(name.size() - h5.size(), h5.size(), h5) == 0);
+}
+
+// The files of an earlier run in `out` (none when the folder does not exist).
+std::vector<fs::path> run_files(const std::string& out) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(out, ec))
+    if (is_run_file(e.path().filename().string())) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+// Before any work: the run's files replace none of its inputs, and an earlier run in --out is
+// continued (--resume) or replaced (--overwrite: its log and checkpoints are removed here, by the
+// rank that writes), never mixed into.
+void check_run_folder(const models::TrainConfig& c, const TrainArgs& a, bool root) {
+  std::error_code ec;
+  DDNET_CHECK(!fs::exists(c.out, ec) || fs::is_directory(c.out, ec), "--out ", c.out,
+              " exists and is not a folder: give the run's folder");
+  for (const auto& [option, in] :
+       {std::pair<const char*, const std::string&>{"--dataset", c.dataset},
+        {"--donor", c.donor},
+        {"--config", a.config_path}}) {
+    if (in.empty()) continue;
+    const std::string name = fs::weakly_canonical(fs::absolute(in), ec).filename().string();
+    DDNET_CHECK(!is_run_file(name) || !output_replaces((fs::path(c.out) / name).string(), in),
+                option, " ", in, " is a file the run writes into --out ", c.out,
+                ": copy it elsewhere or give another --out");
+  }
+  const std::vector<fs::path> old = run_files(c.out);
+  if (old.empty() || a.resume) return;
+  std::string names;
+  for (const fs::path& f : old) names += (names.empty() ? "" : ", ") + f.filename().string();
+  DDNET_CHECK(a.overwrite, "--out ", c.out, " already holds a training run (", names,
+              "): give --resume to continue it, or --overwrite to start afresh and replace its "
+              "log and checkpoints");
+  if (!root) return;
+  for (const fs::path& f : old) {
+    fs::remove(f, ec);
+    DDNET_CHECK(!ec, "--overwrite: cannot remove ", f.string(), ": ", ec.message());
+  }
+  std::cerr << "ddnet train: --overwrite: removed " << old.size()
+            << " file(s) of the earlier run in " << c.out << "\n";
+}
+
 int run_train(const CLI::App& cmd, const TrainArgs& a) {
   models::TrainConfig c = effective_config(cmd, a);
   if (a.print_config) {
@@ -57,6 +114,7 @@ int run_train(const CLI::App& cmd, const TrainArgs& a) {
   }
   c.validate();
   dist::World& world = dist::World::get();
+  check_run_folder(c, a, world.is_root());
   std::unique_ptr<MpiSync> sync;
   if (world.size() > 1) {
     DDNET_CHECK(a.bucket_mib > 0, "--bucket-mib must be positive");
@@ -84,12 +142,23 @@ Command add_train(CLI::App& app) {
   auto a = std::make_shared<TrainArgs>();
   cmd->add_option("--config", a->config_path,
                   "JSON configuration file (keys as in --print-config)");
-  cmd->add_flag("--resume", a->resume, "Continue from <out>/checkpoint.h5");
+  auto* resume = cmd->add_flag("--resume", a->resume, "Continue from <out>/checkpoint.h5");
+  cmd->add_flag("--overwrite", a->overwrite,
+                "Start afresh in an --out folder that holds an earlier run, removing its log and "
+                "checkpoints (without --resume or --overwrite such a folder is refused)")
+      ->excludes(resume);
   cmd->add_flag("--print-config", a->print_config, "Print the effective configuration and exit");
   for (const models::TrainConfigField& f : models::train_config_fields())
     if (f.help != nullptr)
-      std::visit([&](auto member) { cmd->add_option(f.flag(), a->over.*member, f.help); },
-                 f.member);
+      std::visit(
+          [&](auto member) {
+            auto* opt = cmd->add_option(f.flag(), a->over.*member, f.help);
+            using T = std::remove_reference_t<decltype(a->over.*member)>;
+            // CLI11 reads "-1" into an unsigned as its largest value: refused instead.
+            if constexpr (std::is_unsigned_v<T> && !std::is_same_v<T, bool>)
+              opt->check(CLI::NonNegativeNumber);
+          },
+          f.member);
   cmd->add_option("--bucket-mib", a->bucket_mib,
                   "Data parallel (mpirun): gradient bucket size in MiB")
       ->capture_default_str();

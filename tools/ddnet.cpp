@@ -56,7 +56,13 @@ int main(int argc, char** argv) {
   auto denoise = tools::add_denoise(app);
   auto eval = tools::add_eval(app);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version exit 0; a usage error 2, as commands do (CLI11's own codes are
+    // 100-127), so scripts tell it from a failed run (1) and an interrupted one (130, 143).
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   dist::World* world = nullptr;
   struct FinalizeAtReturn {
     ~FinalizeAtReturn() { dist::World::get().finalize(); }

@@ -65,3 +65,40 @@ TEST_CASE("train config: dataset loaders need a dataset and a matching model", "
   c.loader = "spiral";
   REQUIRE_THROWS_WITH(c.validate(), Contains("loader 'spiral'"));
 }
+
+TEST_CASE("train config: integer keys take integers in range, never truncated or wrapped",
+          "[models]") {
+  using models::TrainConfig;
+  CHECK(TrainConfig::from_json(R"({"epochs": 3})", "c.json").epochs == 3);
+  CHECK(TrainConfig::from_json(R"({"epochs": 3.0})", "c.json").epochs == 3);
+  CHECK(TrainConfig::from_json(R"({"seed": 18446744073709551615})", "c.json").seed ==
+        18446744073709551615ull);
+  REQUIRE_THROWS_WITH(TrainConfig::from_json(R"({"epochs": 1.5})", "c.json"),
+                      Contains("c.json: key 'epochs' is 1.5; expected an integer"));
+  REQUIRE_THROWS_WITH(TrainConfig::from_json(R"({"epochs": 99999999999999})", "c.json"),
+                      Contains("key 'epochs' is 99999999999999; expected an integer in "
+                               "[-2147483648, 2147483647]"));
+  REQUIRE_THROWS_WITH(TrainConfig::from_json(R"({"seed": -1})", "c.json"),
+                      Contains("key 'seed' is -1; expected an integer in [0, "));
+  REQUIRE_THROWS_WITH(TrainConfig::from_json(R"({"size": "64"})", "c.json"),
+                      Contains("key 'size' is \"64\"; expected an integer"));
+  REQUIRE_THROWS_WITH(TrainConfig::from_json(R"({"lr": "fast"})", "c.json"),
+                      Contains("key 'lr' has the wrong type"));
+}
+
+TEST_CASE("train config: weights, clipping and windows out of range are refused", "[models]") {
+  models::TrainConfig c;
+  CHECK_NOTHROW(c.validate());
+  c.loss_gamma = -0.1;
+  REQUIRE_THROWS_WITH(c.validate(), Contains("loss_gamma -0.1: must be >= 0"));
+  c.loss_gamma = 0;
+  c.clip_norm = -1;
+  REQUIRE_THROWS_WITH(c.validate(), Contains("clip_norm -1: must be >= 0"));
+  c.clip_norm = 0;
+  c.stop_after_steps = -2;
+  REQUIRE_THROWS_WITH(c.validate(), Contains("stop_after_steps -2: must be >= 0"));
+  c.stop_after_steps = 0;
+  c.window_lo = 100;
+  c.window_hi = 100;
+  REQUIRE_THROWS_WITH(c.validate(), Contains("need window_lo < window_hi"));
+}

@@ -2,7 +2,8 @@
 # `ddnet prepare` -> `ddnet train` -> `ddnet denoise` / `ddnet eval` end to end on a tiny phantom
 # scan written as a MetaImage file: a simulated low-dose partner, slabs, 3D and 2D training runs
 # from the dataset, scores and figures, scan files in and out (tiled, a dataset scan, DICOM with
-# its series description), the evaluation report; and bad input named in the errors. Exit 77
+# its series description), the evaluation report; bad input named in the errors; outputs that
+# would replace an input, and options that do not fit, refused before the work. Exit 77
 # (SKIPPED) in a build without ITK (DDNET_TEST_HAVE_ITK=OFF, set by tests/CMakeLists.txt).
 set -euo pipefail
 ddnet="$1"
@@ -68,6 +69,55 @@ grep -aq "ddnet denoised" "$tmp/dcm/$(ls "$tmp/dcm" | head -1)" || { echo "no se
 "$ddnet" denoise --checkpoint "$tmp/run/final.h5" --input "$tmp/dcm" 2>"$tmp/d4.log" || { cat "$tmp/d4.log"; exit 1; }
 [[ $(ls "$tmp/dcm_denoised" | wc -l) == 16 ]] || { cat "$tmp/d4.log"; exit 1; }
 
+# No output replaces an input, however the path is spelled (nothing written, both paths named),
+# and the output is checked before the work (no "tile(s)" line: the network never ran).
+sum=$(md5sum <"$tmp/phantom.mha")
+if "$ddnet" prepare --out "$tmp/phantom.mha" "$tmp/phantom.mha" 2>"$tmp/o1.log"; then exit 1; fi
+grep -q -- "--out $tmp/phantom.mha would replace the input $tmp/phantom.mha (the same file or folder)" \
+  "$tmp/o1.log" || { cat "$tmp/o1.log"; exit 1; }
+if "$ddnet" prepare --out "$tmp/den/../phantom.mha" "$tmp/phantom.mha" 2>"$tmp/o2.log"; then exit 1; fi
+grep -q "would replace the input" "$tmp/o2.log" || { cat "$tmp/o2.log"; exit 1; }
+if "$ddnet" denoise --checkpoint "$tmp/run/final.h5" --input "$tmp/phantom.mha" \
+  --output "$tmp//phantom.mha" 2>"$tmp/o3.log"; then exit 1; fi
+grep -q -- "--output $tmp//phantom.mha would replace the input $tmp/phantom.mha" "$tmp/o3.log" || { cat "$tmp/o3.log"; exit 1; }
+ln "$tmp/phantom.mha" "$tmp/hardlink.mha"
+if "$ddnet" denoise --checkpoint "$tmp/run/final.h5" --input "$tmp/hardlink.mha" \
+  --output "$tmp/phantom.mha" 2>"$tmp/o4.log"; then exit 1; fi
+grep -q "would replace the input" "$tmp/o4.log" || { cat "$tmp/o4.log"; exit 1; }
+[[ "$(md5sum <"$tmp/phantom.mha")" == "$sum" ]] || { echo "an input scan was overwritten"; exit 1; }
+dsum=$(cat "$tmp/dcm"/* | md5sum)
+if "$ddnet" denoise --checkpoint "$tmp/run/final.h5" --input "$tmp/dcm" --output "$tmp/dcm/" \
+  --format dicom 2>"$tmp/o5.log"; then exit 1; fi
+grep -q "would replace the input $tmp/dcm (the same file or folder)" "$tmp/o5.log" || { cat "$tmp/o5.log"; exit 1; }
+if "$ddnet" denoise --checkpoint "$tmp/run/final.h5" --input "$tmp/dcm/$(ls "$tmp/dcm" | head -1)" \
+  --output "$tmp/dcm" --format dicom 2>"$tmp/o6.log"; then exit 1; fi
+grep -q "(the input lies inside it)" "$tmp/o6.log" || { cat "$tmp/o6.log"; exit 1; }
+[[ "$(cat "$tmp/dcm"/* | md5sum)" == "$dsum" ]] || { echo "an input DICOM series was overwritten"; exit 1; }
+if "$ddnet" denoise --checkpoint "$tmp/run/final.h5" --input "$tmp/phantom.mha" \
+  --output "$tmp/run/final.h5" --format mha 2>"$tmp/o7.log"; then exit 1; fi
+grep -q "would replace the input $tmp/run/final.h5" "$tmp/o7.log" || { cat "$tmp/o7.log"; exit 1; }
+# Options that do not go together, an unknown format, a folder that holds other files: refused
+# before the work.
+if "$ddnet" denoise --checkpoint "$tmp/run/final.h5" --input "$tmp/phantom.mha" \
+  --dataset "$tmp/set.h5" 2>"$tmp/o8.log"; then exit 1; fi
+grep -q -- "--input and --dataset do not go together" "$tmp/o8.log" || { cat "$tmp/o8.log"; exit 1; }
+if "$ddnet" denoise --checkpoint "$tmp/run/final.h5" --input "$tmp/phantom.mha" \
+  --output "$tmp/fmt.mha" --format jpeg 2>"$tmp/o9.log"; then exit 1; fi
+grep -q "unknown scan format 'jpeg'" "$tmp/o9.log" || { cat "$tmp/o9.log"; exit 1; }
+mkdir "$tmp/busy" && echo keep >"$tmp/busy/notes.txt"
+if "$ddnet" denoise --checkpoint "$tmp/run/final.h5" --input "$tmp/phantom.mha" \
+  --output "$tmp/busy" --format dicom 2>"$tmp/o10.log"; then exit 1; fi
+grep -q "folder $tmp/busy exists and holds other files (notes.txt)" "$tmp/o10.log" || { cat "$tmp/o10.log"; exit 1; }
+if "$ddnet" prepare --out "$tmp/busy" "$tmp/phantom.mha" 2>"$tmp/o11.log"; then exit 1; fi
+grep -q -- "--out $tmp/busy is a folder" "$tmp/o11.log" || { cat "$tmp/o11.log"; exit 1; }
+if "$ddnet" denoise --checkpoint "$tmp/run/final.h5" --dataset "$tmp/set.h5" --width 0 \
+  --out "$tmp/w0" 2>"$tmp/o13.log"; then exit 1; fi
+grep -q -- "--width 0 and --diff-scale 100: must be > 0" "$tmp/o13.log" || { cat "$tmp/o13.log"; exit 1; }
+if "$ddnet" denoise --checkpoint "$tmp/run/final.h5" --dataset "$tmp/set.h5" --split tset \
+  --out "$tmp/w0" 2>"$tmp/o14.log"; then exit 1; fi
+[[ ! -e "$tmp/w0" ]] || { echo "a refused denoise made its --out folder"; exit 1; }
+if grep -l "tile(s)\|simulated" "$tmp"/o*.log; then echo "work done before an output was refused"; exit 1; fi
+
 # ddnet eval: a 2D and a 3D model against the low-dose baseline, tables, figures and the page.
 "$ddnet" train --dataset "$tmp/set.h5" --loader 2d --model 2d --size 32 --samples-per-scan 2 \
   --normalise window --epochs 1 --progress false --out "$tmp/run2d" 2>"$tmp/train2d.log"
@@ -81,6 +131,11 @@ for f in table.md table.csv report.json report.html phantom_test_slice8_comparis
   [[ -s "$tmp/eval/$f" ]] || { echo "eval wrote no $f"; ls "$tmp/eval"; exit 1; }
 done
 grep -q "data:image/png;base64" "$tmp/eval/report.html" || exit 1
+# A 2D model denoises one slice at a time: a tile of slices is refused, not ignored.
+if "$ddnet" denoise --checkpoint "$tmp/run2d/final.h5" --input "$tmp/phantom.mha" \
+  --output "$tmp/t2d.mha" --tile 16x32x32 2>"$tmp/o12.log"; then exit 1; fi
+grep -q -- "--tile '16x32x32': $tmp/run2d/final.h5 is a 2D model" "$tmp/o12.log" || { cat "$tmp/o12.log"; exit 1; }
+[[ ! -e "$tmp/t2d.mha" ]] || exit 1
 if "$ddnet" eval --checkpoint "$tmp/run/final.h5" --label a --label b --dataset "$tmp/set.h5" \
   2>"$tmp/e3.log"; then exit 1; fi
 grep -q "2 --label(s) for 1 --checkpoint(s)" "$tmp/e3.log" || { cat "$tmp/e3.log"; exit 1; }

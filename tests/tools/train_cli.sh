@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `ddnet train` end to end on tiny synthetic volumes: a config file with a command-line override,
-# logs and checkpoints, an unknown config key as a clear error, and a run interrupted after 3
-# steps and resumed ending with exactly the uninterrupted run's losses.
+# logs and checkpoints, an unknown config key as a clear error, a run interrupted after 3 steps
+# (exit 130) and resumed ending with exactly the uninterrupted run's losses, SIGTERM (exit 143), a
+# folder holding a run refused without --resume or --overwrite, and options out of range refused.
 set -euo pipefail
 ddnet="$1"
 tmp=$(mktemp -d)
@@ -14,13 +15,67 @@ for f in checkpoint.h5 checkpoint_epoch1.h5 checkpoint_epoch2.h5 final.h5 train.
   [[ -s "$tmp/a/$f" ]] || { echo "missing $tmp/a/$f"; exit 1; }
 done
 [[ $(grep -c '"type":"epoch"' "$tmp/a/train.jsonl") == 2 ]] || { echo "expected 2 epoch records (override of epochs)"; exit 1; }
-"$ddnet" train --config "$tmp/config.json" --epochs 2 --out "$tmp/b" --stop-after-steps 3 2>"$tmp/b.log"
-grep -q "interrupted" "$tmp/b.log" || { echo "no interruption message"; cat "$tmp/b.log"; exit 1; }
+# Interrupted (--stop-after-steps raises SIGINT): the checkpoint, then exit 130, not 0.
+rc=0; "$ddnet" train --config "$tmp/config.json" --epochs 2 --out "$tmp/b" --stop-after-steps 3 2>"$tmp/b.log" || rc=$?
+[[ $rc == 130 ]] || { echo "SIGINT: exit $rc, expected 130"; cat "$tmp/b.log"; exit 1; }
+grep -q "interrupted (SIGINT, signal 2) at step 3" "$tmp/b.log" || { echo "no interruption message"; cat "$tmp/b.log"; exit 1; }
 "$ddnet" train --config "$tmp/config.json" --epochs 2 --out "$tmp/b" --resume 2>>"$tmp/b.log"
 last() { grep '"type":"epoch"' "$1" | tail -n 1 | sed 's/.*"val_loss":\([^,}]*\).*/\1/'; }
 [[ "$(last "$tmp/a/train.jsonl")" == "$(last "$tmp/b/train.jsonl")" ]] || {
   echo "resumed run differs: $(last "$tmp/a/train.jsonl") vs $(last "$tmp/b/train.jsonl")"; exit 1; }
+# SIGTERM (a batch scheduler's stop): the checkpoint, then exit 143.
+"$ddnet" train --config "$tmp/config.json" --epochs 100000 --out "$tmp/t" 2>"$tmp/t.log" &
+pid=$!
+for _ in $(seq 600); do grep -qs '"type":"step"' "$tmp/t/train.jsonl" && break; sleep 0.1; done
+kill -TERM "$pid"
+rc=0; wait "$pid" || rc=$?
+[[ $rc == 143 ]] || { echo "SIGTERM: exit $rc, expected 143"; cat "$tmp/t.log"; exit 1; }
+grep -q "interrupted (SIGTERM, signal 15)" "$tmp/t.log" || { cat "$tmp/t.log"; exit 1; }
+[[ -s "$tmp/t/checkpoint.h5" ]] || { echo "SIGTERM: no checkpoint"; exit 1; }
+
+# A folder that holds a run is continued (--resume) or replaced (--overwrite), never mixed into.
+sum=$(md5sum <"$tmp/a/train.jsonl")
+if "$ddnet" train --config "$tmp/config.json" --epochs 2 --out "$tmp/a" 2>"$tmp/again.log"; then
+  echo "a second run into $tmp/a was accepted"; exit 1; fi
+grep -q "already holds a training run (checkpoint.h5, checkpoint_epoch1.h5, checkpoint_epoch2.h5, final.h5, train.jsonl): give --resume" \
+  "$tmp/again.log" || { cat "$tmp/again.log"; exit 1; }
+[[ "$(md5sum <"$tmp/a/train.jsonl")" == "$sum" ]] || { echo "the refused run touched train.jsonl"; exit 1; }
+"$ddnet" train --config "$tmp/config.json" --epochs 1 --out "$tmp/a" --overwrite 2>"$tmp/over.log" || { cat "$tmp/over.log"; exit 1; }
+[[ $(grep -c '"type":"epoch"' "$tmp/a/train.jsonl") == 1 ]] || { echo "--overwrite appended to the old log"; exit 1; }
+[[ ! -e "$tmp/a/checkpoint_epoch2.h5" ]] || { echo "--overwrite kept the old run's checkpoint_epoch2.h5"; exit 1; }
+if "$ddnet" train --config "$tmp/config.json" --out "$tmp/a" --resume --overwrite 2>"$tmp/ro.log"; then exit 1; fi
+grep -q "excludes" "$tmp/ro.log" || { cat "$tmp/ro.log"; exit 1; }
+if "$ddnet" train --config "$tmp/config.json" --model 3d --out "$tmp/new" --donor "$tmp/new/final.h5" \
+  2>"$tmp/donor.log"; then exit 1; fi
+grep -q "donor $tmp/new/final.h5 is a file the run writes into --out" "$tmp/donor.log" || { cat "$tmp/donor.log"; exit 1; }
+
+# Options out of range or of the wrong kind are refused before any work, naming the option.
+refused() {  # refused <expected message> <train options...>
+  local want="$1"; shift
+  if "$ddnet" train --config "$tmp/config.json" --out "$tmp/never" "$@" 2>"$tmp/opt.log"; then
+    echo "accepted: $*"; exit 1; fi
+  grep -qF -- "$want" "$tmp/opt.log" || { echo "for $*:"; cat "$tmp/opt.log"; exit 1; }
+  [[ ! -e "$tmp/never" ]] || { echo "refused run left $tmp/never: $*"; exit 1; }
+}
+refused "--seed" --seed -1
+# Usage errors exit 2 (CLI11's own codes are 100-127).
+rc=0; "$ddnet" train --no-such-option 2>/dev/null || rc=$?
+[[ $rc == 2 ]] || { echo "unknown option: exit $rc, expected 2"; exit 1; }
+rc=0; "$ddnet" train --seed -1 --out "$tmp/never" 2>/dev/null || rc=$?
+[[ $rc == 2 ]] || { echo "--seed -1: exit $rc, expected 2"; exit 1; }
+"$ddnet" --help >/dev/null || { echo "--help did not exit 0"; exit 1; }
+refused "loss_gamma -1: must be >= 0" --loss-gamma -1
+refused "clip_norm -0.5: must be >= 0" --clip-norm -0.5
+refused "--epochs" --epochs 1.5
+refused "--epochs" --epochs 99999999999999
+echo '{"epochs": 1.5}' >"$tmp/frac.json"
+if "$ddnet" train --config "$tmp/frac.json" --out "$tmp/never" 2>"$tmp/frac.log"; then echo "epochs 1.5 accepted"; exit 1; fi
+grep -q "key 'epochs' is 1.5; expected an integer" "$tmp/frac.log" || { cat "$tmp/frac.log"; exit 1; }
+echo '{"epochs": 99999999999999}' >"$tmp/big.json"
+if "$ddnet" train --config "$tmp/big.json" --out "$tmp/never" 2>"$tmp/big.log"; then echo "epochs 99999999999999 accepted"; exit 1; fi
+grep -q "key 'epochs' is 99999999999999; expected an integer in" "$tmp/big.log" || { cat "$tmp/big.log"; exit 1; }
+
 echo '{"modle": "2d"}' >"$tmp/bad.json"
 if "$ddnet" train --config "$tmp/bad.json" 2>"$tmp/bad.log"; then echo "unknown key accepted"; exit 1; fi
 grep -q "unknown key 'modle'" "$tmp/bad.log" || { cat "$tmp/bad.log"; exit 1; }
-echo "train cli: logs, checkpoints, override, resume and config errors as expected"
+echo "train cli: logs, checkpoints, override, interrupt exit codes, resume, run folders and option errors as expected"
