@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 namespace ddnet::h5 {
@@ -92,7 +93,16 @@ std::string read_attr_string(hid_t loc, const char* name, const std::string& whe
   const Handle type(
       H5_CHECK_MSG(H5Aget_type(a), where, ": cannot read the type of attribute '", name, "'"));
   DDNET_CHECK(H5Tget_class(type) == H5T_STRING, where, ": attribute '", name, "' must be a string");
+  const Handle space(
+      H5_CHECK_MSG(H5Aget_space(a), where, ": cannot read the extent of attribute '", name, "'"));
+  DDNET_CHECK(H5Sget_simple_extent_npoints(space) == 1, where, ": attribute '", name,
+              "' must be one string, it holds ", H5Sget_simple_extent_npoints(space));
+  // The memory type takes the file's character set: HDF5 does not convert between ASCII and
+  // UTF-8 (h5py writes str as variable-length UTF-8, and may write fixed-length UTF-8).
+  const H5T_cset_t cset =
+      H5_CHECK_MSG(H5Tget_cset(type), where, ": cannot read the character set of '", name, "'");
   Handle mem(H5_CHECK_MSG(H5Tcopy(H5T_C_S1), where, ": cannot read attribute '", name, "'"));
+  H5_CHECK_MSG(H5Tset_cset(mem, cset), where, ": cannot read attribute '", name, "'");
   if (H5_CHECK_MSG(H5Tis_variable_str(type), where, ": cannot read attribute '", name, "'") > 0) {
     H5_CHECK_MSG(H5Tset_size(mem, H5T_VARIABLE), where, ": cannot read attribute '", name, "'");
     char* p = nullptr;
@@ -105,7 +115,9 @@ std::string read_attr_string(hid_t loc, const char* name, const std::string& whe
   std::string s(n + 1, '\0');  // room for a terminator: null-padded strings use all n bytes
   H5_CHECK_MSG(H5Tset_size(mem, n + 1), where, ": cannot read attribute '", name, "'");
   H5_CHECK_MSG(H5Aread(a, mem, s.data()), where, ": cannot read attribute '", name, "'");
-  while (!s.empty() && s.back() == '\0') s.pop_back();
+  s.resize(std::strlen(s.c_str()));
+  if (H5Tget_strpad(type) == H5T_STR_SPACEPAD)  // Fortran's padding
+    while (!s.empty() && s.back() == ' ') s.pop_back();
   return s;
 }
 

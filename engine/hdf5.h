@@ -99,7 +99,8 @@ void write_attr_i32(hid_t loc, const char* name, std::int32_t value, const std::
 void write_attr_i64(hid_t loc, const char* name, std::int64_t value, const std::string& where);
 void write_attr_doubles(hid_t loc, const char* name, const double* values, std::size_t n,
                         const std::string& where);
-// Fixed-length (ours, h5py's bytes) and variable-length (h5py's str) strings.
+// One string (a scalar or a single element): fixed-length (ours, h5py's bytes; null- or
+// space-padded) or variable-length (h5py's str), ASCII or UTF-8.
 std::string read_attr_string(hid_t loc, const char* name, const std::string& where);
 std::int64_t read_attr_i64(hid_t loc, const char* name, const std::string& where);
 std::vector<double> read_attr_doubles(hid_t loc, const char* name, const std::string& where);

@@ -389,3 +389,60 @@ TEST_CASE("inv3: reads an InVesalius project and names a broken one", "[data]") 
   std::ofstream(dir / "junk.inv3") << "not a project";
   REQUIRE_THROWS_WITH(read_inv3(dir / "junk.inv3"), Contains("junk.inv3"));
 }
+
+namespace {
+
+// Writes a scalar string attribute as h5py and others do: variable-length or fixed-length
+// (null- or space-padded), ASCII or UTF-8.
+void write_string_attr(const std::string& path, const std::string& obj, const char* name,
+                       const std::string& value, bool variable, H5T_cset_t cset,
+                       H5T_str_t pad = H5T_STR_NULLPAD) {
+  h5::Handle f = open_rw(path);
+  const h5::Handle o(H5_CHECK(H5Oopen(f, obj.c_str(), H5P_DEFAULT)));
+  if (h5::has_attr(o, name, path)) H5_CHECK(H5Adelete(o, name));
+  const h5::Handle type(H5_CHECK(H5Tcopy(H5T_C_S1)));
+  H5_CHECK(H5Tset_cset(type, cset));
+  H5_CHECK(H5Tset_size(type, variable ? H5T_VARIABLE : value.size()));
+  if (!variable) H5_CHECK(H5Tset_strpad(type, pad));
+  const h5::Handle space(H5_CHECK(H5Screate(H5S_SCALAR)));
+  const h5::Handle a(H5_CHECK(H5Acreate2(o, name, type, space, H5P_DEFAULT, H5P_DEFAULT)));
+  const char* p = value.c_str();
+  H5_CHECK(H5Awrite(a, type, variable ? static_cast<const void*>(&p) : value.data()));
+  f.close(path);
+}
+
+}  // namespace
+
+TEST_CASE("dataset: string attributes as h5py writes them: variable or fixed, ASCII or UTF-8",
+          "[data]") {
+  TempDir dir("dataset_strings");
+  const std::string path = make_dataset(dir, {4, 4}, {Split::train, Split::train});
+  // h5py: attrs['split'] = 'val' is variable-length UTF-8; np.bytes_ is fixed-length ASCII.
+  write_string_attr(path, "scan0", "split", "val", true, H5T_CSET_UTF8);
+  write_string_attr(path, "scan1", "split", "test", false, H5T_CSET_UTF8);
+  write_string_attr(path, "/", "format", kDatasetFormat, true, H5T_CSET_UTF8);
+  write_string_attr(path, "scan0", "source", "sc\xc3\xa4n 0  ", false, H5T_CSET_UTF8,
+                    H5T_STR_SPACEPAD);
+  write_string_attr(path, "scan1", "source", "scan 1", true, H5T_CSET_UTF8);
+  {
+    const Dataset ds = Dataset::open(path);
+    REQUIRE(ds.scans()[0].split == Split::val);
+    REQUIRE(ds.scans()[1].split == Split::test);
+    REQUIRE(ds.scans()[0].source == "sc\xc3\xa4n 0");
+    REQUIRE(ds.scans()[1].source == "scan 1");
+  }
+  SECTION("an array of strings is not one string") {
+    h5::Handle f = open_rw(path);
+    const h5::Handle o(H5_CHECK(H5Oopen(f, "scan0", H5P_DEFAULT)));
+    H5_CHECK(H5Adelete(o, "split"));
+    const h5::Handle type(H5_CHECK(H5Tcopy(H5T_C_S1)));
+    H5_CHECK(H5Tset_size(type, 5));
+    const hsize_t n = 2;
+    const h5::Handle space(H5_CHECK(H5Screate_simple(1, &n, nullptr)));
+    const h5::Handle a(H5_CHECK(H5Acreate2(o, "split", type, space, H5P_DEFAULT, H5P_DEFAULT)));
+    H5_CHECK(H5Awrite(a, type, "trainval  "));
+    f.close(path);
+    REQUIRE_THROWS_WITH(Dataset::open(path),
+                        Contains("scan 'scan0': attribute 'split' must be one string, it holds 2"));
+  }
+}

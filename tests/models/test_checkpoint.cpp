@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "engine/hdf5.h"
 #include "engine/rng.h"
 #include "graph/arena.h"
 #include "graph/optim.h"
@@ -118,5 +119,28 @@ TEST_CASE("checkpoint: a stopped and resumed run gives the same losses", "[check
   const auto straight = run(4, -1, path);
   const auto resumed = run(4, 2, path);
   REQUIRE(straight == resumed);  // bitwise, on the CPU
+  std::remove(path.c_str());
+}
+
+TEST_CASE("checkpoint: a config attribute written as h5py's str (variable-length UTF-8) is read",
+          "[checkpoint]") {
+  const std::string path = temp_path("vlen_config");
+  models::DDnet two({2});
+  models::save_checkpoint(path, two, nullptr, {});
+  const std::string config = "{\"out\": \"r\u00e9sultats\", \"note\": \"\xc3\xa9\"}";
+  {
+    h5::Handle f(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT)));
+    if (h5::has_attr(f, "config", path)) H5_CHECK(H5Adelete(f, "config"));
+    const h5::Handle type(H5_CHECK(H5Tcopy(H5T_C_S1)));
+    H5_CHECK(H5Tset_size(type, H5T_VARIABLE));
+    H5_CHECK(H5Tset_cset(type, H5T_CSET_UTF8));
+    const h5::Handle space(H5_CHECK(H5Screate(H5S_SCALAR)));
+    const h5::Handle a(H5_CHECK(H5Acreate2(f, "config", type, space, H5P_DEFAULT, H5P_DEFAULT)));
+    const char* p = config.c_str();
+    H5_CHECK(H5Awrite(a, type, &p));
+    f.close(path);
+  }
+  REQUIRE(models::read_checkpoint_config(path) == config);
+  REQUIRE(models::load_checkpoint(path, two, nullptr).config_json == config);
   std::remove(path.c_str());
 }
