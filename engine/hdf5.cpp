@@ -141,6 +141,82 @@ std::vector<double> read_attr_doubles(hid_t loc, const char* name, const std::st
   return v;
 }
 
+namespace {
+
+// The file number HDF5 gives the file an object lives in.
+unsigned long fileno_of(hid_t object, const std::string& what) {
+#if H5_VERSION_GE(1, 12, 0)
+  H5O_info2_t info;
+  H5_CHECK_MSG(H5Oget_info3(object, &info, H5O_INFO_BASIC), what, ": cannot read the object info");
+#else
+  H5O_info_t info;
+  H5_CHECK_MSG(H5Oget_info2(object, &info, H5O_INFO_BASIC), what, ": cannot read the object info");
+#endif
+  return info.fileno;
+}
+
+}  // namespace
+
+void check_link(hid_t loc, const char* name, const std::string& where, bool allow_external) {
+  if (allow_external) return;
+  H5L_info_t info;
+  H5_CHECK_MSG(H5Lget_info(loc, name, &info, H5P_DEFAULT), where, ": cannot read link '", name,
+               "'");
+  if (info.type == H5L_TYPE_HARD || info.type == H5L_TYPE_SOFT) return;
+  if (info.type == H5L_TYPE_EXTERNAL) {
+    std::string target = "?";
+    std::vector<char> val(info.u.val_size + 1, '\0');
+    const char* file = nullptr;
+    const char* object = nullptr;
+    if (H5Lget_val(loc, name, val.data(), val.size(), H5P_DEFAULT) >= 0 &&
+        H5Lunpack_elink_val(val.data(), info.u.val_size, nullptr, &file, &object) >= 0 && file &&
+        object)
+      target = std::string(file) + ":" + object;
+    DDNET_FAIL(where, ": '", name, "' is an external link to ", target,
+               " (another file); refusing to follow it");
+  }
+  DDNET_FAIL(where, ": '", name, "' is a user-defined link (type ", static_cast<int>(info.type),
+             "); refusing to follow it");
+}
+
+void check_same_file(hid_t file, hid_t object, const std::string& what, bool allow_external) {
+  if (allow_external) return;
+  DDNET_CHECK(fileno_of(object, what) == fileno_of(file, what), what,
+              ": lies in another file (reached through an external link); refusing to read it");
+}
+
+void check_local_storage(hid_t dataset, const std::string& what, bool allow_external) {
+  if (allow_external) return;
+  const Handle dcpl(
+      H5_CHECK_MSG(H5Dget_create_plist(dataset), what, ": cannot read the creation properties"));
+  const int external =
+      H5_CHECK_MSG(H5Pget_external_count(dcpl), what, ": cannot read the external storage list");
+  if (external > 0) {
+    char file[256] = "?";
+    off_t offset = 0;
+    hsize_t size = 0;
+    H5Pget_external(dcpl, 0, sizeof file, file, &offset, &size);
+    file[sizeof file - 1] = '\0';
+    DDNET_FAIL(what, ": its values are stored in ", external, " other file(s) (external storage, ",
+               "first: ", file, "); refusing to read them");
+  }
+  const H5D_layout_t layout =
+      H5_CHECK_MSG(H5Pget_layout(dcpl), what, ": cannot read the storage layout");
+  DDNET_CHECK(layout != H5D_VIRTUAL, what,
+              ": is a virtual dataset (its values map other datasets, maybe in other files); "
+              "refusing to read it");
+}
+
+Handle open_dataset(hid_t file, hid_t loc, const char* name, const std::string& where,
+                    bool allow_external) {
+  check_link(loc, name, where, allow_external);
+  const std::string what = where + "/" + name;
+  Handle ds(H5_CHECK_MSG(H5Dopen2(loc, name, H5P_DEFAULT), what, ": not a dataset"));
+  check_same_file(file, ds, what, allow_external);
+  check_local_storage(ds, what, allow_external);
+  return ds;
+}
+
 std::vector<hsize_t> extent(hid_t dataset, const std::string& where) {
   const Handle space(H5_CHECK_MSG(H5Dget_space(dataset), where, ": cannot read the dataspace"));
   const int rank =

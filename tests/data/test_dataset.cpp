@@ -446,3 +446,87 @@ TEST_CASE("dataset: string attributes as h5py writes them: variable or fixed, AS
                         Contains("scan 'scan0': attribute 'split' must be one string, it holds 2"));
   }
 }
+
+TEST_CASE("dataset: external links, external storage and virtual datasets are refused", "[data]") {
+  TempDir dir("dataset_external");
+  const std::string path = make_dataset(dir, {4}, {Split::train});
+  // The "secret": another host file the dataset must not read as voxels.
+  const std::string secret = dir / "secret.raw";
+  {
+    std::ofstream out(secret, std::ios::binary);
+    const std::vector<float> v(4 * 8 * 6, 42.f);
+    out.write(reinterpret_cast<const char*>(v.data()),
+              static_cast<std::streamsize>(v.size() * sizeof(float)));
+  }
+  TempDir other_dir("dataset_external_other");
+  const std::string other = make_dataset(other_dir, {4}, {Split::train});
+  const hsize_t dims[3] = {4, 8, 6};
+  SECTION("an external link in place of a volume") {
+    {
+      h5::Handle f = open_rw(path);
+      H5_CHECK(H5Ldelete(f, "scan0/ldct", H5P_DEFAULT));
+      H5_CHECK(H5Lcreate_external(other.c_str(), "/scan0/ndct", f, "scan0/ldct", H5P_DEFAULT,
+                                  H5P_DEFAULT));
+      f.close(path);
+    }
+    REQUIRE_THROWS_WITH(Dataset::open(path),
+                        Contains("set.h5: scan 'scan0': 'ldct' is an external link to ") &&
+                            Contains(other + ":/scan0/ndct"));
+    REQUIRE_NOTHROW(Dataset::open(path, true).read(0, true));
+  }
+  SECTION("an external link in place of a scan") {
+    {
+      h5::Handle f = open_rw(path);
+      H5_CHECK(H5Lcreate_external(other.c_str(), "/scan0", f, "ext", H5P_DEFAULT, H5P_DEFAULT));
+      f.close(path);
+    }
+    REQUIRE_THROWS_WITH(Dataset::open(path), Contains("set.h5: 'ext' is an external link to ") &&
+                                                 Contains(other + ":/scan0"));
+  }
+  SECTION("a soft link leading through an external link") {
+    {
+      h5::Handle f = open_rw(path);
+      H5_CHECK(H5Ldelete(f, "scan0/ldct", H5P_DEFAULT));
+      H5_CHECK(H5Lcreate_external(other.c_str(), "/", f, "scan0/other", H5P_DEFAULT, H5P_DEFAULT));
+      H5_CHECK(
+          H5Lcreate_soft("/scan0/other/scan0/ndct", f, "scan0/ldct", H5P_DEFAULT, H5P_DEFAULT));
+      f.close(path);
+    }
+    REQUIRE_THROWS_WITH(Dataset::open(path),
+                        Contains("set.h5: scan 'scan0'/ldct: lies in another file"));
+  }
+  SECTION("external raw storage") {
+    {
+      h5::Handle f = open_rw(path);
+      H5_CHECK(H5Ldelete(f, "scan0/ldct", H5P_DEFAULT));
+      const h5::Handle dcpl(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE)));
+      H5_CHECK(H5Pset_external(dcpl, secret.c_str(), 0, 4 * 8 * 6 * sizeof(float)));
+      const h5::Handle space(H5_CHECK(H5Screate_simple(3, dims, nullptr)));
+      h5::Handle(H5_CHECK(H5Dcreate2(f, "scan0/ldct", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
+                                     H5P_DEFAULT)))
+          .close("scan0/ldct");
+      f.close(path);
+    }
+    REQUIRE_THROWS_WITH(Dataset::open(path),
+                        Contains("set.h5: scan 'scan0'/ldct: its values are stored in 1 other "
+                                 "file(s) (external storage, first: ") &&
+                            Contains("secret.raw"));
+    // What it would have read: the other file's bytes as voxels.
+    REQUIRE(Dataset::open(path, true).read(0, true).voxels[0] == 42.f);
+  }
+  SECTION("a virtual dataset") {
+    {
+      h5::Handle f = open_rw(path);
+      H5_CHECK(H5Ldelete(f, "scan0/ldct", H5P_DEFAULT));
+      const h5::Handle dcpl(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE)));
+      const h5::Handle space(H5_CHECK(H5Screate_simple(3, dims, nullptr)));
+      H5_CHECK(H5Pset_virtual(dcpl, space, other.c_str(), "/scan0/ndct", space));
+      h5::Handle(H5_CHECK(H5Dcreate2(f, "scan0/ldct", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
+                                     H5P_DEFAULT)))
+          .close("scan0/ldct");
+      f.close(path);
+    }
+    REQUIRE_THROWS_WITH(Dataset::open(path),
+                        Contains("set.h5: scan 'scan0'/ldct: is a virtual dataset"));
+  }
+}

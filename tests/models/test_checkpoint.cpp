@@ -144,3 +144,52 @@ TEST_CASE("checkpoint: a config attribute written as h5py's str (variable-length
   REQUIRE(models::load_checkpoint(path, two, nullptr).config_json == config);
   std::remove(path.c_str());
 }
+
+TEST_CASE("checkpoint: a weight that is an external link or external storage is refused",
+          "[checkpoint]") {
+  const std::string path = temp_path("external"), other = temp_path("external_other");
+  const std::string raw = "/tmp/ddnet_test_external_secret.raw";
+  models::DDnet two({2});
+  models::save_checkpoint(other, two, nullptr, {});
+  SECTION("an external link") {
+    models::save_checkpoint(path, two, nullptr, {});
+    {
+      h5::Handle f(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT)));
+      H5_CHECK(H5Ldelete(f, "conv1.weight", H5P_DEFAULT));
+      H5_CHECK(H5Lcreate_external(other.c_str(), "conv1.weight", f, "conv1.weight", H5P_DEFAULT,
+                                  H5P_DEFAULT));
+      f.close(path);
+    }
+    REQUIRE_THROWS_WITH(models::load_checkpoint(path, two, nullptr),
+                        Contains(path + ": 'conv1.weight' is an external link to " + other));
+    REQUIRE_THROWS_WITH(models::read_checkpoint_rank(path, "conv1.weight"),
+                        Contains("is an external link"));
+  }
+  SECTION("external storage") {
+    models::save_checkpoint(path, two, nullptr, {});
+    const Tensor& w = *two.state_dict().front().tensor;
+    {
+      std::ofstream(raw, std::ios::binary)
+          .write(std::string(static_cast<std::size_t>(w.numel()) * 4, 'x').data(),
+                 static_cast<std::streamsize>(w.numel() * 4));
+      h5::Handle f(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT)));
+      const std::string name = two.state_dict().front().name;
+      H5_CHECK(H5Ldelete(f, name.c_str(), H5P_DEFAULT));
+      std::vector<hsize_t> dims;
+      for (int d = 0; d < w.dim(); ++d) dims.push_back(static_cast<hsize_t>(w.size(d)));
+      const h5::Handle space(
+          H5_CHECK(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr)));
+      const h5::Handle dcpl(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE)));
+      H5_CHECK(H5Pset_external(dcpl, raw.c_str(), 0, static_cast<hsize_t>(w.numel() * 4)));
+      h5::Handle(H5_CHECK(H5Dcreate2(f, name.c_str(), H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
+                                     H5P_DEFAULT)))
+          .close(name);
+      f.close(path);
+    }
+    REQUIRE_THROWS_WITH(models::load_checkpoint(path, two, nullptr),
+                        Contains("external storage") && Contains(raw));
+    std::remove(raw.c_str());
+  }
+  std::remove(path.c_str());
+  std::remove(other.c_str());
+}
