@@ -1,6 +1,7 @@
 // HDF5 checkpoints, written atomically.
 #include "models/checkpoint.h"
 
+#include <cmath>
 #include <cstdio>
 #include <vector>
 
@@ -15,6 +16,14 @@ using h5::Handle;
 
 void write_dataset(hid_t loc, const std::string& name, const Tensor& t, const std::string& path) {
   const Tensor host = t.to(Device::cpu()).clone();
+  // A NaN or Inf weight, moment or statistic is never saved: it would replace a good checkpoint.
+  const auto check_finite = [&](const auto* v) {
+    for (std::int64_t i = 0; i < host.numel(); ++i)
+      DDNET_CHECK(std::isfinite(v[i]), path, ": refusing to save a non-finite value (", v[i],
+                  ") in dataset '", name, "' (element ", i, "); the previous checkpoint is kept");
+  };
+  if (host.dtype() == DType::f32) check_finite(host.data<float>());
+  if (host.dtype() == DType::f64) check_finite(host.data<double>());
   std::vector<hsize_t> dims;
   for (int d = 0; d < host.dim(); ++d) dims.push_back(static_cast<hsize_t>(host.size(d)));
   const Handle space(H5_CHECK_MSG(

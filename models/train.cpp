@@ -21,6 +21,7 @@
 #include "graph/arena.h"
 #include "graph/nn.h"
 #include "graph/optim.h"
+#include "kernels/reduce_ops.h"
 #include "layers/loss.h"
 #include "models/checkpoint.h"
 #include "models/ddnet.h"
@@ -145,6 +146,7 @@ class Trainer {
   void end_epoch(std::int64_t epoch);
   bool stop_requested() const;
   void stop_non_finite(std::int64_t epoch, const StepLoss& loss);
+  void stop_non_finite_gradient(std::int64_t epoch, std::int64_t pos, const StepLoss& loss);
   void stop_interrupted(std::int64_t epoch, BatchPrefetcher& batches);
   void log_step(std::int64_t epoch, std::int64_t pos, const StepLoss& loss, double secs,
                 double voxels_per_s);
@@ -257,7 +259,15 @@ bool Trainer::train_step(std::int64_t epoch, std::int64_t pos, BatchPrefetcher& 
     stop_non_finite(epoch, l);
     return false;
   }
-  adam_.step();
+  // A finite loss can still have a non-finite gradient (one that overflows on its way back,
+  // then inf - inf): one step would make every parameter and moment NaN. One reduction over the
+  // gradient arena, which clipping reuses.
+  const Tensor norm_sq = kernels::sum_sq(arena_.grads);
+  if (!std::isfinite(norm_sq.item())) {
+    stop_non_finite_gradient(epoch, pos, l);
+    return false;
+  }
+  adam_.step(norm_sq);
   ++step_;
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   epoch_loss_ += l.total;
@@ -284,6 +294,35 @@ void Trainer::stop_non_finite(std::int64_t epoch, const StepLoss& l) {
       detail::concat("step ", step_ + 1, " (epoch ", epoch + 1, "): the loss is not finite (",
                      !std::isfinite(l.mse) ? "MSE" : "MS-SSIM", " part: mse ", l.mse, ", msssim ",
                      l.msssim, "); stopping, the last good checkpoint ", latest_, " is kept");
+  log_ << json{{"type", "error"}, {"step", step_ + 1}, {"message", result_.message}}.dump() << "\n";
+}
+
+// Names the first parameter whose gradient is not finite and the samples of the batch.
+void Trainer::stop_non_finite_gradient(std::int64_t epoch, std::int64_t pos, const StepLoss& l) {
+  clear_tape();
+  const Tensor grads = arena_.grads.to(Device::cpu());
+  const float* g = grads.data<float>();
+  std::string where = "the squared norm overflows";
+  for (std::size_t k = 0; k < arena_.layout.size(); ++k) {
+    const std::int64_t begin = arena_.offsets[k], n = arena_.layout[k].tensor->numel();
+    std::int64_t i = 0;
+    while (i < n && std::isfinite(g[begin + i])) ++i;
+    if (i < n) {
+      where =
+          detail::concat("first in ", arena_.layout[k].name, ", element ", i, ": ", g[begin + i]);
+      break;
+    }
+  }
+  std::string batch;
+  for (int b = 0; b < c_.batch; ++b) {
+    const std::string name = samples_.get(0, epoch, pos * c_.batch + b).name;
+    batch += (b ? ", " : "") + (name.empty() ? "?" : name);
+  }
+  result_.exit_code = 3;
+  result_.message = detail::concat(
+      "step ", step_ + 1, " (epoch ", epoch + 1, "): the gradient is not finite (", where,
+      ") though the loss is (", l.total, "); batch: ", batch, "; stopping before the update, the ",
+      "last good checkpoint ", latest_, " is kept");
   log_ << json{{"type", "error"}, {"step", step_ + 1}, {"message", result_.message}}.dump() << "\n";
 }
 

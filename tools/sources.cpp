@@ -3,6 +3,7 @@
 
 #include "data/loader.h"
 #include "data/synthetic.h"
+#include "engine/error.h"
 #include "engine/rng.h"
 
 namespace ddnet::tools {
@@ -31,7 +32,7 @@ class SyntheticSource final : public models::SampleSource {
       i = order[static_cast<std::size_t>(i)];
     }
     auto p = data::synthetic_pair(dims_, c_.slices, c_.size, c_.size, c_.seed, split, i);
-    return {p.input, p.target};
+    return {p.input, p.target, detail::concat("synthetic phantom ", i)};
   }
 
  private:
@@ -73,7 +74,9 @@ class DatasetSource final : public models::SampleSource {
   }
   models::Sample get(int split, std::int64_t epoch, std::int64_t index) const override {
     const auto s = (split == 0 ? train_ : val_)->get(epoch, index);
-    return {s.input, s.target};
+    return {s.input, s.target,
+            detail::concat("scan '", s.scan, "' (slices ", s.spec.slices.front(), "..",
+                           s.spec.slices.back(), ")")};
   }
 
  private:

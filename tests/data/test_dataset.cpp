@@ -530,3 +530,36 @@ TEST_CASE("dataset: external links, external storage and virtual datasets are re
                         Contains("set.h5: scan 'scan0'/ldct: is a virtual dataset"));
   }
 }
+
+TEST_CASE("loader: a constant low-dose training input is refused, naming the scan", "[data]") {
+  // Air clamped to -1024 HU: min-max normalisation makes it all zeros, on which DDnet's input
+  // BatchNorm has variance 0 and the training gradient overflows to NaN.
+  TempDir dir("loader_constant");
+  const std::string path = dir / "set.h5";
+  {
+    DatasetWriter writer(path);
+    const Volume nd = ramp(4, 8, 6, 1.f, 0.f);
+    Volume air = nd;
+    std::fill(air.voxels.begin(), air.voxels.end(), -1024.f);
+    writer.add_scan("good", Split::train, nd, &nd);
+    writer.add_scan("air", Split::train, nd, &air);
+    writer.add_scan("air_val", Split::val, nd, &air);
+    writer.commit();
+  }
+  const auto ds = std::make_shared<const Dataset>(Dataset::open(path));
+  LoaderOptions o;
+  o.kind = "centre";
+  o.slices = 2;
+  const VolumeLoader train(ds, Split::train, o);
+  ItemSpec air, good;
+  for (std::int64_t i = 0; i < train.size(); ++i)
+    (ds->scans()[train.spec(0, i).scan].name == "air" ? air : good) = train.spec(0, i);
+  REQUIRE_NOTHROW(train.load(good));
+  REQUIRE_THROWS_WITH(train.load(air), Contains("set.h5: scan 'air' slices 1..2") &&
+                                           Contains("the low-dose input is constant (-1024 HU"));
+  o.normalise = "window";
+  REQUIRE_THROWS_WITH(VolumeLoader(ds, Split::train, o).load(air),
+                      Contains("constant (after the HU window)"));
+  // Validation has no gradient: a constant input is only evaluated.
+  REQUIRE_NOTHROW(VolumeLoader(ds, Split::val, o).get(0, 0));
+}

@@ -2,7 +2,9 @@
 // naming the file and dataset; and a stopped-and-resumed run giving the same losses on the CPU.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include "engine/hdf5.h"
@@ -12,6 +14,7 @@
 #include "layers/loss.h"
 #include "models/checkpoint.h"
 #include "models/ddnet.h"
+#include "models/train.h"
 
 using namespace ddnet;
 using Catch::Matchers::Contains;
@@ -192,4 +195,71 @@ TEST_CASE("checkpoint: a weight that is an external link or external storage is 
   }
   std::remove(path.c_str());
   std::remove(other.c_str());
+}
+
+TEST_CASE("checkpoint: a non-finite weight is never saved, the previous file is kept",
+          "[checkpoint]") {
+  const std::string path = temp_path("nonfinite");
+  models::DDnet net({2});
+  models::save_checkpoint(path, net, nullptr, {});
+  for (const auto& n : net.state_dict())
+    if (n.name == "conv2.weight") n.tensor->data<float>()[3] = std::nanf("");
+  REQUIRE_THROWS_WITH(models::save_checkpoint(path, net, nullptr, {}),
+                      Contains(path + ".tmp: refusing to save a non-finite value (nan) in "
+                                      "dataset 'conv2.weight' (element 3)"));
+  REQUIRE_FALSE(std::ifstream(path + ".tmp").good());
+  models::DDnet back({2});
+  REQUIRE_NOTHROW(models::load_checkpoint(path, back, nullptr));
+  std::remove(path.c_str());
+}
+
+namespace {
+
+// Training samples of 32 x 32: random, or a constant (all-zero) input, as a scan of air gives.
+class TestSource final : public models::SampleSource {
+ public:
+  TestSource(std::int64_t n, bool constant) : n_(n), constant_(constant) {}
+  std::int64_t size(int split) const override { return split == 0 ? n_ : 0; }
+  models::Sample get(int, std::int64_t epoch, std::int64_t index) const override {
+    DDNET_CHECK(index >= 0 && index < n_, "TestSource: index ", index, " out of range");
+    Generator g(static_cast<std::uint64_t>(epoch * 1000 + index));
+    const Shape shape{1, 1, 32, 32};
+    return {
+        constant_ ? Tensor::zeros(shape, Device::cpu()) : g.uniform(shape, Device::cpu(), 0.f, 1.f),
+        g.uniform(shape, Device::cpu(), 0.f, 1.f), "phantom " + std::to_string(index)};
+  }
+
+ private:
+  std::int64_t n_;
+  bool constant_;
+};
+
+models::TrainConfig small_run(const std::string& out, int epochs, std::int64_t samples) {
+  models::TrainConfig c;
+  c.model = "2d";
+  c.size = 32;
+  c.epochs = epochs;
+  c.train_samples = samples;
+  c.val_samples = 0;
+  c.progress = false;
+  c.out = out;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("train: a finite loss with a non-finite gradient stops before the update",
+          "[checkpoint]") {
+  // An all-zero input: the input BatchNorm's variance is 0, the gradient overflows to NaN in the
+  // backward while the loss is finite. One Adam step would make every parameter NaN.
+  const std::string out = "/tmp/ddnet_test_nonfinite_grad";
+  std::filesystem::remove_all(out);
+  const TestSource constant(2, true);
+  const models::TrainResult r = models::train(small_run(out, 1, 2), constant, false, nullptr);
+  REQUIRE(r.exit_code == 3);
+  REQUIRE_THAT(r.message, Contains("step 1 (epoch 1): the gradient is not finite (first in "
+                                   "conv1.weight, element 0") &&
+                              Contains("batch: phantom ") && Contains("before the update"));
+  REQUIRE_FALSE(std::filesystem::exists(out + "/checkpoint.h5"));
+  std::filesystem::remove_all(out);
 }
