@@ -101,6 +101,7 @@ void save_checkpoint(const std::string& path, nn::Module& model, const nn::Adam*
     h5::write_attr_i64(f, "format_version", kCheckpointFormat, tmp);
     h5::write_attr_i64(f, "epoch", st.epoch, tmp);
     h5::write_attr_i64(f, "step", st.step, tmp);
+    h5::write_attr_i64(f, "steps_per_epoch", st.steps_per_epoch, tmp);
     h5::write_attr_i64(f, "rng_seed", static_cast<std::int64_t>(st.rng_seed), tmp);
     h5::write_attr_i64(f, "rng_offset", static_cast<std::int64_t>(st.rng_offset), tmp);
     h5::write_attr_string(f, "config", st.config_json, tmp);
@@ -134,6 +135,7 @@ TrainingState load_checkpoint(const std::string& path, nn::Module& model, nn::Ad
   TrainingState st;
   st.epoch = read_attr_i64(f, "epoch", 0, path);
   st.step = read_attr_i64(f, "step", 0, path);
+  st.steps_per_epoch = read_attr_i64(f, "steps_per_epoch", 0, path);
   st.rng_seed = static_cast<std::uint64_t>(read_attr_i64(f, "rng_seed", 0, path));
   st.rng_offset = static_cast<std::uint64_t>(read_attr_i64(f, "rng_offset", 0, path));
   if (h5::has_attr(f, "config", path)) st.config_json = h5::read_attr_string(f, "config", path);

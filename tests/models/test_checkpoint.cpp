@@ -263,3 +263,41 @@ TEST_CASE("train: a finite loss with a non-finite gradient stops before the upda
   REQUIRE_FALSE(std::filesystem::exists(out + "/checkpoint.h5"));
   std::filesystem::remove_all(out);
 }
+
+TEST_CASE("train: --resume refuses a checkpoint whose position does not fit the configuration",
+          "[checkpoint]") {
+  const std::string out = "/tmp/ddnet_test_resume_position";
+  std::filesystem::remove_all(out);
+  const TestSource two(2, false), three(3, false);
+  models::TrainConfig c = small_run(out, 2, 2);
+  c.stop_after_steps = 1;
+  REQUIRE(models::train(c, two, false, nullptr).steps == 1);  // interrupted: epoch 0, step 1
+  c.stop_after_steps = 0;
+  // Other samples per epoch: 3 steps where the checkpoint counted 2.
+  REQUIRE_THROWS_WITH(models::train(small_run(out, 2, 3), three, true, nullptr),
+                      Contains("checkpoint.h5 was written with 2 steps per epoch, this "
+                               "configuration makes 3") &&
+                          Contains("train_samples 2 -> 3"));
+  // The same configuration with more epochs continues.
+  c.epochs = 2;
+  const models::TrainResult done = models::train(c, two, true, nullptr);
+  REQUIRE(done.exit_code == 0);
+  REQUIRE(done.steps == 4);
+  // Finished: nothing left at 2 epochs, and fewer epochs than the checkpoint's are refused.
+  REQUIRE_THROWS_WITH(models::train(c, two, true, nullptr),
+                      Contains("has already trained 2 epochs; nothing is left to train"));
+  REQUIRE_THROWS_WITH(models::train(small_run(out, 1, 2), two, true, nullptr),
+                      Contains("has already trained 2 epochs, more than epochs 1"));
+  // More epochs than before: legitimate.
+  c.epochs = 3;
+  REQUIRE(models::train(c, two, true, nullptr).steps == 6);
+  // An older checkpoint (no steps per epoch recorded) whose step does not fit.
+  {
+    models::DDnet net({2});
+    models::save_checkpoint(out + "/checkpoint.h5", net, nullptr, {1, 9, 0, 0, c.to_json()});
+  }
+  REQUIRE_THROWS_WITH(
+      models::train(c, two, true, nullptr),
+      Contains("is at step 9 after 1 epochs, which does not fit 2 steps per epoch"));
+  std::filesystem::remove_all(out);
+}
