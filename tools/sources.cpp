@@ -21,6 +21,8 @@ class SyntheticSource final : public models::SampleSource {
   }
   models::Sample get(int split, std::int64_t epoch, std::int64_t index) const override {
     const std::int64_t n = split == 0 ? c_.train_samples : c_.val_samples;
+    DDNET_CHECK(index >= 0 && index < size(split), "synthetic samples: item ", index,
+                " out of range (", size(split), " per rank)");
     std::int64_t i = (index * world_ + rank_) % n;  // interleaved shards, as the loaders do
     if (split == 0) {  // the epoch's permutation, a pure function of (seed, epoch)
       std::vector<std::int64_t> order(static_cast<std::size_t>(n));
