@@ -76,9 +76,10 @@ struct VolumeInfo {
   std::string type;
 };
 
-VolumeInfo inspect(hid_t group, const char* name, const std::string& where) {
+VolumeInfo inspect(hid_t file, hid_t group, const char* name, const std::string& where,
+                   bool allow_external) {
   const std::string at = where + "/" + name;
-  const Handle ds(H5_CHECK_MSG(H5Dopen2(group, name, H5P_DEFAULT), at, ": not a dataset"));
+  const Handle ds = h5::open_dataset(file, group, name, where, allow_external);
   const std::vector<hsize_t> dims = h5::extent(ds, at);
   DDNET_CHECK(dims.size() == 3, at, ": expected 3 dimensions (slices, rows, cols), found ",
               dims.size());
@@ -209,7 +210,7 @@ Dataset& Dataset::operator=(Dataset&& o) noexcept {
   return *this;
 }
 
-Dataset Dataset::open(const std::string& path) {
+Dataset Dataset::open(const std::string& path, bool allow_external) {
   DDNET_CHECK(std::filesystem::exists(path), path, ": no such dataset file");
   h5::Quiet quiet;
   Dataset d;
@@ -237,6 +238,7 @@ Dataset Dataset::open(const std::string& path) {
                  path, ": cannot read the name of root link ", i);
     name.resize(static_cast<std::size_t>(len));
     const std::string where = path + ": scan '" + name + "'";
+    h5::check_link(d.file_, name.c_str(), path, allow_external);
 #if H5_VERSION_GE(1, 12, 0)
     H5O_info2_t oinfo;
     const herr_t orc =
@@ -251,18 +253,19 @@ Dataset Dataset::open(const std::string& path) {
                 ": every root member must be a scan group, this is not a group");
     const Handle g(H5_CHECK_MSG(H5Gopen2(d.file_, name.c_str(), H5P_DEFAULT), where,
                                 ": cannot open the group"));
+    h5::check_same_file(d.file_, g, where, allow_external);
     DDNET_CHECK(
         H5_CHECK_MSG(H5Lexists(g, "ndct", H5P_DEFAULT), where, ": cannot look up 'ndct'") > 0,
         where, ": missing dataset 'ndct' (the standard-dose scan)");
     ScanInfo s;
     s.name = name;
-    const VolumeInfo nd = inspect(g, "ndct", where);
+    const VolumeInfo nd = inspect(d.file_, g, "ndct", where, allow_external);
     s.slices = nd.d;
     s.rows = nd.h;
     s.cols = nd.w;
     s.ndct_type = nd.type;
     if (H5_CHECK_MSG(H5Lexists(g, "ldct", H5P_DEFAULT), where, ": cannot look up 'ldct'") > 0) {
-      const VolumeInfo ld = inspect(g, "ldct", where);
+      const VolumeInfo ld = inspect(d.file_, g, "ldct", where, allow_external);
       DDNET_CHECK(ld.d == nd.d && ld.h == nd.h && ld.w == nd.w, where, ": ldct shape ", ld.d, "x",
                   ld.h, "x", ld.w, " does not match ndct ", nd.d, "x", nd.h, "x", nd.w);
       s.has_ldct = true;

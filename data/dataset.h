@@ -67,7 +67,9 @@ class Dataset {
  public:
   // Opens and validates: the format attribute and version, every scan group (ndct present,
   // 3-D, int16 or float32, ldct of the same shape, spacing of 3 positive values, a known split).
-  static Dataset open(const std::string& path);
+  // A file from elsewhere is untrusted: external links, external storage and virtual datasets
+  // (which read other host files) are refused unless allow_external.
+  static Dataset open(const std::string& path, bool allow_external = false);
   ~Dataset();
   Dataset(Dataset&&) noexcept;
   Dataset& operator=(Dataset&&) noexcept;

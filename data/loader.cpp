@@ -215,6 +215,19 @@ LoadedSample VolumeLoader::load(const ItemSpec& s) const {
     out.input_lo = out.target_lo = static_cast<float>(opt_.window_lo);
     out.input_hi = out.target_hi = static_cast<float>(opt_.window_hi);
   }
+  // A constant training input (a scan of air clamped to -1024 HU, a window it lies outside)
+  // becomes all zeros, which DDnet's input BatchNorm cannot normalise (variance 0): every
+  // BatchNorm after it then has (near-)constant channels, each multiplies the gradient by up to
+  // 1/sqrt(eps) ~ 316, and the gradient overflows to NaN while the loss stays finite.
+  if (split_ == Split::train)
+    DDNET_CHECK(std::any_of(in, in + n, [v = in[0]](float x) { return x != v; }), dataset_->path(),
+                ": scan '", out.scan, "' slices ", s.slices.front(), "..", s.slices.back(),
+                ", rows ", s.row0, "+", s.rows, ", cols ", s.col0, "+", s.cols,
+                ": the low-dose input is constant (",
+                opt_.normalise == "minmax" ? detail::concat(out.input_lo, " HU everywhere")
+                                           : std::string("after the HU window"),
+                "): nothing to learn from, and it makes the training gradient NaN; drop the scan "
+                "from the train split or fix its ldct");
   return out;
 }
 

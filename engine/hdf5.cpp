@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 namespace ddnet::h5 {
@@ -126,7 +127,16 @@ std::string read_attr_string(hid_t loc, const char* name, const std::string& whe
   const Handle type(
       H5_CHECK_MSG(H5Aget_type(a), where, ": cannot read the type of attribute '", name, "'"));
   DDNET_CHECK(H5Tget_class(type) == H5T_STRING, where, ": attribute '", name, "' must be a string");
+  const Handle space(
+      H5_CHECK_MSG(H5Aget_space(a), where, ": cannot read the extent of attribute '", name, "'"));
+  DDNET_CHECK(H5Sget_simple_extent_npoints(space) == 1, where, ": attribute '", name,
+              "' must be one string, it holds ", H5Sget_simple_extent_npoints(space));
+  // The memory type takes the file's character set: HDF5 does not convert between ASCII and
+  // UTF-8 (h5py writes str as variable-length UTF-8, and may write fixed-length UTF-8).
+  const H5T_cset_t cset =
+      H5_CHECK_MSG(H5Tget_cset(type), where, ": cannot read the character set of '", name, "'");
   Handle mem(H5_CHECK_MSG(H5Tcopy(H5T_C_S1), where, ": cannot read attribute '", name, "'"));
+  H5_CHECK_MSG(H5Tset_cset(mem, cset), where, ": cannot read attribute '", name, "'");
   if (H5_CHECK_MSG(H5Tis_variable_str(type), where, ": cannot read attribute '", name, "'") > 0) {
     H5_CHECK_MSG(H5Tset_size(mem, H5T_VARIABLE), where, ": cannot read attribute '", name, "'");
     char* p = nullptr;
@@ -139,7 +149,9 @@ std::string read_attr_string(hid_t loc, const char* name, const std::string& whe
   std::string s(n + 1, '\0');  // room for a terminator: null-padded strings use all n bytes
   H5_CHECK_MSG(H5Tset_size(mem, n + 1), where, ": cannot read attribute '", name, "'");
   H5_CHECK_MSG(H5Aread(a, mem, s.data()), where, ": cannot read attribute '", name, "'");
-  while (!s.empty() && s.back() == '\0') s.pop_back();
+  s.resize(std::strlen(s.c_str()));
+  if (H5Tget_strpad(type) == H5T_STR_SPACEPAD)  // Fortran's padding
+    while (!s.empty() && s.back() == ' ') s.pop_back();
   return s;
 }
 
@@ -161,6 +173,82 @@ std::vector<double> read_attr_doubles(hid_t loc, const char* name, const std::st
   H5_CHECK_MSG(H5Aread(a, H5T_NATIVE_DOUBLE, v.data()), where, ": attribute '", name,
                "' is not numeric");
   return v;
+}
+
+namespace {
+
+// The file number HDF5 gives the file an object lives in.
+unsigned long fileno_of(hid_t object, const std::string& what) {
+#if H5_VERSION_GE(1, 12, 0)
+  H5O_info2_t info;
+  H5_CHECK_MSG(H5Oget_info3(object, &info, H5O_INFO_BASIC), what, ": cannot read the object info");
+#else
+  H5O_info_t info;
+  H5_CHECK_MSG(H5Oget_info2(object, &info, H5O_INFO_BASIC), what, ": cannot read the object info");
+#endif
+  return info.fileno;
+}
+
+}  // namespace
+
+void check_link(hid_t loc, const char* name, const std::string& where, bool allow_external) {
+  if (allow_external) return;
+  H5L_info_t info;
+  H5_CHECK_MSG(H5Lget_info(loc, name, &info, H5P_DEFAULT), where, ": cannot read link '", name,
+               "'");
+  if (info.type == H5L_TYPE_HARD || info.type == H5L_TYPE_SOFT) return;
+  if (info.type == H5L_TYPE_EXTERNAL) {
+    std::string target = "?";
+    std::vector<char> val(info.u.val_size + 1, '\0');
+    const char* file = nullptr;
+    const char* object = nullptr;
+    if (H5Lget_val(loc, name, val.data(), val.size(), H5P_DEFAULT) >= 0 &&
+        H5Lunpack_elink_val(val.data(), info.u.val_size, nullptr, &file, &object) >= 0 && file &&
+        object)
+      target = std::string(file) + ":" + object;
+    DDNET_FAIL(where, ": '", name, "' is an external link to ", target,
+               " (another file); refusing to follow it");
+  }
+  DDNET_FAIL(where, ": '", name, "' is a user-defined link (type ", static_cast<int>(info.type),
+             "); refusing to follow it");
+}
+
+void check_same_file(hid_t file, hid_t object, const std::string& what, bool allow_external) {
+  if (allow_external) return;
+  DDNET_CHECK(fileno_of(object, what) == fileno_of(file, what), what,
+              ": lies in another file (reached through an external link); refusing to read it");
+}
+
+void check_local_storage(hid_t dataset, const std::string& what, bool allow_external) {
+  if (allow_external) return;
+  const Handle dcpl(
+      H5_CHECK_MSG(H5Dget_create_plist(dataset), what, ": cannot read the creation properties"));
+  const int external =
+      H5_CHECK_MSG(H5Pget_external_count(dcpl), what, ": cannot read the external storage list");
+  if (external > 0) {
+    char file[256] = "?";
+    off_t offset = 0;
+    hsize_t size = 0;
+    H5Pget_external(dcpl, 0, sizeof file, file, &offset, &size);
+    file[sizeof file - 1] = '\0';
+    DDNET_FAIL(what, ": its values are stored in ", external, " other file(s) (external storage, ",
+               "first: ", file, "); refusing to read them");
+  }
+  const H5D_layout_t layout =
+      H5_CHECK_MSG(H5Pget_layout(dcpl), what, ": cannot read the storage layout");
+  DDNET_CHECK(layout != H5D_VIRTUAL, what,
+              ": is a virtual dataset (its values map other datasets, maybe in other files); "
+              "refusing to read it");
+}
+
+Handle open_dataset(hid_t file, hid_t loc, const char* name, const std::string& where,
+                    bool allow_external) {
+  check_link(loc, name, where, allow_external);
+  const std::string what = where + "/" + name;
+  Handle ds(H5_CHECK_MSG(H5Dopen2(loc, name, H5P_DEFAULT), what, ": not a dataset"));
+  check_same_file(file, ds, what, allow_external);
+  check_local_storage(ds, what, allow_external);
+  return ds;
 }
 
 std::vector<hsize_t> extent(hid_t dataset, const std::string& where) {

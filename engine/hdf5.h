@@ -105,10 +105,24 @@ void write_attr_i32(hid_t loc, const char* name, std::int32_t value, const std::
 void write_attr_i64(hid_t loc, const char* name, std::int64_t value, const std::string& where);
 void write_attr_doubles(hid_t loc, const char* name, const double* values, std::size_t n,
                         const std::string& where);
-// Fixed-length (ours, h5py's bytes) and variable-length (h5py's str) strings.
+// One string (a scalar or a single element): fixed-length (ours, h5py's bytes; null- or
+// space-padded) or variable-length (h5py's str), ASCII or UTF-8.
 std::string read_attr_string(hid_t loc, const char* name, const std::string& where);
 std::int64_t read_attr_i64(hid_t loc, const char* name, const std::string& where);
 std::vector<double> read_attr_doubles(hid_t loc, const char* name, const std::string& where);
+
+// Untrusted files. HDF5 can make a reader open another host file: an external link (to an
+// object in another HDF5 file), a dataset whose raw data lives in other files (external
+// storage, H5Pset_external) or a virtual dataset mapping other files. Unless allow_external,
+// these refuse them with "<where>: '<name>' is ...": check_link before a member is opened (hard
+// and soft links pass, every other kind is refused), check_same_file after (a soft link can
+// lead through an external one), check_local_storage before a dataset's values are read.
+void check_link(hid_t loc, const char* name, const std::string& where, bool allow_external);
+void check_same_file(hid_t file, hid_t object, const std::string& what, bool allow_external);
+void check_local_storage(hid_t dataset, const std::string& what, bool allow_external);
+// All three: dataset `name` of `loc` (in `file`), opened. `where` names loc.
+Handle open_dataset(hid_t file, hid_t loc, const char* name, const std::string& where,
+                    bool allow_external);
 
 // The dimensions of a dataset (empty for a scalar).
 std::vector<hsize_t> extent(hid_t dataset, const std::string& where);

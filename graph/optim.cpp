@@ -16,12 +16,13 @@ Adam::Adam(Arena& arena, AdamOptions o)
               " out of range");
 }
 
-void Adam::step() {
+void Adam::step(const Tensor& given_norm_sq) {
   ++t_;
   const auto s =
       kernels::adam_scalars(o_.lr, o_.beta1, o_.beta2, o_.eps, o_.weight_decay, t_, o_.clip_norm);
-  Tensor norm_sq =
-      o_.clip_norm > 0 ? kernels::sum_sq(arena_.grads) : Tensor();  // stays on the device
+  Tensor norm_sq;  // stays on the device
+  if (o_.clip_norm > 0)
+    norm_sq = given_norm_sq.defined() ? given_norm_sq : kernels::sum_sq(arena_.grads);
   kernels::adam_step(arena_.params, arena_.grads, m_, v_, s, norm_sq);
 }
 

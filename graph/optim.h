@@ -16,7 +16,10 @@ struct AdamOptions {
 class Adam {
  public:
   Adam(Arena& arena, AdamOptions o);
-  void step();       // one update of every parameter; no host synchronisation
+  // One update of every parameter; no host synchronisation. `norm_sq`, when defined, is the
+  // gradients' squared norm (kernels::sum_sq of the gradient arena) the caller already has:
+  // clipping uses it instead of computing it again.
+  void step(const Tensor& norm_sq = Tensor());
   void zero_grad();  // zeroes the gradient arena
   double lr() const { return o_.lr; }
   void set_lr(double lr) { o_.lr = lr; }

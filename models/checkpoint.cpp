@@ -1,6 +1,7 @@
 // HDF5 checkpoints, written atomically.
 #include "models/checkpoint.h"
 
+#include <cmath>
 #include <cstdio>
 #include <vector>
 
@@ -15,6 +16,14 @@ using h5::Handle;
 
 void write_dataset(hid_t loc, const std::string& name, const Tensor& t, const std::string& path) {
   const Tensor host = t.to(Device::cpu()).clone();
+  // A NaN or Inf weight, moment or statistic is never saved: it would replace a good checkpoint.
+  const auto check_finite = [&](const auto* v) {
+    for (std::int64_t i = 0; i < host.numel(); ++i)
+      DDNET_CHECK(std::isfinite(v[i]), path, ": refusing to save a non-finite value (", v[i],
+                  ") in dataset '", name, "' (element ", i, "); the previous checkpoint is kept");
+  };
+  if (host.dtype() == DType::f32) check_finite(host.data<float>());
+  if (host.dtype() == DType::f64) check_finite(host.data<double>());
   std::vector<hsize_t> dims;
   for (int d = 0; d < host.dim(); ++d) dims.push_back(static_cast<hsize_t>(host.size(d)));
   const Handle space(H5_CHECK_MSG(
@@ -37,12 +46,14 @@ void write_dataset(hid_t loc, const std::string& name, const Tensor& t, const st
   ds.close(path + ": dataset " + name);
 }
 
-void read_dataset(hid_t loc, const std::string& name, Tensor& into, const std::string& path) {
+// Checkpoints come from elsewhere too (published weights, donors): a dataset reaching into
+// another file (an external link, external storage) is refused.
+void read_dataset(hid_t file, hid_t loc, const std::string& name, Tensor& into,
+                  const std::string& path) {
   DDNET_CHECK(H5_CHECK_MSG(H5Lexists(loc, name.c_str(), H5P_DEFAULT), path,
                            ": cannot look up dataset '", name, "'") > 0,
               path, ": no dataset '", name, "' (expected ", into.shape().str(), ")");
-  const Handle ds(
-      H5_CHECK_MSG(H5Dopen2(loc, name.c_str(), H5P_DEFAULT), path, ": cannot open dataset ", name));
+  const Handle ds = h5::open_dataset(file, loc, name.c_str(), path, false);
   const std::vector<hsize_t> dims = h5::extent(ds, path + ": dataset '" + name + "'");
   const Shape file_shape(std::vector<std::int64_t>(dims.begin(), dims.end()));
   DDNET_CHECK(file_shape == into.shape(), path, ": dataset '", name, "' has shape ",
@@ -89,6 +100,7 @@ void save_checkpoint(const std::string& path, nn::Module& model, const nn::Adam*
     h5::write_attr_i64(f, "format_version", kCheckpointFormat, tmp);
     h5::write_attr_i64(f, "epoch", st.epoch, tmp);
     h5::write_attr_i64(f, "step", st.step, tmp);
+    h5::write_attr_i64(f, "steps_per_epoch", st.steps_per_epoch, tmp);
     h5::write_attr_i64(f, "rng_seed", static_cast<std::int64_t>(st.rng_seed), tmp);
     h5::write_attr_i64(f, "rng_offset", static_cast<std::int64_t>(st.rng_offset), tmp);
     h5::write_attr_string(f, "config", st.config_json, tmp);
@@ -108,18 +120,21 @@ TrainingState load_checkpoint(const std::string& path, nn::Module& model, nn::Ad
   const std::int64_t version = read_attr_i64(f, "format_version", kCheckpointFormat, path);
   DDNET_CHECK(version <= kCheckpointFormat, path, ": checkpoint format ", version,
               " is newer than this build's ", kCheckpointFormat);
-  for (const auto& n : model.state_dict()) read_dataset(f, n.name, *n.tensor, path);
+  for (const auto& n : model.state_dict()) read_dataset(f, f, n.name, *n.tensor, path);
   if (opt && H5_CHECK_MSG(H5Lexists(f, "optimizer", H5P_DEFAULT), path,
                           ": cannot look up group optimizer") > 0) {
+    h5::check_link(f, "optimizer", path, false);
     const Handle g(
         H5_CHECK_MSG(H5Gopen2(f, "optimizer", H5P_DEFAULT), path, ": cannot open group optimizer"));
-    read_dataset(g, "exp_avg", opt->exp_avg(), path);
-    read_dataset(g, "exp_avg_sq", opt->exp_avg_sq(), path);
+    h5::check_same_file(f, g, path + ": group optimizer", false);
+    read_dataset(f, g, "exp_avg", opt->exp_avg(), path);
+    read_dataset(f, g, "exp_avg_sq", opt->exp_avg_sq(), path);
     opt->set_steps(read_attr_i64(g, "step", 0, path + ": group optimizer"));
   }
   TrainingState st;
   st.epoch = read_attr_i64(f, "epoch", 0, path);
   st.step = read_attr_i64(f, "step", 0, path);
+  st.steps_per_epoch = read_attr_i64(f, "steps_per_epoch", 0, path);
   st.rng_seed = static_cast<std::uint64_t>(read_attr_i64(f, "rng_seed", 0, path));
   st.rng_offset = static_cast<std::uint64_t>(read_attr_i64(f, "rng_offset", 0, path));
   if (h5::has_attr(f, "config", path)) st.config_json = h5::read_attr_string(f, "config", path);
@@ -138,6 +153,7 @@ int read_checkpoint_rank(const std::string& path, const std::string& name) {
   // No such dataset is an answer, not an error: a missing link (HDF5 1.10 fails rather than
   // answers false when a path's intermediate group is missing) or a group of that name.
   if (H5Lexists(f, name.c_str(), H5P_DEFAULT) <= 0) return -1;
+  h5::check_link(f, name.c_str(), path, false);
   const Handle ds(H5Dopen2(f, name.c_str(), H5P_DEFAULT));
   if (!ds.ok()) return -1;
   return static_cast<int>(h5::extent(ds, path + ": dataset '" + name + "'").size());

@@ -17,6 +17,7 @@ struct TrainingState {
   std::int64_t step = 0;   // completed steps
   std::uint64_t rng_seed = 0, rng_offset = 0;
   std::string config_json;
+  std::int64_t steps_per_epoch = 0;  // of the run's configuration; 0: not recorded (older files)
 };
 
 constexpr int kCheckpointFormat = 1;

@@ -21,6 +21,7 @@
 #include "graph/arena.h"
 #include "graph/nn.h"
 #include "graph/optim.h"
+#include "kernels/reduce_ops.h"
 #include "layers/loss.h"
 #include "models/checkpoint.h"
 #include "models/ddnet.h"
@@ -145,6 +146,8 @@ class Trainer {
   void end_epoch(std::int64_t epoch);
   int stop_signal() const;
   void stop_non_finite(std::int64_t epoch, const StepLoss& loss);
+  void stop_non_finite_gradient(std::int64_t epoch, std::int64_t pos, const StepLoss& loss);
+  void check_resume_position(const TrainingState& st) const;
   void stop_interrupted(std::int64_t epoch, BatchPrefetcher& batches, int sig);
   void log_step(std::int64_t epoch, std::int64_t pos, const StepLoss& loss, double secs,
                 double voxels_per_s);
@@ -175,11 +178,57 @@ class Trainer {
 void Trainer::resume() {
   DDNET_CHECK(fs::exists(latest_), "--resume: no checkpoint at ", latest_);
   const TrainingState st = load_checkpoint(latest_, net_, &adam_);
+  check_resume_position(st);
   start_epoch_ = st.epoch;
   step_ = st.step;
   sched_.set_epoch(start_epoch_);
   std::cerr << "resuming from " << latest_ << " at epoch " << start_epoch_ + 1 << ", step " << step_
             << "\n";
+}
+
+namespace {
+
+// The settings in which a checkpoint's configuration (JSON) differs from `c`, as
+// " (settings that differ from the checkpoint's: key a -> b, ...)", or "".
+std::string differing_settings(const std::string& checkpoint_json, const TrainConfig& c) {
+  json was, now = json::parse(c.to_json());
+  try {
+    was = json::parse(checkpoint_json);
+  } catch (const json::exception&) {
+    return "";
+  }
+  std::string out;
+  for (const auto& item : now.items()) {
+    const std::string& key = item.key();
+    if (key != "out" && key != "progress" && key != "stop_after_steps" && was.contains(key) &&
+        was[key] != item.value())
+      out += (out.empty() ? "" : ", ") + key + " " + was[key].dump() + " -> " + item.value().dump();
+  }
+  return out.empty() ? "" : " (settings that differ from the checkpoint's: " + out + ")";
+}
+
+}  // namespace
+
+// Resume: the checkpoint's position (epochs done, steps done, steps per epoch) must fit this
+// configuration; a different sample count or batch would index samples out of range or label
+// the weights with the wrong epoch.
+void Trainer::check_resume_position(const TrainingState& st) const {
+  const std::string diff = differing_settings(st.config_json, c_);
+  DDNET_CHECK(st.epoch >= 0 && st.step >= 0, "--resume: ", latest_, " holds epoch ", st.epoch,
+              " and step ", st.step, ": not a position (a corrupt checkpoint?)");
+  DDNET_CHECK(st.steps_per_epoch == 0 || st.steps_per_epoch == steps_per_epoch_,
+              "--resume: ", latest_, " was written with ", st.steps_per_epoch,
+              " steps per epoch, this configuration makes ", steps_per_epoch_, diff,
+              "; resume with the checkpoint's settings, or start a new run in another --out");
+  const std::int64_t within = st.step - st.epoch * steps_per_epoch_;
+  DDNET_CHECK(within >= 0 && within <= steps_per_epoch_, "--resume: ", latest_, " is at step ",
+              st.step, " after ", st.epoch, " epochs, which does not fit ", steps_per_epoch_,
+              " steps per epoch", diff,
+              "; resume with the checkpoint's settings, or start a new run in another --out");
+  DDNET_CHECK(st.epoch < c_.epochs, "--resume: ", latest_, " has already trained ", st.epoch,
+              " epochs",
+              st.epoch == c_.epochs ? "" : detail::concat(", more than epochs ", c_.epochs),
+              "; nothing is left to train (raise epochs to continue)");
 }
 
 // Same parameter layout everywhere, then rank 0's parameters and buffers (a resumed run reads
@@ -257,7 +306,15 @@ bool Trainer::train_step(std::int64_t epoch, std::int64_t pos, BatchPrefetcher& 
     stop_non_finite(epoch, l);
     return false;
   }
-  adam_.step();
+  // A finite loss can still have a non-finite gradient (one that overflows on its way back,
+  // then inf - inf): one step would make every parameter and moment NaN. One reduction over the
+  // gradient arena, which clipping reuses.
+  const Tensor norm_sq = kernels::sum_sq(arena_.grads);
+  if (!std::isfinite(norm_sq.item())) {
+    stop_non_finite_gradient(epoch, pos, l);
+    return false;
+  }
+  adam_.step(norm_sq);
   ++step_;
   const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
   epoch_loss_ += l.total;
@@ -288,6 +345,35 @@ void Trainer::stop_non_finite(std::int64_t epoch, const StepLoss& l) {
       detail::concat("step ", step_ + 1, " (epoch ", epoch + 1, "): the loss is not finite (",
                      !std::isfinite(l.mse) ? "MSE" : "MS-SSIM", " part: mse ", l.mse, ", msssim ",
                      l.msssim, "); stopping, the last good checkpoint ", latest_, " is kept");
+  log_ << json{{"type", "error"}, {"step", step_ + 1}, {"message", result_.message}}.dump() << "\n";
+}
+
+// Names the first parameter whose gradient is not finite and the samples of the batch.
+void Trainer::stop_non_finite_gradient(std::int64_t epoch, std::int64_t pos, const StepLoss& l) {
+  clear_tape();
+  const Tensor grads = arena_.grads.to(Device::cpu());
+  const float* g = grads.data<float>();
+  std::string where = "the squared norm overflows";
+  for (std::size_t k = 0; k < arena_.layout.size(); ++k) {
+    const std::int64_t begin = arena_.offsets[k], n = arena_.layout[k].tensor->numel();
+    std::int64_t i = 0;
+    while (i < n && std::isfinite(g[begin + i])) ++i;
+    if (i < n) {
+      where =
+          detail::concat("first in ", arena_.layout[k].name, ", element ", i, ": ", g[begin + i]);
+      break;
+    }
+  }
+  std::string batch;
+  for (int b = 0; b < c_.batch; ++b) {
+    const std::string name = samples_.get(0, epoch, pos * c_.batch + b).name;
+    batch += (b ? ", " : "") + (name.empty() ? "?" : name);
+  }
+  result_.exit_code = 3;
+  result_.message = detail::concat(
+      "step ", step_ + 1, " (epoch ", epoch + 1, "): the gradient is not finite (", where,
+      ") though the loss is (", l.total, "); batch: ", batch, "; stopping before the update, the ",
+      "last good checkpoint ", latest_, " is kept");
   log_ << json{{"type", "error"}, {"step", step_ + 1}, {"message", result_.message}}.dump() << "\n";
 }
 
@@ -374,7 +460,9 @@ void Trainer::check_ranks_agree() {
 }
 
 void Trainer::save(std::int64_t epochs_done, const std::string& path) {
-  if (root_) save_checkpoint(path, net_, &adam_, {epochs_done, step_, c_.seed, 0, c_.to_json()});
+  if (root_)
+    save_checkpoint(path, net_, &adam_,
+                    {epochs_done, step_, c_.seed, 0, c_.to_json(), steps_per_epoch_});
 }
 
 }  // namespace

@@ -17,6 +17,7 @@ namespace ddnet::models {
 
 struct Sample {
   Tensor input, target;  // (1, 1, D, H, W) or (1, 1, H, W), CPU
+  std::string name;      // what it is, for errors: the scan (and slices), or the phantom
 };
 // Where samples come from (tools/ adapts the dataset loaders and the synthetic phantoms).
 // get() is called from a prefetch thread while the previous step runs: it must be thread-safe

@@ -3,6 +3,7 @@
 
 #include "data/loader.h"
 #include "data/synthetic.h"
+#include "engine/error.h"
 #include "engine/rng.h"
 
 namespace ddnet::tools {
@@ -20,6 +21,8 @@ class SyntheticSource final : public models::SampleSource {
   }
   models::Sample get(int split, std::int64_t epoch, std::int64_t index) const override {
     const std::int64_t n = split == 0 ? c_.train_samples : c_.val_samples;
+    DDNET_CHECK(index >= 0 && index < size(split), "synthetic samples: item ", index,
+                " out of range (", size(split), " per rank)");
     std::int64_t i = (index * world_ + rank_) % n;  // interleaved shards, as the loaders do
     if (split == 0) {  // the epoch's permutation, a pure function of (seed, epoch)
       std::vector<std::int64_t> order(static_cast<std::size_t>(n));
@@ -31,7 +34,7 @@ class SyntheticSource final : public models::SampleSource {
       i = order[static_cast<std::size_t>(i)];
     }
     auto p = data::synthetic_pair(dims_, c_.slices, c_.size, c_.size, c_.seed, split, i);
-    return {p.input, p.target};
+    return {p.input, p.target, detail::concat("synthetic phantom ", i)};
   }
 
  private:
@@ -73,7 +76,9 @@ class DatasetSource final : public models::SampleSource {
   }
   models::Sample get(int split, std::int64_t epoch, std::int64_t index) const override {
     const auto s = (split == 0 ? train_ : val_)->get(epoch, index);
-    return {s.input, s.target};
+    return {s.input, s.target,
+            detail::concat("scan '", s.scan, "' (slices ", s.spec.slices.front(), "..",
+                           s.spec.slices.back(), ")")};
   }
 
  private:

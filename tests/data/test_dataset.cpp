@@ -389,3 +389,177 @@ TEST_CASE("inv3: reads an InVesalius project and names a broken one", "[data]") 
   std::ofstream(dir / "junk.inv3") << "not a project";
   REQUIRE_THROWS_WITH(read_inv3(dir / "junk.inv3"), Contains("junk.inv3"));
 }
+
+namespace {
+
+// Writes a scalar string attribute as h5py and others do: variable-length or fixed-length
+// (null- or space-padded), ASCII or UTF-8.
+void write_string_attr(const std::string& path, const std::string& obj, const char* name,
+                       const std::string& value, bool variable, H5T_cset_t cset,
+                       H5T_str_t pad = H5T_STR_NULLPAD) {
+  h5::Handle f = open_rw(path);
+  const h5::Handle o(H5_CHECK(H5Oopen(f, obj.c_str(), H5P_DEFAULT)));
+  if (h5::has_attr(o, name, path)) H5_CHECK(H5Adelete(o, name));
+  const h5::Handle type(H5_CHECK(H5Tcopy(H5T_C_S1)));
+  H5_CHECK(H5Tset_cset(type, cset));
+  H5_CHECK(H5Tset_size(type, variable ? H5T_VARIABLE : value.size()));
+  if (!variable) H5_CHECK(H5Tset_strpad(type, pad));
+  const h5::Handle space(H5_CHECK(H5Screate(H5S_SCALAR)));
+  const h5::Handle a(H5_CHECK(H5Acreate2(o, name, type, space, H5P_DEFAULT, H5P_DEFAULT)));
+  const char* p = value.c_str();
+  H5_CHECK(H5Awrite(a, type, variable ? static_cast<const void*>(&p) : value.data()));
+  f.close(path);
+}
+
+}  // namespace
+
+TEST_CASE("dataset: string attributes as h5py writes them: variable or fixed, ASCII or UTF-8",
+          "[data]") {
+  TempDir dir("dataset_strings");
+  const std::string path = make_dataset(dir, {4, 4}, {Split::train, Split::train});
+  // h5py: attrs['split'] = 'val' is variable-length UTF-8; np.bytes_ is fixed-length ASCII.
+  write_string_attr(path, "scan0", "split", "val", true, H5T_CSET_UTF8);
+  write_string_attr(path, "scan1", "split", "test", false, H5T_CSET_UTF8);
+  write_string_attr(path, "/", "format", kDatasetFormat, true, H5T_CSET_UTF8);
+  write_string_attr(path, "scan0", "source", "sc\xc3\xa4n 0  ", false, H5T_CSET_UTF8,
+                    H5T_STR_SPACEPAD);
+  write_string_attr(path, "scan1", "source", "scan 1", true, H5T_CSET_UTF8);
+  {
+    const Dataset ds = Dataset::open(path);
+    REQUIRE(ds.scans()[0].split == Split::val);
+    REQUIRE(ds.scans()[1].split == Split::test);
+    REQUIRE(ds.scans()[0].source == "sc\xc3\xa4n 0");
+    REQUIRE(ds.scans()[1].source == "scan 1");
+  }
+  SECTION("an array of strings is not one string") {
+    h5::Handle f = open_rw(path);
+    const h5::Handle o(H5_CHECK(H5Oopen(f, "scan0", H5P_DEFAULT)));
+    H5_CHECK(H5Adelete(o, "split"));
+    const h5::Handle type(H5_CHECK(H5Tcopy(H5T_C_S1)));
+    H5_CHECK(H5Tset_size(type, 5));
+    const hsize_t n = 2;
+    const h5::Handle space(H5_CHECK(H5Screate_simple(1, &n, nullptr)));
+    const h5::Handle a(H5_CHECK(H5Acreate2(o, "split", type, space, H5P_DEFAULT, H5P_DEFAULT)));
+    H5_CHECK(H5Awrite(a, type, "trainval  "));
+    f.close(path);
+    REQUIRE_THROWS_WITH(Dataset::open(path),
+                        Contains("scan 'scan0': attribute 'split' must be one string, it holds 2"));
+  }
+}
+
+TEST_CASE("dataset: external links, external storage and virtual datasets are refused", "[data]") {
+  TempDir dir("dataset_external");
+  const std::string path = make_dataset(dir, {4}, {Split::train});
+  // The "secret": another host file the dataset must not read as voxels.
+  const std::string secret = dir / "secret.raw";
+  {
+    std::ofstream out(secret, std::ios::binary);
+    const std::vector<float> v(4 * 8 * 6, 42.f);
+    out.write(reinterpret_cast<const char*>(v.data()),
+              static_cast<std::streamsize>(v.size() * sizeof(float)));
+  }
+  TempDir other_dir("dataset_external_other");
+  const std::string other = make_dataset(other_dir, {4}, {Split::train});
+  const hsize_t dims[3] = {4, 8, 6};
+  SECTION("an external link in place of a volume") {
+    {
+      h5::Handle f = open_rw(path);
+      H5_CHECK(H5Ldelete(f, "scan0/ldct", H5P_DEFAULT));
+      H5_CHECK(H5Lcreate_external(other.c_str(), "/scan0/ndct", f, "scan0/ldct", H5P_DEFAULT,
+                                  H5P_DEFAULT));
+      f.close(path);
+    }
+    REQUIRE_THROWS_WITH(Dataset::open(path),
+                        Contains("set.h5: scan 'scan0': 'ldct' is an external link to ") &&
+                            Contains(other + ":/scan0/ndct"));
+    REQUIRE_NOTHROW(Dataset::open(path, true).read(0, true));
+  }
+  SECTION("an external link in place of a scan") {
+    {
+      h5::Handle f = open_rw(path);
+      H5_CHECK(H5Lcreate_external(other.c_str(), "/scan0", f, "ext", H5P_DEFAULT, H5P_DEFAULT));
+      f.close(path);
+    }
+    REQUIRE_THROWS_WITH(Dataset::open(path), Contains("set.h5: 'ext' is an external link to ") &&
+                                                 Contains(other + ":/scan0"));
+  }
+  SECTION("a soft link leading through an external link") {
+    {
+      h5::Handle f = open_rw(path);
+      H5_CHECK(H5Ldelete(f, "scan0/ldct", H5P_DEFAULT));
+      H5_CHECK(H5Lcreate_external(other.c_str(), "/", f, "scan0/other", H5P_DEFAULT, H5P_DEFAULT));
+      H5_CHECK(
+          H5Lcreate_soft("/scan0/other/scan0/ndct", f, "scan0/ldct", H5P_DEFAULT, H5P_DEFAULT));
+      f.close(path);
+    }
+    REQUIRE_THROWS_WITH(Dataset::open(path),
+                        Contains("set.h5: scan 'scan0'/ldct: lies in another file"));
+  }
+  SECTION("external raw storage") {
+    {
+      h5::Handle f = open_rw(path);
+      H5_CHECK(H5Ldelete(f, "scan0/ldct", H5P_DEFAULT));
+      const h5::Handle dcpl(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE)));
+      H5_CHECK(H5Pset_external(dcpl, secret.c_str(), 0, 4 * 8 * 6 * sizeof(float)));
+      const h5::Handle space(H5_CHECK(H5Screate_simple(3, dims, nullptr)));
+      h5::Handle(H5_CHECK(H5Dcreate2(f, "scan0/ldct", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
+                                     H5P_DEFAULT)))
+          .close("scan0/ldct");
+      f.close(path);
+    }
+    REQUIRE_THROWS_WITH(Dataset::open(path),
+                        Contains("set.h5: scan 'scan0'/ldct: its values are stored in 1 other "
+                                 "file(s) (external storage, first: ") &&
+                            Contains("secret.raw"));
+    // What it would have read: the other file's bytes as voxels.
+    REQUIRE(Dataset::open(path, true).read(0, true).voxels[0] == 42.f);
+  }
+  SECTION("a virtual dataset") {
+    {
+      h5::Handle f = open_rw(path);
+      H5_CHECK(H5Ldelete(f, "scan0/ldct", H5P_DEFAULT));
+      const h5::Handle dcpl(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE)));
+      const h5::Handle space(H5_CHECK(H5Screate_simple(3, dims, nullptr)));
+      H5_CHECK(H5Pset_virtual(dcpl, space, other.c_str(), "/scan0/ndct", space));
+      h5::Handle(H5_CHECK(H5Dcreate2(f, "scan0/ldct", H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
+                                     H5P_DEFAULT)))
+          .close("scan0/ldct");
+      f.close(path);
+    }
+    REQUIRE_THROWS_WITH(Dataset::open(path),
+                        Contains("set.h5: scan 'scan0'/ldct: is a virtual dataset"));
+  }
+}
+
+TEST_CASE("loader: a constant low-dose training input is refused, naming the scan", "[data]") {
+  // Air clamped to -1024 HU: min-max normalisation makes it all zeros, on which DDnet's input
+  // BatchNorm has variance 0 and the training gradient overflows to NaN.
+  TempDir dir("loader_constant");
+  const std::string path = dir / "set.h5";
+  {
+    DatasetWriter writer(path);
+    const Volume nd = ramp(4, 8, 6, 1.f, 0.f);
+    Volume air = nd;
+    std::fill(air.voxels.begin(), air.voxels.end(), -1024.f);
+    writer.add_scan("good", Split::train, nd, &nd);
+    writer.add_scan("air", Split::train, nd, &air);
+    writer.add_scan("air_val", Split::val, nd, &air);
+    writer.commit();
+  }
+  const auto ds = std::make_shared<const Dataset>(Dataset::open(path));
+  LoaderOptions o;
+  o.kind = "centre";
+  o.slices = 2;
+  const VolumeLoader train(ds, Split::train, o);
+  ItemSpec air, good;
+  for (std::int64_t i = 0; i < train.size(); ++i)
+    (ds->scans()[train.spec(0, i).scan].name == "air" ? air : good) = train.spec(0, i);
+  REQUIRE_NOTHROW(train.load(good));
+  REQUIRE_THROWS_WITH(train.load(air), Contains("set.h5: scan 'air' slices 1..2") &&
+                                           Contains("the low-dose input is constant (-1024 HU"));
+  o.normalise = "window";
+  REQUIRE_THROWS_WITH(VolumeLoader(ds, Split::train, o).load(air),
+                      Contains("constant (after the HU window)"));
+  // Validation has no gradient: a constant input is only evaluated.
+  REQUIRE_NOTHROW(VolumeLoader(ds, Split::val, o).get(0, 0));
+}

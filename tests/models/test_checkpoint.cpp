@@ -2,15 +2,19 @@
 // naming the file and dataset; and a stopped-and-resumed run giving the same losses on the CPU.
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
+#include "engine/hdf5.h"
 #include "engine/rng.h"
 #include "graph/arena.h"
 #include "graph/optim.h"
 #include "layers/loss.h"
 #include "models/checkpoint.h"
 #include "models/ddnet.h"
+#include "models/train.h"
 
 using namespace ddnet;
 using Catch::Matchers::Contains;
@@ -119,4 +123,181 @@ TEST_CASE("checkpoint: a stopped and resumed run gives the same losses", "[check
   const auto resumed = run(4, 2, path);
   REQUIRE(straight == resumed);  // bitwise, on the CPU
   std::remove(path.c_str());
+}
+
+TEST_CASE("checkpoint: a config attribute written as h5py's str (variable-length UTF-8) is read",
+          "[checkpoint]") {
+  const std::string path = temp_path("vlen_config");
+  models::DDnet two({2});
+  models::save_checkpoint(path, two, nullptr, {});
+  const std::string config = "{\"out\": \"r\u00e9sultats\", \"note\": \"\xc3\xa9\"}";
+  {
+    h5::Handle f(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT)));
+    if (h5::has_attr(f, "config", path)) H5_CHECK(H5Adelete(f, "config"));
+    const h5::Handle type(H5_CHECK(H5Tcopy(H5T_C_S1)));
+    H5_CHECK(H5Tset_size(type, H5T_VARIABLE));
+    H5_CHECK(H5Tset_cset(type, H5T_CSET_UTF8));
+    const h5::Handle space(H5_CHECK(H5Screate(H5S_SCALAR)));
+    const h5::Handle a(H5_CHECK(H5Acreate2(f, "config", type, space, H5P_DEFAULT, H5P_DEFAULT)));
+    const char* p = config.c_str();
+    H5_CHECK(H5Awrite(a, type, &p));
+    f.close(path);
+  }
+  REQUIRE(models::read_checkpoint_config(path) == config);
+  REQUIRE(models::load_checkpoint(path, two, nullptr).config_json == config);
+  std::remove(path.c_str());
+}
+
+TEST_CASE("checkpoint: a weight that is an external link or external storage is refused",
+          "[checkpoint]") {
+  const std::string path = temp_path("external"), other = temp_path("external_other");
+  const std::string raw = "/tmp/ddnet_test_external_secret.raw";
+  models::DDnet two({2});
+  models::save_checkpoint(other, two, nullptr, {});
+  SECTION("an external link") {
+    models::save_checkpoint(path, two, nullptr, {});
+    {
+      h5::Handle f(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT)));
+      H5_CHECK(H5Ldelete(f, "conv1.weight", H5P_DEFAULT));
+      H5_CHECK(H5Lcreate_external(other.c_str(), "conv1.weight", f, "conv1.weight", H5P_DEFAULT,
+                                  H5P_DEFAULT));
+      f.close(path);
+    }
+    REQUIRE_THROWS_WITH(models::load_checkpoint(path, two, nullptr),
+                        Contains(path + ": 'conv1.weight' is an external link to " + other));
+    REQUIRE_THROWS_WITH(models::read_checkpoint_rank(path, "conv1.weight"),
+                        Contains("is an external link"));
+  }
+  SECTION("external storage") {
+    models::save_checkpoint(path, two, nullptr, {});
+    const Tensor& w = *two.state_dict().front().tensor;
+    {
+      std::ofstream(raw, std::ios::binary)
+          .write(std::string(static_cast<std::size_t>(w.numel()) * 4, 'x').data(),
+                 static_cast<std::streamsize>(w.numel() * 4));
+      h5::Handle f(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT)));
+      const std::string name = two.state_dict().front().name;
+      H5_CHECK(H5Ldelete(f, name.c_str(), H5P_DEFAULT));
+      std::vector<hsize_t> dims;
+      for (int d = 0; d < w.dim(); ++d) dims.push_back(static_cast<hsize_t>(w.size(d)));
+      const h5::Handle space(
+          H5_CHECK(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr)));
+      const h5::Handle dcpl(H5_CHECK(H5Pcreate(H5P_DATASET_CREATE)));
+      H5_CHECK(H5Pset_external(dcpl, raw.c_str(), 0, static_cast<hsize_t>(w.numel() * 4)));
+      h5::Handle(H5_CHECK(H5Dcreate2(f, name.c_str(), H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl,
+                                     H5P_DEFAULT)))
+          .close(name);
+      f.close(path);
+    }
+    REQUIRE_THROWS_WITH(models::load_checkpoint(path, two, nullptr),
+                        Contains("external storage") && Contains(raw));
+    std::remove(raw.c_str());
+  }
+  std::remove(path.c_str());
+  std::remove(other.c_str());
+}
+
+TEST_CASE("checkpoint: a non-finite weight is never saved, the previous file is kept",
+          "[checkpoint]") {
+  const std::string path = temp_path("nonfinite");
+  models::DDnet net({2});
+  models::save_checkpoint(path, net, nullptr, {});
+  for (const auto& n : net.state_dict())
+    if (n.name == "conv2.weight") n.tensor->data<float>()[3] = std::nanf("");
+  REQUIRE_THROWS_WITH(models::save_checkpoint(path, net, nullptr, {}),
+                      Contains(path + ".tmp: refusing to save a non-finite value (nan) in "
+                                      "dataset 'conv2.weight' (element 3)"));
+  REQUIRE_FALSE(std::ifstream(path + ".tmp").good());
+  models::DDnet back({2});
+  REQUIRE_NOTHROW(models::load_checkpoint(path, back, nullptr));
+  std::remove(path.c_str());
+}
+
+namespace {
+
+// Training samples of 32 x 32: random, or a constant (all-zero) input, as a scan of air gives.
+class TestSource final : public models::SampleSource {
+ public:
+  TestSource(std::int64_t n, bool constant) : n_(n), constant_(constant) {}
+  std::int64_t size(int split) const override { return split == 0 ? n_ : 0; }
+  models::Sample get(int, std::int64_t epoch, std::int64_t index) const override {
+    DDNET_CHECK(index >= 0 && index < n_, "TestSource: index ", index, " out of range");
+    Generator g(static_cast<std::uint64_t>(epoch * 1000 + index));
+    const Shape shape{1, 1, 32, 32};
+    return {
+        constant_ ? Tensor::zeros(shape, Device::cpu()) : g.uniform(shape, Device::cpu(), 0.f, 1.f),
+        g.uniform(shape, Device::cpu(), 0.f, 1.f), "phantom " + std::to_string(index)};
+  }
+
+ private:
+  std::int64_t n_;
+  bool constant_;
+};
+
+models::TrainConfig small_run(const std::string& out, int epochs, std::int64_t samples) {
+  models::TrainConfig c;
+  c.model = "2d";
+  c.size = 32;
+  c.epochs = epochs;
+  c.train_samples = samples;
+  c.val_samples = 0;
+  c.progress = false;
+  c.out = out;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("train: a finite loss with a non-finite gradient stops before the update",
+          "[checkpoint]") {
+  // An all-zero input: the input BatchNorm's variance is 0, the gradient overflows to NaN in the
+  // backward while the loss is finite. One Adam step would make every parameter NaN.
+  const std::string out = "/tmp/ddnet_test_nonfinite_grad";
+  std::filesystem::remove_all(out);
+  const TestSource constant(2, true);
+  const models::TrainResult r = models::train(small_run(out, 1, 2), constant, false, nullptr);
+  REQUIRE(r.exit_code == 3);
+  REQUIRE_THAT(r.message, Contains("step 1 (epoch 1): the gradient is not finite (first in "
+                                   "conv1.weight, element 0") &&
+                              Contains("batch: phantom ") && Contains("before the update"));
+  REQUIRE_FALSE(std::filesystem::exists(out + "/checkpoint.h5"));
+  std::filesystem::remove_all(out);
+}
+
+TEST_CASE("train: --resume refuses a checkpoint whose position does not fit the configuration",
+          "[checkpoint]") {
+  const std::string out = "/tmp/ddnet_test_resume_position";
+  std::filesystem::remove_all(out);
+  const TestSource two(2, false), three(3, false);
+  models::TrainConfig c = small_run(out, 2, 2);
+  c.stop_after_steps = 1;
+  REQUIRE(models::train(c, two, false, nullptr).steps == 1);  // interrupted: epoch 0, step 1
+  c.stop_after_steps = 0;
+  // Other samples per epoch: 3 steps where the checkpoint counted 2.
+  REQUIRE_THROWS_WITH(models::train(small_run(out, 2, 3), three, true, nullptr),
+                      Contains("checkpoint.h5 was written with 2 steps per epoch, this "
+                               "configuration makes 3") &&
+                          Contains("train_samples 2 -> 3"));
+  // The same configuration with more epochs continues.
+  c.epochs = 2;
+  const models::TrainResult done = models::train(c, two, true, nullptr);
+  REQUIRE(done.exit_code == 0);
+  REQUIRE(done.steps == 4);
+  // Finished: nothing left at 2 epochs, and fewer epochs than the checkpoint's are refused.
+  REQUIRE_THROWS_WITH(models::train(c, two, true, nullptr),
+                      Contains("has already trained 2 epochs; nothing is left to train"));
+  REQUIRE_THROWS_WITH(models::train(small_run(out, 1, 2), two, true, nullptr),
+                      Contains("has already trained 2 epochs, more than epochs 1"));
+  // More epochs than before: legitimate.
+  c.epochs = 3;
+  REQUIRE(models::train(c, two, true, nullptr).steps == 6);
+  // An older checkpoint (no steps per epoch recorded) whose step does not fit.
+  {
+    models::DDnet net({2});
+    models::save_checkpoint(out + "/checkpoint.h5", net, nullptr, {1, 9, 0, 0, c.to_json()});
+  }
+  REQUIRE_THROWS_WITH(
+      models::train(c, two, true, nullptr),
+      Contains("is at step 9 after 1 epochs, which does not fit 2 steps per epoch"));
+  std::filesystem::remove_all(out);
 }
