@@ -9,6 +9,7 @@
 #include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/parallel.h"
 
 namespace ddnet::models {
 
@@ -132,8 +133,10 @@ std::vector<float> denoise_volume(DDnet& net, const float* hu, std::int64_t d, s
   NoGradGuard no_grad;
   net.eval();
   const auto [sd, sh, sw] = grid.size;
+  CpuShare cpu_share;  // the CPU threads follow the cores other processes leave free
   const std::vector<float> y_padded =
       apply_tiled(padded.data(), grid, o.batch, [&](const std::vector<float>& in, std::int64_t k) {
+        if (!o.device.is_cuda()) cpu_share.update();
         const Shape shape = dims == 3 ? Shape{k, 1, sd, sh, sw} : Shape{k * sd, 1, sh, sw};
         Tensor t = Tensor::empty(shape);
         std::copy(in.begin(), in.end(), t.data<float>());

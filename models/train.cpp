@@ -16,6 +16,7 @@
 #include <iostream>
 
 #include "engine/autograd.h"
+#include "engine/parallel.h"
 #include "engine/prefetch.h"
 #include "engine/rng.h"
 #include "graph/arena.h"
@@ -168,6 +169,7 @@ class Trainer {
   nn::ExponentialLR sched_;
   const std::int64_t steps_per_epoch_, val_items_;
   const bool tty_;
+  CpuShare cpu_share_;  // the CPU threads follow the cores other processes leave free
   std::int64_t start_epoch_ = 0, step_ = 0;
   double epoch_loss_ = 0;  // the sum of this epoch's step losses,
   int counted_ = 0;        // over this many steps
@@ -289,6 +291,7 @@ bool Trainer::train_epoch(std::int64_t epoch, BatchPrefetcher& batches) {
 
 // One optimiser step on the next batch; false when the run stopped.
 bool Trainer::train_step(std::int64_t epoch, std::int64_t pos, BatchPrefetcher& batches) {
+  if (!device_.is_cuda()) cpu_share_.update();
   const auto t0 = Clock::now();
   const Batch batch = batches.next();
   adam_.zero_grad();
@@ -421,11 +424,11 @@ void Trainer::end_epoch(std::int64_t epoch) {
 // the progress line on stderr.
 void Trainer::log_step(std::int64_t epoch, std::int64_t pos, const StepLoss& l, double secs,
                        double vox) {
-  log_ << json{{"type", "step"},   {"epoch", epoch + 1},  {"step", step_},
-               {"loss", l.total},  {"mse", l.mse},        {"msssim", l.msssim},
-               {"lr", adam_.lr()}, {"voxels_per_s", vox}, {"seconds", secs}}
-              .dump()
-       << std::endl;
+  json rec{{"type", "step"},   {"epoch", epoch + 1},  {"step", step_},
+           {"loss", l.total},  {"mse", l.mse},        {"msssim", l.msssim},
+           {"lr", adam_.lr()}, {"voxels_per_s", vox}, {"seconds", secs}};
+  if (!device_.is_cuda()) rec["cpu_threads"] = cpu_threads();
+  log_ << rec.dump() << std::endl;
   if (c_.progress && root_) {
     std::fprintf(
         stderr,

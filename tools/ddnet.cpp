@@ -24,7 +24,7 @@ int info() {
             << ", NCCL: " << (DDNET_WITH_NCCL ? "yes" : "no")
             << ", MPI: " << (DDNET_WITH_MPI ? "yes" : "no")
             << ", HDF5: " << (DDNET_WITH_HDF5 ? "yes" : "no") << "\n"
-            << "  CPU threads: " << ddnet::cpu_threads() << "\n"
+            << "  CPU threads: " << ddnet::CpuThreadPolicy::from_environment().summary() << "\n"
             << "  CPU convolutions: " << kernels::cpu_conv::config().summary() << "\n";
   const dist::World& w = dist::World::get();
   std::cout << "  processes: " << w.size()
