@@ -179,6 +179,7 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph) 
     const bool reached = std::any_of(e.outputs.begin(), e.outputs.end(),
                                      [](const auto& m) { return m->grad.defined(); });
     if (!reached) {
+      if (!retain_graph) e.backward = nullptr;  // what it saved is not needed
       done_with(e);
       continue;
     }
@@ -192,6 +193,10 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph) 
     }
     for (const auto& out : e.outputs) ctx.grad_outputs_.push_back(out->grad);
     if (any_input) e.backward(ctx);
+    // Without retain_graph the closure is not run again: what it saved (activations, argmax,
+    // statistics) is freed now, not when the whole tape is released, so memory falls as backward
+    // walks down the network instead of peaking at activations plus gradients.
+    if (!retain_graph) e.backward = nullptr;
     // Gradients of intermediate tensors are complete here (every consumer ran before) and are
     // not needed again: free them now.
     for (const auto& out : e.outputs) {

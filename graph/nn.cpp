@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "layers/batchnorm_autograd.h"
+#include "layers/batchnorm_conv.h"
 #include "layers/conv_autograd.h"
 
 namespace ddnet::nn {
@@ -52,6 +53,13 @@ BatchNorm::BatchNorm(std::int64_t channels)
 Tensor BatchNorm::forward(const Tensor& x) {
   if (training()) num_batches_tracked.data<std::int32_t>()[0] += 1;
   return F::batch_norm(x, weight, bias, running_mean, running_var, training());
+}
+
+Tensor batch_norm_conv(BatchNorm& bn, Conv& conv, const Tensor& x, bool recompute) {
+  if (!recompute) return conv.forward(bn.forward(x));
+  if (bn.training()) bn.num_batches_tracked.data<std::int32_t>()[0] += 1;
+  const F::BatchNormArgs args{bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.training()};
+  return F::batch_norm_conv(x, args, conv.weight, conv.bias, conv.options(), conv.transpose());
 }
 
 }  // namespace ddnet::nn

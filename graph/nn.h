@@ -18,6 +18,8 @@ class Conv : public Module {
   Tensor forward(const Tensor& x);
   Tensor& weight;
   Tensor& bias;
+  bool transpose() const { return transpose_; }
+  const kernels::ConvOptions& options() const { return options_; }
 
  private:
   bool transpose_;
@@ -34,5 +36,10 @@ class BatchNorm : public Module {
   Tensor& running_var;
   Tensor& num_batches_tracked;  // one int32 (PyTorch: int64), counts training forwards
 };
+
+// conv.forward(bn.forward(x)); with `recompute`, as one tape entry that keeps x instead of the
+// normalised tensor and recomputes it in backward (F::batch_norm_conv): the same values,
+// gradients and running statistics, one activation fewer held (DDnet's lean memory mode).
+Tensor batch_norm_conv(BatchNorm& bn, Conv& conv, const Tensor& x, bool recompute);
 
 }  // namespace ddnet::nn

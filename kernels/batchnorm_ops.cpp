@@ -120,6 +120,31 @@ BatchNormForward batch_norm_forward(const Tensor& x_in, const Tensor& weight, co
   return out;
 }
 
+Tensor batch_norm_apply(const Tensor& x_in, const Tensor& mean, const Tensor& invstd,
+                        const Tensor& weight, const Tensor& bias) {
+  const char* op = "batch_norm_apply";
+  const Dims d = dims_of(op, x_in);
+  DDNET_CHECK(mean.defined() && invstd.defined(), op, ": mean and invstd are required");
+  check_channel_tensor(op, "mean", mean, x_in, d.C);
+  check_channel_tensor(op, "invstd", invstd, x_in, d.C);
+  check_channel_tensor(op, "weight", weight, x_in, d.C);
+  check_channel_tensor(op, "bias", bias, x_in, d.C);
+  const Tensor x = contiguous(x_in);
+  Tensor y = Tensor::empty(x.shape(), x.device(), x.dtype());
+  if (d.C == 0 || x.numel() == 0) return y;
+  dispatch_float(x, op, [&](auto z) {
+    using T = decltype(z);
+    if (x.device().is_cpu())
+      cpu::batch_norm_apply(x.data<T>(), mean.data<T>(), invstd.data<T>(), ptr<T>(weight),
+                            ptr<T>(bias), y.data<T>(), d.N, d.C, d.S);
+    else
+      DDNET_CUDA_CALL(cuda::batch_norm_apply(x.data<T>(), mean.data<T>(), invstd.data<T>(),
+                                             ptr<T>(weight), ptr<T>(bias), y.data<T>(), d.N, d.C,
+                                             d.S, stream_of(x)));
+  });
+  return y;
+}
+
 BatchNormGrads batch_norm_backward(const Tensor& dy_in, const Tensor& x_in, const Tensor& weight,
                                    const Tensor& mean, const Tensor& invstd, bool training,
                                    bool need_dx, bool need_dweight, bool need_dbias) {

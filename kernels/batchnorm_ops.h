@@ -20,6 +20,12 @@ BatchNormForward batch_norm_forward(const Tensor& x, const Tensor& weight, const
                                     Tensor& running_mean, Tensor& running_var, bool training,
                                     double momentum = 0.1, double eps = 1e-5);
 
+// y = (x - mean[c]) * invstd[c] * weight[c] + bias[c] with given statistics: bit for bit the y
+// of the batch_norm_forward that returned them (the same kernel), so a composite can free y
+// after forward and recompute it in backward (layers/batchnorm_conv.h).
+Tensor batch_norm_apply(const Tensor& x, const Tensor& mean, const Tensor& invstd,
+                        const Tensor& weight, const Tensor& bias);
+
 struct BatchNormGrads {
   Tensor dx, dweight, dbias;  // undefined where not asked for
 };

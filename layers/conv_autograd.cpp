@@ -10,25 +10,56 @@ namespace ddnet::F {
 
 using kernels::ConvGeometry;
 
+ConvGrads conv_grads(const ConvGeometry& g, bool transpose, const Tensor& x, const Tensor& w,
+                     const Tensor& dy_in, bool need_dx, bool need_dw, bool need_db) {
+  ConvGrads r;
+  const Tensor dy = kernels::contiguous(dy_in);
+  if (!transpose) {
+    if (need_dx) {
+      r.dx = Tensor::empty(x.shape(), x.device(), x.dtype());
+      kernels::conv_backward_data_t(g, dy, w, r.dx, false);
+    }
+    if (need_dw || need_db) {
+      Tensor dw = Tensor::empty(w.shape(), w.device(), w.dtype());
+      if (need_db) r.db = Tensor::empty({g.cout}, w.device(), w.dtype());
+      kernels::conv_backward_filter_t(g, x, dy, dw, need_db ? &r.db : nullptr, false);
+      if (need_dw) r.dw = dw;
+    }
+    return r;
+  }
+  // Transposed: g is the geometry of the convolution whose backward-data this is, so dy is
+  // shaped like that convolution's input.
+  if (need_dx) {
+    r.dx = Tensor::empty(x.shape(), x.device(), x.dtype());
+    kernels::conv_forward_t(g, dy, w, Tensor(), r.dx);
+  }
+  if (need_dw) {
+    r.dw = Tensor::empty(w.shape(), w.device(), w.dtype());
+    kernels::conv_backward_filter_t(g, dy, x, r.dw, nullptr, false);
+  }
+  if (need_db) {
+    ConvGeometry gb = g;  // channel sums over y's channels (g.cin) and plane (g.in)
+    gb.cout = g.cin;
+    for (int a = 0; a < 3; ++a) gb.out[a] = g.in[a];
+    r.db = Tensor::empty({g.cin}, w.device(), w.dtype());
+    kernels::channel_sum_t(gb, dy, r.db, false);
+  }
+  return r;
+}
+
 namespace {
-void record_conv(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
-                 const Tensor& y) {
-  record("conv", {x, w, bias.defined() ? bias : Tensor::empty({0})}, {y},
-         [g, x, w, has_bias = bias.defined()](GradContext& ctx) {
-           const Tensor& dy = kernels::contiguous(ctx.grad_output());
-           if (ctx.needs_input_grad(0)) {
-             Tensor dx = Tensor::empty(x.shape(), x.device(), x.dtype());
-             kernels::conv_backward_data_t(g, dy, w, dx, false);
-             ctx.accumulate(0, dx);
-           }
-           const bool need_b = has_bias && ctx.needs_input_grad(2);
-           if (ctx.needs_input_grad(1) || need_b) {
-             Tensor dw = Tensor::empty(w.shape(), w.device(), w.dtype());
-             Tensor db = need_b ? Tensor::empty({g.cout}, w.device(), w.dtype()) : Tensor();
-             kernels::conv_backward_filter_t(g, x, dy, dw, need_b ? &db : nullptr, false);
-             if (ctx.needs_input_grad(1)) ctx.accumulate(1, dw);
-             if (need_b) ctx.accumulate(2, db);
-           }
+// One tape entry for a convolution (transposed or not): inputs x, w, bias (an empty tensor
+// stands in for an undefined bias).
+void record_conv(const char* op, const ConvGeometry& g, bool transpose, const Tensor& x,
+                 const Tensor& w, const Tensor& bias, const Tensor& y) {
+  record(op, {x, w, bias.defined() ? bias : Tensor::empty({0})}, {y},
+         [g, transpose, x, w, has_bias = bias.defined()](GradContext& ctx) {
+           const ConvGrads r =
+               conv_grads(g, transpose, x, w, ctx.grad_output(), ctx.needs_input_grad(0),
+                          ctx.needs_input_grad(1), has_bias && ctx.needs_input_grad(2));
+           ctx.accumulate(0, r.dx);
+           ctx.accumulate(1, r.dw);
+           ctx.accumulate(2, r.db);
          });
 }
 }  // namespace
@@ -36,7 +67,7 @@ void record_conv(const ConvGeometry& g, const Tensor& x, const Tensor& w, const 
 Tensor conv(const Tensor& x, const Tensor& w, const Tensor& bias, kernels::ConvOptions o) {
   Tensor y = kernels::conv(x, w, bias, o);
   if (should_record({&x, &w, &bias}))
-    record_conv(kernels::conv_geometry("conv", x, w, o), x, w, bias, y);
+    record_conv("conv", kernels::conv_geometry("conv", x, w, o), false, x, w, bias, y);
   return y;
 }
 
@@ -46,38 +77,16 @@ Tensor conv_into(const Tensor& x, const Tensor& w, const Tensor& bias, kernels::
       dst.as_strided(dst.shape(), dst.strides(), dst.storage_offset());  // fresh autograd state
   kernels::conv_into(x, w, bias, o, y);
   if (should_record({&x, &w, &bias}))
-    record_conv(kernels::conv_geometry("conv", x, w, o), x, w, bias, y);
+    record_conv("conv", kernels::conv_geometry("conv", x, w, o), false, x, w, bias, y);
   return y;
 }
 
 Tensor conv_transpose(const Tensor& x, const Tensor& w, const Tensor& bias,
                       kernels::ConvOptions o) {
   Tensor y = kernels::conv_transpose(x, w, bias, o);
-  if (should_record({&x, &w, &bias})) {
-    const ConvGeometry g = kernels::conv_transpose_geometry("conv_transpose", x, w, o);
-    record("conv_transpose", {x, w, bias.defined() ? bias : Tensor::empty({0})}, {y},
-           [g, x, w, has_bias = bias.defined()](GradContext& ctx) {
-             const Tensor& dy = kernels::contiguous(ctx.grad_output());  // shaped like conv's input
-             if (ctx.needs_input_grad(0)) {
-               Tensor dx = Tensor::empty(x.shape(), x.device(), x.dtype());
-               kernels::conv_forward_t(g, dy, w, Tensor(), dx);
-               ctx.accumulate(0, dx);
-             }
-             if (ctx.needs_input_grad(1)) {
-               Tensor dw = Tensor::empty(w.shape(), w.device(), w.dtype());
-               kernels::conv_backward_filter_t(g, dy, x, dw, nullptr, false);
-               ctx.accumulate(1, dw);
-             }
-             if (has_bias && ctx.needs_input_grad(2)) {
-               ConvGeometry gb = g;  // channel sums over y's channels (g.cin) and plane (g.in)
-               gb.cout = g.cin;
-               for (int a = 0; a < 3; ++a) gb.out[a] = g.in[a];
-               Tensor db = Tensor::empty({g.cin}, w.device(), w.dtype());
-               kernels::channel_sum_t(gb, dy, db, false);
-               ctx.accumulate(2, db);
-             }
-           });
-  }
+  if (should_record({&x, &w, &bias}))
+    record_conv("conv_transpose", kernels::conv_transpose_geometry("conv_transpose", x, w, o), true,
+                x, w, bias, y);
   return y;
 }
 

@@ -15,4 +15,14 @@ Tensor conv_into(const Tensor& x, const Tensor& w, const Tensor& bias, kernels::
 Tensor conv_transpose(const Tensor& x, const Tensor& w, const Tensor& bias,
                       kernels::ConvOptions o = {});
 
+// The gradients the closures above compute, for composites that record their own entry
+// (layers/batchnorm_conv.h). g: kernels::conv_geometry, or for transpose
+// kernels::conv_transpose_geometry; x: the convolution's input; dy: its output's gradient. A
+// gradient not asked for is undefined.
+struct ConvGrads {
+  Tensor dx, dw, db;
+};
+ConvGrads conv_grads(const kernels::ConvGeometry& g, bool transpose, const Tensor& x,
+                     const Tensor& w, const Tensor& dy, bool need_dx, bool need_dw, bool need_db);
+
 }  // namespace ddnet::F

@@ -38,10 +38,15 @@ Tensor scale(const Tensor& x, double alpha) {
 
 Tensor leaky_relu(const Tensor& x, double slope) {
   Tensor y = kernels::leaky_relu(x, slope);
-  if (should_record({&x}))
-    record("leaky_relu", {x}, {y}, [x, slope](GradContext& ctx) {
-      ctx.accumulate(0, kernels::leaky_relu_backward(x, ctx.grad_output(), slope));
-    });
+  if (!should_record({&x})) return y;
+  // With slope >= 0, y > 0 exactly where x > 0 (y = slope * x <= 0 elsewhere, and NaN stays
+  // NaN), so backward can read the output: the layer before (a convolution's output) is freed
+  // after forward instead of being kept for this closure; the output is usually kept anyway by
+  // the next op. The gradient is bit for bit the same.
+  const Tensor& saved = slope >= 0 ? y : x;
+  record("leaky_relu", {x}, {y}, [saved, slope](GradContext& ctx) {
+    ctx.accumulate(0, kernels::leaky_relu_backward(saved, ctx.grad_output(), slope));
+  });
   return y;
 }
 

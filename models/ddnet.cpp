@@ -17,8 +17,8 @@ Tensor lrelu(const Tensor& x) {
 }
 }  // namespace
 
-DenseBlock::DenseBlock(int dims, std::int64_t channels, int kernel, Generator& gen)
-    : dims_(dims), channels_(channels) {
+DenseBlock::DenseBlock(int dims, std::int64_t channels, int kernel, Generator& gen, bool lean)
+    : dims_(dims), lean_(lean), channels_(channels) {
   for (int i = 0; i < kDenseLayers; ++i) {
     const std::int64_t in = channels * (i + 1);
     conv1_.push_back(
@@ -46,8 +46,8 @@ Tensor DenseBlock::forward(const Tensor& x) {
   for (int i = 0; i < kDenseLayers; ++i) {
     const Tensor in = F::concat(slices);  // a view of the slices written so far
     const auto k = static_cast<std::size_t>(i);
-    const Tensor h = lrelu(conv1_[k]->forward(bn1_[k]->forward(in)));
-    const Tensor y = lrelu(conv2_[k]->forward(bn2_[k]->forward(h)));
+    const Tensor h = lrelu(nn::batch_norm_conv(*bn1_[k], *conv1_[k], in, lean_));
+    const Tensor y = lrelu(nn::batch_norm_conv(*bn2_[k], *conv2_[k], h, lean_));
     slices.push_back(F::copy_into(y, buf.narrow(1, channels_ * (i + 1), channels_)));
   }
   return F::concat(slices);
@@ -59,13 +59,13 @@ DDnet::DDnet(const DDnetOptions& o) : o_(o) {
   const int d = o.dims;
   const std::int64_t f = kFilters, wide = kFilters * (kDenseLayers + 1);
   conv_[1] = &register_module("conv1", std::make_unique<nn::Conv>(d, 1, f, 7, 3, gen));
-  dnet_[1] = &register_module("dnet1", std::make_unique<DenseBlock>(d, f, 5, gen));
+  dnet_[1] = &register_module("dnet1", std::make_unique<DenseBlock>(d, f, 5, gen, o.lean));
   for (int i = 2; i <= 5; ++i) {
     conv_[i] = &register_module("conv" + std::to_string(i),
                                 std::make_unique<nn::Conv>(d, wide, f, 1, 0, gen));
     if (i <= 4)
-      dnet_[i] =
-          &register_module("dnet" + std::to_string(i), std::make_unique<DenseBlock>(d, f, 5, gen));
+      dnet_[i] = &register_module("dnet" + std::to_string(i),
+                                  std::make_unique<DenseBlock>(d, f, 5, gen, o.lean));
   }
   for (int i = 1; i <= 8; ++i) {
     const bool wide_kernel =
@@ -96,21 +96,24 @@ Tensor DDnet::forward(const Tensor& x) {
   auto up = [&](const Tensor& t) {
     return F::upsample(t, 2, o_.up, o_.up == kernels::UpsampleMode::linear);
   };
-  const Tensor c0 = lrelu(conv_[1]->forward(batch_[1]->forward(x)));
+  auto bn_conv = [&](nn::BatchNorm* bn, nn::Conv* conv, const Tensor& t) {
+    return nn::batch_norm_conv(*bn, *conv, t, o_.lean);
+  };
+  const Tensor c0 = lrelu(bn_conv(batch_[1], conv_[1], x));
   const Tensor c1 =
-      lrelu(conv_[2]->forward(batch_[2]->forward(dnet_[1]->forward(F::max_pool(c0, 3, 2, 1)))));
+      lrelu(bn_conv(batch_[2], conv_[2], dnet_[1]->forward(F::max_pool(c0, 3, 2, 1))));
   const Tensor c2 =
-      lrelu(conv_[3]->forward(batch_[3]->forward(dnet_[2]->forward(F::max_pool(c1, 3, 2, 1)))));
+      lrelu(bn_conv(batch_[3], conv_[3], dnet_[2]->forward(F::max_pool(c1, 3, 2, 1))));
   const Tensor c3 =
-      lrelu(conv_[4]->forward(batch_[4]->forward(dnet_[3]->forward(F::max_pool(c2, 3, 2, 1)))));
+      lrelu(bn_conv(batch_[4], conv_[4], dnet_[3]->forward(F::max_pool(c2, 3, 2, 1))));
   const Tensor c4 =
-      lrelu(conv_[5]->forward(batch_[5]->forward(dnet_[4]->forward(F::max_pool(c3, 3, 2, 1)))));
+      lrelu(bn_conv(batch_[5], conv_[5], dnet_[4]->forward(F::max_pool(c3, 3, 2, 1))));
   Tensor h = c4;
   const Tensor skips[4] = {c3, c2, c1, c0};
   for (int stage = 0; stage < 4; ++stage) {
     const Tensor cat = F::concat({up(h), skips[stage]});
-    const Tensor wide = lrelu(convT_[2 * stage + 1]->forward(batch_[6 + 2 * stage]->forward(cat)));
-    h = convT_[2 * stage + 2]->forward(batch_[7 + 2 * stage]->forward(wide));
+    const Tensor wide = lrelu(bn_conv(batch_[6 + 2 * stage], convT_[2 * stage + 1], cat));
+    h = bn_conv(batch_[7 + 2 * stage], convT_[2 * stage + 2], wide);
     if (!(o_.residual && stage == 3)) h = lrelu(h);
   }
   return o_.residual ? F::add(x, h) : h;

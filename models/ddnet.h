@@ -19,11 +19,12 @@ namespace ddnet::models {
 // growing input is a view of the slices so far (no concatenation copies).
 class DenseBlock : public nn::Module {
  public:
-  DenseBlock(int dims, std::int64_t channels, int kernel, Generator& gen);
+  DenseBlock(int dims, std::int64_t channels, int kernel, Generator& gen, bool lean = true);
   Tensor forward(const Tensor& x);
 
  private:
   int dims_;
+  bool lean_;
   std::int64_t channels_;
   std::vector<nn::BatchNorm*> bn1_, bn2_;
   std::vector<nn::Conv*> conv1_, conv2_;
@@ -37,6 +38,10 @@ struct DDnetOptions {
   // LeakyReLU), convT8 zero-initialised so the untrained network is the identity. Learns the
   // noise instead of the image; what brief CPU training (scripts/main.sh) uses. Off: published.
   bool residual = false;
+  // Memory: lean (true) records each BatchNorm -> convolution pair as one tape entry that
+  // recomputes the normalised tensor in backward (nn::batch_norm_conv); fast (false) keeps it.
+  // Values and gradients are the same bit for bit (docs/memory.md has the bytes per voxel).
+  bool lean = true;
 };
 
 class DDnet : public nn::Module {

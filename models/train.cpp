@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "engine/allocator.h"
 #include "engine/autograd.h"
 #include "engine/parallel.h"
 #include "engine/prefetch.h"
@@ -116,6 +117,35 @@ struct StepLoss {
   double total = 0, mse = 0, msssim = 0;
 };
 
+// The memory of one step, read from the device's caching allocator (the CPU's too, except in
+// builds with AddressSanitizer, which bypass it): what the step holds after the forward pass
+// (the activations the tape keeps, and the loss) and its peak, both above what was held before
+// the step (parameters, gradients, Adam's moments, the batch). The prefetch thread allocates the
+// next batch from the same allocator meanwhile, which adds at most one batch. The CPU
+// convolutions' oneDNN and FFT scratch buffers are not counted (docs/memory.md).
+struct StepMemory {
+  explicit StepMemory(const Device& d)
+      : alloc(d.is_cuda() ? &cuda_allocator(d.index()) : &host_allocator()),
+        counted(d.is_cuda() || host_caching_enabled()) {
+    if (!counted) return;
+    base = alloc->stats().allocated_bytes;
+    alloc->reset_peak_stats();
+  }
+  void after_forward() {
+    if (counted) held = alloc->stats().allocated_bytes - base;
+  }
+  void after_step(std::int64_t batch_voxels) {
+    voxels = batch_voxels;
+    if (counted) peak = alloc->stats().peak_allocated_bytes - base;
+  }
+  double per_voxel(std::int64_t bytes) const {
+    return voxels > 0 ? static_cast<double>(bytes) / static_cast<double>(voxels) : 0;
+  }
+  CachingAllocator* alloc;
+  bool counted;
+  std::int64_t base = 0, held = 0, peak = 0, voxels = 0;
+};
+
 // One run of the training loop. Built in place: the optimiser refers to the arena, the
 // scheduler to the optimiser.
 class Trainer {
@@ -128,7 +158,8 @@ class Trainer {
         device_(setup_device(c, sync)),
         latest_(c.out + "/checkpoint.h5"),
         log_(open_log(c, root_)),
-        net_({c.model == "3d" ? 3 : 2, kernels::UpsampleMode::linear, c.seed, c.residual}),
+        net_({c.model == "3d" ? 3 : 2, kernels::UpsampleMode::linear, c.seed, c.residual,
+              c.memory == "lean"}),
         arena_(prepare_parameters(net_, c, device_)),
         adam_(arena_, adam_options(c)),
         sched_(adam_, c.decay),
@@ -151,7 +182,7 @@ class Trainer {
   void check_resume_position(const TrainingState& st) const;
   void stop_interrupted(std::int64_t epoch, BatchPrefetcher& batches, int sig);
   void log_step(std::int64_t epoch, std::int64_t pos, const StepLoss& loss, double secs,
-                double voxels_per_s);
+                double voxels_per_s, const StepMemory& mem);
   void log_epoch(std::int64_t epoch, double val, double val_secs);
   void check_ranks_agree();
   void save(std::int64_t epochs_done, const std::string& path);
@@ -169,6 +200,7 @@ class Trainer {
   nn::ExponentialLR sched_;
   const std::int64_t steps_per_epoch_, val_items_;
   const bool tty_;
+  bool memory_reported_ = false;
   CpuShare cpu_share_;  // the CPU threads follow the cores other processes leave free
   std::int64_t start_epoch_ = 0, step_ = 0;
   double epoch_loss_ = 0;  // the sum of this epoch's step losses,
@@ -295,10 +327,13 @@ bool Trainer::train_step(std::int64_t epoch, std::int64_t pos, BatchPrefetcher& 
   const auto t0 = Clock::now();
   const Batch batch = batches.next();
   adam_.zero_grad();
+  StepMemory mem(device_);
   auto loss = F::ddnet_loss(net_.forward(batch.input), batch.target, c_.loss_gamma);
+  mem.after_forward();
   if (sync_) sync_->before_backward();
   loss.total.backward();
   if (sync_) sync_->after_backward();  // gradients averaged over ranks
+  mem.after_step(batch.input.numel());
   StepLoss l{loss.total.item(), loss.mse.item(), loss.msssim.item()};
   if (sync_) {  // logged (and checked for NaN) as the mean over ranks: every rank agrees
     l.total = sync_->mean(l.total);
@@ -323,7 +358,7 @@ bool Trainer::train_step(std::int64_t epoch, std::int64_t pos, BatchPrefetcher& 
   epoch_loss_ += l.total;
   ++counted_;
   result_.last_loss = l.total;
-  log_step(epoch, pos, l, secs, static_cast<double>(batch.input.numel()) / secs);
+  log_step(epoch, pos, l, secs, static_cast<double>(batch.input.numel()) / secs, mem);
   if (c_.stop_after_steps > 0 && step_ == c_.stop_after_steps) std::raise(SIGINT);
   if (const int sig = stop_signal()) {
     stop_interrupted(epoch, batches, sig);
@@ -423,11 +458,28 @@ void Trainer::end_epoch(std::int64_t epoch) {
 // Logging: a train.jsonl record per step (flushed: `tail -f train.jsonl` follows the run) and
 // the progress line on stderr.
 void Trainer::log_step(std::int64_t epoch, std::int64_t pos, const StepLoss& l, double secs,
-                       double vox) {
+                       double vox, const StepMemory& mem) {
   json rec{{"type", "step"},   {"epoch", epoch + 1},  {"step", step_},
            {"loss", l.total},  {"mse", l.mse},        {"msssim", l.msssim},
            {"lr", adam_.lr()}, {"voxels_per_s", vox}, {"seconds", secs}};
   if (!device_.is_cuda()) rec["cpu_threads"] = cpu_threads();
+  if (mem.counted) {
+    rec["memory"] = {{"base_bytes", mem.base},
+                     {"held_after_forward_bytes", mem.held},
+                     {"peak_bytes", mem.peak},
+                     {"held_after_forward_per_voxel", mem.per_voxel(mem.held)},
+                     {"peak_per_voxel", mem.per_voxel(mem.peak)}};
+    if (!memory_reported_ && root_) {  // once per run
+      memory_reported_ = true;
+      std::fprintf(stderr,
+                   "memory per step (%s): held after forward %.1f MiB (%.0f B/voxel), peak %.1f "
+                   "MiB (%.0f B/voxel), above %.1f MiB of parameters, gradients, moments and "
+                   "batch\n",
+                   device_.str().c_str(), static_cast<double>(mem.held) / (1 << 20),
+                   mem.per_voxel(mem.held), static_cast<double>(mem.peak) / (1 << 20),
+                   mem.per_voxel(mem.peak), static_cast<double>(mem.base) / (1 << 20));
+    }
+  }
   log_ << rec.dump() << std::endl;
   if (c_.progress && root_) {
     std::fprintf(

@@ -21,6 +21,9 @@ const std::vector<TrainConfigField>& train_config_fields() {
       {"device", &C::device, "cpu, cuda or cuda:N"},
       {"residual", &C::residual,
        "Not published: learn the noise (output = input + network), identity at the start"},
+      {"memory", &C::memory,
+       "lean (recompute each BatchNorm output in backward: about half the activation memory, "
+       "same results) or fast (keep them)"},
       {"epochs", &C::epochs, "Epochs"},
       {"lr", &C::lr, "Learning rate (Adam)"},
       {"decay", &C::decay, "ExponentialLR gamma per epoch"},
@@ -149,6 +152,7 @@ void TrainConfig::validate() const {
   DDNET_CHECK(std::isfinite(window_lo) && std::isfinite(window_hi) && window_lo < window_hi,
               "window_lo ", window_lo, " and window_hi ", window_hi,
               ": need window_lo < window_hi (HU)");
+  DDNET_CHECK(memory == "lean" || memory == "fast", "memory '", memory, "': expected lean or fast");
   const bool synthetic = loader == "synthetic";
   DDNET_CHECK(synthetic || loader == "strided" || loader == "centre" || loader == "random" ||
                   loader == "2d",

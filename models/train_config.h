@@ -12,8 +12,11 @@
 namespace ddnet::models {
 
 struct TrainConfig {
-  std::string model = "3d";    // 3d | 2d
-  bool residual = false;       // DDnetOptions::residual (not published; off by default)
+  std::string model = "3d";  // 3d | 2d
+  bool residual = false;     // DDnetOptions::residual (not published; off by default)
+  // lean: BatchNorm -> convolution pairs recompute the normalised tensor in backward (about half
+  // the activation memory, the same results bit for bit); fast: they keep it (DDnetOptions::lean)
+  std::string memory = "lean";
   std::string device = "cpu";  // cpu | cuda | cuda:N
   int epochs = 2;
   double lr = 1e-3;

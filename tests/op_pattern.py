@@ -44,6 +44,10 @@ LAYERS_SHARED = {
     "functional.h": "includes every op's autograd header (F::)",
     "loss.h": "the training loss, a composition of ops",
     "loss.cpp": "the training loss, a composition of ops",
+    "batchnorm_conv.h": "BatchNorm -> convolution recorded as one entry (lean memory), a "
+                        "composition of the batchnorm and conv ops",
+    "batchnorm_conv.cpp": "BatchNorm -> convolution recorded as one entry (lean memory), a "
+                          "composition of the batchnorm and conv ops",
 }
 ABOVE_KERNELS = ["layers", "graph", "models", "data", "dist", "tools"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <memory>
 
 #include "engine/autograd.h"
 #include "layers/functional.h"
@@ -132,4 +133,27 @@ TEST_CASE("autograd: the grad-ready hook reports each leaf once, when its gradie
   order.clear();
   F::sum(F::scale(w1, 2)).backward();
   CHECK(order.empty());
+}
+
+TEST_CASE("autograd: backward frees what an entry saved once the entry has run", "[autograd]") {
+  for (bool retain : {false, true}) {
+    INFO("retain_graph " << retain);
+    auto saved = std::make_shared<int>(1);  // stands for an activation a closure keeps
+    const std::weak_ptr<int> watch = saved;
+    bool freed_before_first = false;
+    Tensor x = vec({1, 2}).set_requires_grad();
+    Tensor y1 = vec({1, 2}), y2 = vec({1, 2});
+    record("first", {x}, {y1}, [&freed_before_first, &watch](GradContext& ctx) {
+      freed_before_first = watch.expired();  // runs after "second"
+      ctx.accumulate(0, ctx.grad_output());
+    });
+    record("second", {y1}, {y2},
+           [s = std::move(saved)](GradContext& ctx) { ctx.accumulate(0, ctx.grad_output()); });
+    REQUIRE_FALSE(watch.expired());  // held by the tape until backward
+    y2.backward(vec({1, 1}), retain);
+    CHECK(freed_before_first == !retain);  // a retained graph keeps it for the next backward
+    CHECK(watch.expired() == !retain);
+    clear_tape();
+    CHECK(watch.expired());
+  }
 }

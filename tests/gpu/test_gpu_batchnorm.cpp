@@ -7,6 +7,7 @@
 #include "engine/rng.h"
 #include "kernels/batchnorm_ops.h"
 #include "layers/batchnorm_autograd.h"
+#include "layers/batchnorm_conv.h"
 #include "tests/op_harness.h"
 
 using namespace ddnet;
@@ -106,4 +107,42 @@ TEST_CASE("gpu batch_norm: reductions are deterministic run to run", "[gpu][batc
       CHECK(bitwise_equal);
     }
   }
+}
+
+TEST_CASE("gpu batch_norm_apply: the device's forward output, bit for bit, from its statistics",
+          "[gpu][batchnorm]") {
+  const Device gpu = Device::cuda(0);
+  for (const Shape& s : gpu_shapes()) {
+    INFO("shape " << s.str());
+    const std::int64_t C = s[1];
+    Generator g(12);
+    const Tensor x = g.normal(s, Device::cpu(), 0.5f, 2.f).to(gpu);
+    const Tensor w = g.uniform({C}).to(gpu), b = g.uniform({C}).to(gpu);
+    Tensor rm = running(C, 0.1, 0.01, gpu), rv = running(C, 0.9, 0.01, gpu);
+    const auto fw = kernels::batch_norm_forward(x, w, b, rm, rv, true);
+    const Tensor y = kernels::batch_norm_apply(x, fw.mean, fw.invstd, w, b);
+    const std::vector<float> a = y.to(Device::cpu()).to_vector<float>(),
+                             e = fw.y.to(Device::cpu()).to_vector<float>();
+    REQUIRE(a == e);
+  }
+}
+
+TEST_CASE(
+    "gpu batch_norm_conv: the lean composite (normalisation recomputed in backward) "
+    "matches the CPU",
+    "[gpu][batchnorm]") {
+  for (bool transpose : {false, true})
+    for (bool training : {true, false}) {
+      const Shape ws = transpose ? Shape{3, 4, 3, 3, 3} : Shape{4, 3, 3, 3, 3};
+      test::check_cuda_matches_cpu(
+          {transpose ? "batch_norm_conv transposed" : "batch_norm_conv",
+           {Shape{2, 3, 6, 5, 7}, Shape{3}, Shape{3}, ws, Shape{4}},
+           [transpose, training](const std::vector<Tensor>& in) {
+             Tensor rm = running_like(in[0], 3, -0.2, 0.01), rv = running_like(in[0], 3, 0.5, 0.02);
+             return F::batch_norm_conv(in[0], {in[1], in[2], rm, rv, training}, in[3], in[4],
+                                       {1, 1}, transpose);
+           },
+           -1.f,
+           2.f});
+    }
 }
