@@ -76,6 +76,11 @@ int cpu_cores_allowed() {
   return cores;
 }
 
+int cpu_threads_planned() {
+  static const int n = CpuThreadPolicy::from_environment().max_threads;  // read once
+  return n;
+}
+
 CpuThreadPolicy CpuThreadPolicy::from_environment() {
   CpuThreadPolicy p;
   p.max_threads = std::max(1, std::min(openmp_default_threads(), cpu_cores_allowed()));

@@ -59,6 +59,23 @@ class CpuShare {
   double others_ = 0;
 };
 
+// The thread count for a scope, restored after it. oneDNN plans each convolution for the thread
+// count in force when its primitive is made and keeps that plan; cpu_conv makes them under the
+// policy's maximum (cpu_threads_planned()) so their results do not depend on the machine's load
+// at that moment (a CpuShare changes only the count of the other kernels, whose results do not
+// depend on it).
+class ScopedCpuThreads {
+ public:
+  explicit ScopedCpuThreads(int n) : previous_(cpu_threads()) { set_cpu_threads(n); }
+  ~ScopedCpuThreads() { set_cpu_threads(previous_); }
+  ScopedCpuThreads(const ScopedCpuThreads&) = delete;
+  ScopedCpuThreads& operator=(const ScopedCpuThreads&) = delete;
+
+ private:
+  int previous_;
+};
+int cpu_threads_planned();  // CpuThreadPolicy::from_environment().max_threads, read once
+
 // f(begin, end) over [0, n) in ranges of at least `grain` elements; serial when n <= grain.
 template <class F>
 void parallel_for(std::int64_t n, std::int64_t grain, F&& f) {

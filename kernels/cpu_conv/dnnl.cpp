@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/parallel.h"
 
 namespace ddnet::kernels::cpu_conv::dnnl_path {
 
@@ -94,6 +95,7 @@ Entry& entry(const ConvGeometry& g, ConvStrides s) {
   for (std::size_t a = 0; a < pad.size(); ++a)
     pad_r[a] = (out_sp[a] - 1) * strides[a] + k_sp[a] - in_sp[a] - pad[a];
   const memory::desc bias_md({g.cout}, memory::data_type::f32, memory::format_tag::x);
+  const ScopedCpuThreads planned(cpu_threads_planned());  // engine/parallel.h: the same plan
   try {
     dnnl::convolution_forward::desc fd(
         dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, any_desc(xd),
