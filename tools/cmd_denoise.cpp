@@ -16,6 +16,7 @@
 #include "data/prepare.h"
 #include "data/scan_io.h"
 #include "engine/error.h"
+#include "engine/file_sync.h"
 #include "models/denoise.h"
 #include "models/metrics.h"
 #include "tools/commands.h"
@@ -272,9 +273,12 @@ int run(const CLI::App& cmd, const DenoiseArgs& a) {
   std::FILE* f = std::fopen((path + ".tmp").c_str(), "w");
   DDNET_CHECK(f != nullptr, "cannot write ", path);
   const std::string text = report.dump(2) + "\n";
-  std::fwrite(text.data(), 1, text.size(), f);
-  std::fclose(f);
-  fs::rename(path + ".tmp", path);
+  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  if (std::fclose(f) != 0 || !written) {
+    std::remove((path + ".tmp").c_str());
+    DDNET_FAIL("cannot write ", path, " (disk full?)");
+  }
+  replace_file(path + ".tmp", path, "denoise " + path);  // synced, renamed, the folder synced
   std::cerr << "denoise: scores in " << path << "\n";
   return 0;
 }
