@@ -35,6 +35,7 @@ struct DenoiseArgs {
   std::string device = "cpu", format, model, normalise, description = "ddnet denoised";
   std::int64_t png_slice = -1;
   double level = 40, width = 400, diff_scale = 100;
+  bool allow_external = false;
   TilingArgs tiling;
 };
 
@@ -95,11 +96,11 @@ bool is_dataset_ref(const std::string& path, std::string* file, std::string* sca
   return true;
 }
 
-data::Volume read_input(const std::string& path) {
+data::Volume read_input(const std::string& path, bool allow_external) {
   std::string file, scan;
   bool low = true;
   if (!is_dataset_ref(path, &file, &scan, &low)) return data::read_any_scan(path);
-  const data::Dataset ds = data::Dataset::open(file);
+  const data::Dataset ds = data::Dataset::open(file, allow_external);
   for (std::size_t i = 0; i < ds.scans().size(); ++i)
     if (ds.scans()[i].name == scan) {
       DDNET_CHECK(!low || ds.scans()[i].has_ldct, file, ": scan '", scan, "' has no ldct; name '#",
@@ -205,7 +206,7 @@ int run(const CLI::App& cmd, const DenoiseArgs& a) {
 
   if (!a.input.empty()) {  // one scan -> one scan file
     const auto& [output, format] = target;
-    const data::Volume in = read_input(a.input);
+    const data::Volume in = read_input(a.input, a.allow_external);
     data::Volume out = in;
     models::DenoiseStats st;
     out.voxels =
@@ -223,7 +224,7 @@ int run(const CLI::App& cmd, const DenoiseArgs& a) {
     return 0;
   }
 
-  const data::Dataset ds = data::Dataset::open(a.dataset);
+  const data::Dataset ds = data::Dataset::open(a.dataset, a.allow_external);
   std::vector<std::size_t> which;
   if (!a.scan.empty()) {
     for (std::size_t i = 0; i < ds.scans().size(); ++i)
@@ -310,6 +311,11 @@ Command add_denoise(CLI::App& app) {
                   "Appended to the DICOM series description of the output (new series UID)")
       ->capture_default_str();
   cmd->add_option("--dataset", a->dataset, "HDF5 dataset (ddnet prepare)");
+  cmd->add_flag("--allow-external", a->allow_external,
+                "With --dataset, or an --input naming a dataset's scan (file.h5#scan): read a "
+                "dataset whose members are external links, external storage or virtual datasets "
+                "(HDF5 then opens the other host files they name). Refused by default; give it "
+                "only for files you trust");
   cmd->add_option("--split", a->split, "Split of the dataset to denoise")->capture_default_str();
   cmd->add_option("--scan", a->scan, "One scan of the dataset, by name");
   cmd->add_option("--out", a->out, "Output folder (dataset mode)")->capture_default_str();
