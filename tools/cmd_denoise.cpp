@@ -17,6 +17,7 @@
 #include "data/scan_io.h"
 #include "engine/error.h"
 #include "engine/file_sync.h"
+#include "engine/interrupt.h"
 #include "models/denoise.h"
 #include "models/metrics.h"
 #include "tools/commands.h"
@@ -207,6 +208,8 @@ int run(const CLI::App& cmd, const DenoiseArgs& a) {
   if (!a.input.empty()) {  // one scan -> one scan file
     const auto& [output, format] = target;
     const data::Volume in = read_input(a.input, a.allow_external);
+    std::cerr << "denoise: " << a.input << ": " << in.slices << "x" << in.rows << "x" << in.cols
+              << " voxels read, denoising\n";
     data::Volume out = in;
     models::DenoiseStats st;
     out.voxels =
@@ -237,6 +240,7 @@ int run(const CLI::App& cmd, const DenoiseArgs& a) {
   fs::create_directories(a.out);
   nlohmann::json report = nlohmann::json::object();
   for (const std::size_t i : which) {
+    check_interrupted("denoise");
     const data::ScanInfo& info = ds.scans()[i];
     DDNET_CHECK(info.has_ldct, a.dataset, ": scan '", info.name, "' has no ldct to denoise");
     const data::Volume low = ds.read(i, true), full = ds.read(i, false);
@@ -326,7 +330,17 @@ Command add_denoise(CLI::App& app) {
   cmd->add_option("--width", a->width, "Figure window width (HU)")->capture_default_str();
   cmd->add_option("--diff-scale", a->diff_scale, "HU shown white in difference maps")
       ->capture_default_str();
-  return {cmd, [cmd, a] { return run(*cmd, *a); }};
+  return {cmd, [cmd, a] {
+            // SIGINT / SIGTERM: the write in progress removes its temporaries, then 130 / 143.
+            InterruptScope interrupts;
+            try {
+              return run(*cmd, *a);
+            } catch (const Interrupted& e) {
+              std::cerr << "ddnet denoise: " << e.what()
+                        << "; temporary files removed, the outputs written so far kept\n";
+              return e.exit_code();
+            }
+          }};
 }
 
 }  // namespace ddnet::tools
