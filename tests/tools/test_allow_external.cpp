@@ -53,7 +53,7 @@ int run_cli(const std::vector<std::string>& args) {
 
 }  // namespace
 
-TEST_CASE("--allow-external: train, denoise and eval refuse external links unless given",
+TEST_CASE("allow-external: train, denoise and eval refuse external links without --allow-external",
           "[tools]") {
   const fs::path dir = fs::temp_directory_path() / ("ddnet_allow_ext_" + std::to_string(getpid()));
   fs::remove_all(dir);
