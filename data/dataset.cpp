@@ -72,24 +72,30 @@ void write_volume(hid_t group, const char* name, const Volume& v, StoreAs store,
   const std::string at = where + "/" + name;
   const hid_t file_type = as_int ? H5T_STD_I16LE : H5T_IEEE_F32LE;
   const std::size_t n = v.voxels.size(), size = as_int ? 2 : 4;
-  std::vector<unsigned char> stored(n * size);
+  std::vector<unsigned char> stored;  // a copy, only where the memory's bytes differ
+  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(v.voxels.data());
   if (as_int) {
-    std::vector<std::int16_t> buf(n);
-    for (std::size_t i = 0; i < n; ++i) buf[i] = static_cast<std::int16_t>(v.voxels[i]);
-    std::memcpy(stored.data(), buf.data(), n * size);
+    stored.resize(n * size);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto x = static_cast<std::int16_t>(v.voxels[i]);
+      std::memcpy(stored.data() + i * size, &x, size);
+    }
     h5::convert(H5T_NATIVE_INT16, file_type, n, stored.data(), at);
-  } else {
-    std::memcpy(stored.data(), v.voxels.data(), n * size);
+    bytes = stored.data();
+  } else if (H5_CHECK_MSG(H5Tequal(H5T_NATIVE_FLOAT, file_type), at, ": cannot compare types") <=
+             0) {  // a big-endian host
+    stored.assign(bytes, bytes + n * size);
     h5::convert(H5T_NATIVE_FLOAT, file_type, n, stored.data(), at);
+    bytes = stored.data();
   }
-  const herr_t rc = H5Dwrite(ds, file_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, stored.data());
+  const herr_t rc = H5Dwrite(ds, file_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes);
   DDNET_CHECK(rc >= 0, where, ": cannot write dataset ", name, " (disk full?)");
   h5::write_attr_string(ds, "units", "HU", at);
   if (v.slices <= kMaxChecksummedSlices) {
     const std::size_t slice_bytes = static_cast<std::size_t>(v.rows * v.cols) * size;
     std::vector<std::uint32_t> crc(static_cast<std::size_t>(v.slices));
     for (std::size_t k = 0; k < crc.size(); ++k)
-      crc[k] = crc32c(stored.data() + k * slice_bytes, slice_bytes);
+      crc[k] = crc32c(bytes + k * slice_bytes, slice_bytes);
     h5::write_attr_u32s(ds, kChecksumAttr, crc.data(), crc.size(), at);
   }
   ds.close(at);
