@@ -12,6 +12,7 @@
 
 #include "data/scan_io_internal.h"
 #include "engine/error.h"
+#include "engine/file_sync.h"
 
 namespace ddnet::data::scan_internal {
 
@@ -51,15 +52,20 @@ fs::path sibling_temp(const fs::path& target, const char* tag) {
   static std::atomic<unsigned> counter{0};
   fs::path parent = target.parent_path();
   if (parent.empty()) parent = ".";
-  return parent / ("." + target.filename().string() + "." + tag + "-" + std::to_string(getpid()) +
-                   "-" + std::to_string(counter++));
+  // A name nothing holds: a run killed with -9 whose process id this one reuses left its own.
+  for (;;) {
+    fs::path p = parent / ("." + target.filename().string() + "." + tag + "-" +
+                           std::to_string(getpid()) + "-" + std::to_string(counter++));
+    std::error_code ec;
+    if (!fs::exists(fs::symlink_status(p, ec))) return p;
+  }
 }
 
 TempFolder::TempFolder(fs::path p) : path(std::move(p)) {
   std::error_code ec;
-  fs::create_directory(path, ec);
-  DDNET_CHECK(!ec, "write_scan: cannot create the temporary folder ", path.string(), ": ",
-              ec.message());
+  const bool made = fs::create_directory(path, ec);
+  DDNET_CHECK(!ec && made, "write_scan: cannot create the temporary folder ", path.string(), ": ",
+              ec ? ec.message() : std::string("it exists already"));
 }
 
 TempFolder::~TempFolder() {
@@ -104,10 +110,13 @@ void write_single_file(const fs::path& target, const std::string& shown,
   write(tmp_file);
   fs::path parent = target.parent_path();
   if (parent.empty()) parent = ".";
-  for (const fs::path& f : folder_files(tmp.path))
-    if (f.filename() != target.filename()) rename_or_fail(f, parent / f.filename(), shown);
   DDNET_CHECK(fs::exists(tmp_file, ec), "write_scan: ", shown, ": the writer produced no file");
+  const std::vector<fs::path> files = folder_files(tmp.path);
+  for (const fs::path& f : files) sync_file(f.string(), "write_scan: " + shown);
+  for (const fs::path& f : files)
+    if (f.filename() != target.filename()) rename_or_fail(f, parent / f.filename(), shown);
   rename_or_fail(tmp_file, target, shown);
+  sync_parent(target.string(), "write_scan: " + shown);
 }
 
 void write_folder(const fs::path& target, const std::string& shown,
@@ -118,6 +127,8 @@ void write_folder(const fs::path& target, const std::string& shown,
   make_parent(target, shown);
   TempFolder tmp(sibling_temp(target, "tmp"));
   write(tmp.path);
+  for (const fs::path& f : folder_files(tmp.path)) sync_file(f.string(), "write_scan: " + shown);
+  sync_file(tmp.path.string(), "write_scan: " + shown);  // its entries
   if (exists) {
     TempFolder old(sibling_temp(target, "old"));
     fs::remove(old.path, ec);
@@ -133,6 +144,7 @@ void write_folder(const fs::path& target, const std::string& shown,
     rename_or_fail(tmp.path, target, shown);
   }
   tmp.keep = true;  // renamed away: nothing left to remove
+  sync_parent(target.string(), "write_scan: " + shown);
 }
 
 }  // namespace ddnet::data::scan_internal

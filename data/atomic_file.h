@@ -1,6 +1,7 @@
 // Writing scans so a reader never sees half a file: a single file is made in a temporary folder
 // beside the target and renamed into place; a folder of slices is built beside the target and
 // renamed onto it (an existing one is replaced only when it holds nothing but our slice files).
+// Whatever is renamed is synced to disk first, and the folder after (engine/file_sync.h).
 // Private to the scan_*.cpp files of data/; messages name write_scan.
 #pragma once
 
@@ -13,10 +14,12 @@ namespace ddnet::data::scan_internal {
 
 namespace fs = std::filesystem;
 
-// A folder beside `target` named .<name>.<tag>-<pid>-<n>, unique within this process.
+// A folder beside `target` named .<name>.<tag>-<pid>-<n>, unique within this process and not
+// there yet (a run killed with -9 whose process id this one has may have left one).
 fs::path sibling_temp(const fs::path& target, const char* tag);
 
-// Creates a folder, and removes it with everything in it on scope exit unless `keep` is set.
+// Creates a new folder (one that exists already is an error), and removes it with everything in
+// it on scope exit unless `keep` is set.
 struct TempFolder {
   fs::path path;
   bool keep = false;

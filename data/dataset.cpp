@@ -6,11 +6,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <limits>
 #include <set>
 
+#include "engine/checksum.h"
 #include "engine/error.h"
+#include "engine/file_sync.h"
 #include "engine/hdf5.h"
 
 namespace ddnet::data {
@@ -18,6 +21,12 @@ namespace ddnet::data {
 namespace {
 
 using h5::Handle;
+
+// docs/dataset.md: the CRC-32C of each slice of ndct and ldct, as stored, in a uint32 attribute
+// of the volume (one value per slice). An attribute lives in its dataset's object header, which
+// holds 64 KiB in all: volumes of more slices are written without (and read unverified).
+constexpr const char* kChecksumAttr = "crc32c";
+constexpr std::int64_t kMaxChecksummedSlices = 15000;
 
 bool valid_name(const std::string& n) {
   return !n.empty() && n != "." && n != ".." && n.find('/') == std::string::npos;
@@ -58,22 +67,44 @@ void write_volume(hid_t group, const char* name, const Volume& v, StoreAs store,
   Handle ds(H5_CHECK_MSG(H5Dcreate2(group, name, as_int ? H5T_STD_I16LE : H5T_IEEE_F32LE, space,
                                     H5P_DEFAULT, dcpl, dapl),
                          where, ": cannot create dataset ", name));
-  herr_t rc;
+  // The values as stored (the file's type, little-endian), written as they are and checksummed
+  // slice by slice.
+  const std::string at = where + "/" + name;
+  const hid_t file_type = as_int ? H5T_STD_I16LE : H5T_IEEE_F32LE;
+  const std::size_t n = v.voxels.size(), size = as_int ? 2 : 4;
+  std::vector<unsigned char> stored;  // a copy, only where the memory's bytes differ
+  const unsigned char* bytes = reinterpret_cast<const unsigned char*>(v.voxels.data());
   if (as_int) {
-    std::vector<std::int16_t> buf(v.voxels.size());
-    for (std::size_t i = 0; i < buf.size(); ++i) buf[i] = static_cast<std::int16_t>(v.voxels[i]);
-    rc = H5Dwrite(ds, H5T_NATIVE_INT16, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data());
-  } else {
-    rc = H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.voxels.data());
+    stored.resize(n * size);
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto x = static_cast<std::int16_t>(v.voxels[i]);
+      std::memcpy(stored.data() + i * size, &x, size);
+    }
+    h5::convert(H5T_NATIVE_INT16, file_type, n, stored.data(), at);
+    bytes = stored.data();
+  } else if (H5_CHECK_MSG(H5Tequal(H5T_NATIVE_FLOAT, file_type), at, ": cannot compare types") <=
+             0) {  // a big-endian host
+    stored.assign(bytes, bytes + n * size);
+    h5::convert(H5T_NATIVE_FLOAT, file_type, n, stored.data(), at);
+    bytes = stored.data();
   }
+  const herr_t rc = H5Dwrite(ds, file_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, bytes);
   DDNET_CHECK(rc >= 0, where, ": cannot write dataset ", name, " (disk full?)");
-  h5::write_attr_string(ds, "units", "HU", where + "/" + name);
-  ds.close(where + "/" + name);
+  h5::write_attr_string(ds, "units", "HU", at);
+  if (v.slices <= kMaxChecksummedSlices) {
+    const std::size_t slice_bytes = static_cast<std::size_t>(v.rows * v.cols) * size;
+    std::vector<std::uint32_t> crc(static_cast<std::size_t>(v.slices));
+    for (std::size_t k = 0; k < crc.size(); ++k)
+      crc[k] = crc32c(bytes + k * slice_bytes, slice_bytes);
+    h5::write_attr_u32s(ds, kChecksumAttr, crc.data(), crc.size(), at);
+  }
+  ds.close(at);
 }
 
 struct VolumeInfo {
   std::int64_t d = 0, h = 0, w = 0;
   std::string type;
+  std::vector<std::uint32_t> crc;  // per slice; empty: none stored
 };
 
 VolumeInfo inspect(hid_t file, hid_t group, const char* name, const std::string& where,
@@ -83,8 +114,11 @@ VolumeInfo inspect(hid_t file, hid_t group, const char* name, const std::string&
   const std::vector<hsize_t> dims = h5::extent(ds, at);
   DDNET_CHECK(dims.size() == 3, at, ": expected 3 dimensions (slices, rows, cols), found ",
               dims.size());
-  VolumeInfo info{static_cast<std::int64_t>(dims[0]), static_cast<std::int64_t>(dims[1]),
-                  static_cast<std::int64_t>(dims[2]), ""};
+  VolumeInfo info{static_cast<std::int64_t>(dims[0]),
+                  static_cast<std::int64_t>(dims[1]),
+                  static_cast<std::int64_t>(dims[2]),
+                  "",
+                  {}};
   DDNET_CHECK(info.d > 0 && info.h > 0 && info.w > 0, where, "/", name, ": empty dataset");
   const Handle type(H5_CHECK_MSG(H5Dget_type(ds), at, ": cannot read the dtype"));
   const H5T_class_t cls = H5_CHECK_MSG(H5Tget_class(type), at, ": cannot read the dtype");
@@ -98,6 +132,12 @@ VolumeInfo inspect(hid_t file, hid_t group, const char* name, const std::string&
   DDNET_CHECK(!info.type.empty(), where, "/", name,
               ": wrong dtype: expected int16 or float32 HU (class ", static_cast<int>(cls), ", ",
               size, " bytes)");
+  if (h5::has_attr(ds, kChecksumAttr, at)) {
+    info.crc = h5::read_attr_u32s(ds, kChecksumAttr, at);
+    DDNET_CHECK(static_cast<std::int64_t>(info.crc.size()) == info.d, at, ": attribute '",
+                kChecksumAttr, "' holds ", info.crc.size(), " checksums, the volume has ", info.d,
+                " slices");
+  }
   return info;
 }
 
@@ -181,9 +221,8 @@ void DatasetWriter::commit() {
   h5::Quiet quiet;
   H5_CHECK_MSG(H5Fflush(file_, H5F_SCOPE_GLOBAL), "cannot flush ", tmp_);
   h5::close_checked(file_, tmp_);
-  std::error_code ec;
-  std::filesystem::rename(tmp_, path_, ec);
-  DDNET_CHECK(!ec, "cannot rename ", tmp_, " to ", path_, ": ", ec.message());
+  // On disk before it replaces anything, then the rename itself.
+  replace_file(tmp_, path_, "dataset " + path_);
   committed_ = true;
 }
 
@@ -195,7 +234,10 @@ Dataset::~Dataset() {
 }
 
 Dataset::Dataset(Dataset&& o) noexcept
-    : path_(std::move(o.path_)), file_(o.file_), scans_(std::move(o.scans_)) {
+    : path_(std::move(o.path_)),
+      file_(o.file_),
+      scans_(std::move(o.scans_)),
+      crc_(std::move(o.crc_)) {
   o.file_ = -1;
 }
 
@@ -205,6 +247,7 @@ Dataset& Dataset::operator=(Dataset&& o) noexcept {
     path_ = std::move(o.path_);
     file_ = o.file_;
     scans_ = std::move(o.scans_);
+    crc_ = std::move(o.crc_);
     o.file_ = -1;
   }
   return *this;
@@ -264,12 +307,14 @@ Dataset Dataset::open(const std::string& path, bool allow_external) {
     s.rows = nd.h;
     s.cols = nd.w;
     s.ndct_type = nd.type;
+    std::vector<std::uint32_t> ldct_crc;
     if (H5_CHECK_MSG(H5Lexists(g, "ldct", H5P_DEFAULT), where, ": cannot look up 'ldct'") > 0) {
       const VolumeInfo ld = inspect(d.file_, g, "ldct", where, allow_external);
       DDNET_CHECK(ld.d == nd.d && ld.h == nd.h && ld.w == nd.w, where, ": ldct shape ", ld.d, "x",
                   ld.h, "x", ld.w, " does not match ndct ", nd.d, "x", nd.h, "x", nd.w);
       s.has_ldct = true;
       s.ldct_type = ld.type;
+      ldct_crc = ld.crc;
     }
     DDNET_CHECK(h5::has_attr(g, "split", where), where,
                 ": missing attribute 'split' (train, val or test)");
@@ -300,6 +345,7 @@ Dataset Dataset::open(const std::string& path, bool allow_external) {
     if (h5::has_attr(g, "ldct_source", where))
       s.ldct_source = h5::read_attr_string(g, "ldct_source", where);
     d.scans_.push_back(std::move(s));
+    d.crc_.push_back({nd.crc, std::move(ldct_crc)});
   }
   DDNET_CHECK(!d.scans_.empty(), path, ": the dataset holds no scans");
   return d;
@@ -344,18 +390,54 @@ void Dataset::read_slices(std::size_t index, bool ldct, const std::vector<std::i
   const hsize_t mdims[1] = {static_cast<hsize_t>(h * w)};
   const Handle mspace(H5_CHECK_MSG(H5Screate_simple(1, mdims, nullptr), where,
                                    ": cannot make the memory dataspace"));
+  // With checksums, the whole slice (one chunk, which HDF5 inflates whole anyway) is read as
+  // stored, checked, converted, and the crop copied out of it.
+  const std::vector<std::uint32_t>& crc = crc_.at(index)[ldct ? 1 : 0];
+  Handle file_type, slice_space;
+  std::vector<unsigned char> stored;
+  std::size_t stored_size = 0;
+  if (!crc.empty()) {
+    file_type = Handle(H5_CHECK_MSG(H5Dget_type(ds), where, ": cannot read the dtype"));
+    stored_size = H5Tget_size(file_type);
+    DDNET_CHECK(stored_size > 0, where, ": cannot read the dtype's size");
+    stored.resize(static_cast<std::size_t>(s.rows * s.cols) *
+                  std::max<std::size_t>(stored_size, 4));
+    const hsize_t sdims[1] = {static_cast<hsize_t>(s.rows * s.cols)};
+    slice_space = Handle(H5_CHECK_MSG(H5Screate_simple(1, sdims, nullptr), where,
+                                      ": cannot make the memory dataspace"));
+  }
   for (std::size_t i = 0; i < slices.size(); ++i) {
     const std::int64_t k = slices[i];
     DDNET_CHECK(k >= 0 && k < s.slices, where, ": slice ", k, " out of range (", s.slices,
                 " slices)");
-    const hsize_t start[3] = {static_cast<hsize_t>(k), static_cast<hsize_t>(r0),
-                              static_cast<hsize_t>(c0)};
-    const hsize_t count[3] = {1, static_cast<hsize_t>(h), static_cast<hsize_t>(w)};
-    H5_CHECK_MSG(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, count, nullptr), where,
-                 ": cannot select slice ", k);
     float* dst = out + static_cast<std::int64_t>(i) * h * w;
-    DDNET_CHECK(H5Dread(ds, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, dst) >= 0, where,
-                ": cannot read slice ", k, " (truncated or corrupt file?)");
+    if (!crc.empty()) {
+      const hsize_t start[3] = {static_cast<hsize_t>(k), 0, 0};
+      const hsize_t count[3] = {1, static_cast<hsize_t>(s.rows), static_cast<hsize_t>(s.cols)};
+      H5_CHECK_MSG(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, count, nullptr),
+                   where, ": cannot select slice ", k);
+      DDNET_CHECK(H5Dread(ds, file_type, slice_space, fspace, H5P_DEFAULT, stored.data()) >= 0,
+                  where, ": cannot read slice ", k, " (truncated or corrupt file?)");
+      const auto n = static_cast<std::size_t>(s.rows * s.cols);
+      const std::uint32_t got = crc32c(stored.data(), n * stored_size);
+      DDNET_CHECK(got == crc[static_cast<std::size_t>(k)], where, ": slice ", k,
+                  " fails its checksum (", kChecksumAttr, " stored ",
+                  crc[static_cast<std::size_t>(k)], ", computed ", got,
+                  "): the file is corrupt; prepare it again or restore it");
+      h5::convert(file_type, H5T_NATIVE_FLOAT, n, stored.data(), where);
+      const auto* all = reinterpret_cast<const float*>(stored.data());
+      for (std::int64_t r = 0; r < h; ++r)
+        std::memcpy(dst + r * w, all + (r0 + r) * s.cols + c0,
+                    static_cast<std::size_t>(w) * sizeof(float));
+    } else {
+      const hsize_t start[3] = {static_cast<hsize_t>(k), static_cast<hsize_t>(r0),
+                                static_cast<hsize_t>(c0)};
+      const hsize_t count[3] = {1, static_cast<hsize_t>(h), static_cast<hsize_t>(w)};
+      H5_CHECK_MSG(H5Sselect_hyperslab(fspace, H5S_SELECT_SET, start, nullptr, count, nullptr),
+                   where, ": cannot select slice ", k);
+      DDNET_CHECK(H5Dread(ds, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, dst) >= 0, where,
+                  ": cannot read slice ", k, " (truncated or corrupt file?)");
+    }
     for (std::int64_t j = 0; j < h * w; ++j)
       DDNET_CHECK(std::isfinite(dst[j]), where, ": slice ", k, " holds a non-finite value (",
                   dst[j], ") at row ", r0 + j / w, ", col ", c0 + j % w);

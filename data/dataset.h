@@ -3,10 +3,13 @@
 // chunked per slice and compressed, with the scan's geometry, source and split as attributes and
 // a format version on the file.
 //
-// DatasetWriter builds a file under a temporary name and renames it into place on commit(), so
-// a crash never leaves a half-written dataset. Dataset::open validates the whole structure and
-// names what is wrong (file, scan, dataset); slice reads check the values (NaN/Inf) and read only
-// the slices asked for (one hyperslab per slice, which is one chunk).
+// DatasetWriter builds a file under a temporary name, syncs it to disk and renames it into place
+// on commit() (then syncs the folder), so a crash never leaves a half-written dataset.
+// Dataset::open validates the whole structure and names what is wrong (file, scan, dataset);
+// slice reads check the values (NaN/Inf) and read only the slices asked for (one hyperslab per
+// slice, which is one chunk). Each slice of ndct and ldct has a CRC-32C (attribute crc32c, one
+// per slice; optional within format version 1: files without it read unverified), checked
+// whenever the slice is read, whole or cropped.
 #pragma once
 
 #include <array>
@@ -94,6 +97,8 @@ class Dataset {
   std::string path_;
   std::int64_t file_ = -1;
   std::vector<ScanInfo> scans_;
+  // Per scan: the per-slice checksums of ndct [0] and ldct [1] (empty: none in the file).
+  std::vector<std::array<std::vector<std::uint32_t>, 2>> crc_;
 };
 
 }  // namespace ddnet::data

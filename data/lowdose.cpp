@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/interrupt.h"
 #include "engine/parallel.h"
 #include "engine/philox.h"
 
@@ -573,6 +574,7 @@ SimulatedPair simulate_low_dose(const Volume& ndct, const LowDoseOptions& o) {
     std::vector<float> mu(static_cast<std::size_t>(area));
     std::vector<float> clean(static_cast<std::size_t>(n)), noisy(static_cast<std::size_t>(n));
     for (std::int64_t k = begin; k < end; ++k) {
+      if (interrupt_signal() != 0) break;  // checked after the region (no throw inside it)
       const float* hu = ndct.slice(k);
       for (std::int64_t p = 0; p < area; ++p)
         mu[static_cast<std::size_t>(p)] =
@@ -590,6 +592,7 @@ SimulatedPair simulate_low_dose(const Volume& ndct, const LowDoseOptions& o) {
       }
     }
   });
+  check_interrupted("simulate_low_dose");
   return out;
 }
 

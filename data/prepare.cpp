@@ -13,6 +13,7 @@
 #include "data/path_util.h"
 #include "data/scan_io.h"
 #include "engine/error.h"
+#include "engine/interrupt.h"
 #include "engine/rng.h"
 
 namespace ddnet::data {
@@ -155,6 +156,7 @@ std::vector<PreparedScan> prepare_dataset(const PrepareOptions& o,
   for (std::size_t s = 0; s < inputs.size(); ++s) {
     const Input& in = inputs[s];
     const std::string tag = detail::concat("[", s + 1, "/", inputs.size(), "] ", in.name, ": ");
+    check_interrupted("prepare");
     const auto t0 = std::chrono::steady_clock::now();
     Volume full = read_any_scan(in.full);
     log(detail::concat(tag, "read ", in.full, " (", full.slices, "x", full.rows, "x", full.cols,
@@ -191,6 +193,7 @@ std::vector<PreparedScan> prepare_dataset(const PrepareOptions& o,
           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), " s)"));
     }
     auto add = [&](const std::string& name, Split sp, const Volume& nd, const Volume* ld) {
+      check_interrupted("prepare");
       writer.add_scan(name, sp, nd, ld, ldct_source);
       written.push_back({name, sp, nd.slices, nd.rows, nd.cols, ldct_source});
       log(detail::concat(tag, "wrote ", name, " (", split_name(sp), ", ", nd.slices, " slices)"));
@@ -219,6 +222,7 @@ std::vector<PreparedScan> prepare_dataset(const PrepareOptions& o,
       at += n;
     }
   }
+  check_interrupted("prepare");
   writer.commit();
   log(detail::concat("dataset written to ", o.out));
   return written;

@@ -175,6 +175,33 @@ std::vector<double> read_attr_doubles(hid_t loc, const char* name, const std::st
   return v;
 }
 
+void write_attr_u32s(hid_t loc, const char* name, const std::uint32_t* values, std::size_t n,
+                     const std::string& where) {
+  write_attr(loc, name, H5T_STD_U32LE, H5T_NATIVE_UINT32, values, n, where);
+}
+
+std::vector<std::uint32_t> read_attr_u32s(hid_t loc, const char* name, const std::string& where) {
+  const Handle a = open_attr(loc, name, where);
+  const Handle type(
+      H5_CHECK_MSG(H5Aget_type(a), where, ": cannot read the type of attribute '", name, "'"));
+  DDNET_CHECK(H5Tget_class(type) == H5T_INTEGER, where, ": attribute '", name,
+              "' must hold integers");
+  const Handle space(
+      H5_CHECK_MSG(H5Aget_space(a), where, ": cannot read the extent of attribute '", name, "'"));
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  DDNET_CHECK(n > 0, where, ": attribute '", name, "' is empty");
+  std::vector<std::uint32_t> v(static_cast<std::size_t>(n));
+  H5_CHECK_MSG(H5Aread(a, H5T_NATIVE_UINT32, v.data()), where, ": attribute '", name,
+               "' is not a list of 32-bit unsigned integers");
+  return v;
+}
+
+void convert(hid_t from, hid_t to, std::size_t n, void* buf, const std::string& where) {
+  if (n == 0) return;
+  H5_CHECK_MSG(H5Tconvert(from, to, n, buf, nullptr, H5P_DEFAULT), where,
+               ": cannot convert the values read");
+}
+
 namespace {
 
 // The file number HDF5 gives the file an object lives in.

@@ -110,6 +110,15 @@ void write_attr_doubles(hid_t loc, const char* name, const double* values, std::
 std::string read_attr_string(hid_t loc, const char* name, const std::string& where);
 std::int64_t read_attr_i64(hid_t loc, const char* name, const std::string& where);
 std::vector<double> read_attr_doubles(hid_t loc, const char* name, const std::string& where);
+// Unsigned 32-bit values (checksums): n values, or a scalar when n is 0. The reader takes any
+// integer attribute of up to 32 bits' range and returns its values (one for a scalar).
+void write_attr_u32s(hid_t loc, const char* name, const std::uint32_t* values, std::size_t n,
+                     const std::string& where);
+std::vector<std::uint32_t> read_attr_u32s(hid_t loc, const char* name, const std::string& where);
+
+// Converts n values in `buf` from type `from` to type `to` in place (H5Tconvert); buf holds
+// n * max(size of from, size of to) bytes. Errors name `where`.
+void convert(hid_t from, hid_t to, std::size_t n, void* buf, const std::string& where);
 
 // Untrusted files. HDF5 can make a reader open another host file: an external link (to an
 // object in another HDF5 file), a dataset whose raw data lives in other files (external

@@ -1,11 +1,15 @@
 // HDF5 checkpoints, written atomically.
 #include "models/checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <vector>
 
+#include "engine/checksum.h"
 #include "engine/error.h"
+#include "engine/file_sync.h"
 #include "engine/hdf5.h"
 
 namespace ddnet::models {
@@ -13,6 +17,10 @@ namespace ddnet::models {
 namespace {
 
 using h5::Handle;
+
+// Every tensor's CRC-32C (engine/checksum.h) over its values as stored, a uint32 attribute of its
+// dataset; verified when the tensor is read (files without it load unverified).
+constexpr const char* kChecksumAttr = "crc32c";
 
 void write_dataset(hid_t loc, const std::string& name, const Tensor& t, const std::string& path) {
   const Tensor host = t.to(Device::cpu()).clone();
@@ -38,11 +46,20 @@ void write_dataset(hid_t loc, const std::string& name, const Tensor& t, const st
     file_type = H5T_IEEE_F64LE;
     mem_type = H5T_NATIVE_DOUBLE;
   }
+  // The values as stored (file type, little-endian), written as they are and checksummed.
+  const std::string where = path + ": dataset '" + name + "'";
+  const auto n = static_cast<std::size_t>(host.numel());
+  const std::size_t file_size = H5Tget_size(file_type), mem_size = H5Tget_size(mem_type);
+  std::vector<unsigned char> stored(n * std::max(file_size, mem_size));
+  if (n > 0) std::memcpy(stored.data(), host.raw_data(), n * mem_size);
+  h5::convert(mem_type, file_type, n, stored.data(), where);
+  const std::uint32_t crc = crc32c(stored.data(), n * file_size);
   Handle ds(H5_CHECK_MSG(
       H5Dcreate2(loc, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path,
       ": cannot create dataset ", name));
-  H5_CHECK_MSG(H5Dwrite(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, host.raw_data()), path,
+  H5_CHECK_MSG(H5Dwrite(ds, file_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, stored.data()), path,
                ": cannot write dataset ", name);
+  h5::write_attr_u32s(ds, kChecksumAttr, &crc, 0, where);
   ds.close(path + ": dataset " + name);
 }
 
@@ -62,8 +79,30 @@ void read_dataset(hid_t file, hid_t loc, const std::string& name, Tensor& into,
   const hid_t mem_type = into.dtype() == DType::i32   ? H5T_NATIVE_INT32
                          : into.dtype() == DType::f64 ? H5T_NATIVE_DOUBLE
                                                       : H5T_NATIVE_FLOAT;
-  H5_CHECK_MSG(H5Dread(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, host.raw_data()), path,
+  const std::string where = path + ": dataset '" + name + "'";
+  if (!h5::has_attr(ds, kChecksumAttr, where)) {  // written before checksums, or elsewhere
+    H5_CHECK_MSG(H5Dread(ds, mem_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, host.raw_data()), path,
+                 ": cannot read dataset ", name);
+    into.copy_(host);
+    return;
+  }
+  // The stored bytes as they are, checked, then converted to the tensor's type.
+  const std::vector<std::uint32_t> expected = h5::read_attr_u32s(ds, kChecksumAttr, where);
+  DDNET_CHECK(expected.size() == 1, where, ": attribute '", kChecksumAttr, "' holds ",
+              expected.size(), " values, a tensor's checksum is one");
+  const Handle file_type(H5_CHECK_MSG(H5Dget_type(ds), where, ": cannot read the dtype"));
+  const auto n = static_cast<std::size_t>(host.numel());
+  const std::size_t file_size = H5Tget_size(file_type), mem_size = H5Tget_size(mem_type);
+  DDNET_CHECK(file_size > 0, where, ": cannot read the dtype's size");
+  std::vector<unsigned char> stored(n * std::max(file_size, mem_size));
+  H5_CHECK_MSG(H5Dread(ds, file_type, H5S_ALL, H5S_ALL, H5P_DEFAULT, stored.data()), path,
                ": cannot read dataset ", name);
+  const std::uint32_t crc = crc32c(stored.data(), n * file_size);
+  DDNET_CHECK(crc == expected[0], where, ": the values fail their checksum (", kChecksumAttr,
+              " stored ", expected[0], ", computed ", crc,
+              "): the file is corrupt; use another checkpoint");
+  h5::convert(file_type, mem_type, n, stored.data(), where);
+  if (n > 0) std::memcpy(host.raw_data(), stored.data(), n * mem_size);
   into.copy_(host);
 }
 
@@ -111,7 +150,8 @@ void save_checkpoint(const std::string& path, nn::Module& model, const nn::Adam*
     h5::discard_file(f, tmp);
     throw;
   }
-  DDNET_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "cannot move ", tmp, " over ", path);
+  // On disk before it replaces the last good one, then the rename itself.
+  replace_file(tmp, path, "checkpoint " + path);
 }
 
 TrainingState load_checkpoint(const std::string& path, nn::Module& model, nn::Adam* opt) {

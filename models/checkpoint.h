@@ -1,7 +1,14 @@
 // Checkpoints in HDF5: one dataset per state_dict name at the root (the layout of the published
 // weights' file, so PyTorch tools read it), plus the optimiser's moments and step, the epoch and
 // step of training, the RNG state and the training configuration (JSON text). Written to
-// "<path>.tmp" and renamed over <path>: a crash never leaves a half-written checkpoint.
+// "<path>.tmp", synced to disk (fsync), renamed over <path> and the folder synced: a crash or a
+// power cut never leaves a half-written checkpoint.
+//
+// Every tensor dataset carries a uint32 attribute `crc32c`: the CRC-32C (engine/checksum.h) of
+// its values as stored (the file's type, little-endian, C order), over the whole tensor. Loading
+// verifies it and a mismatch is an error naming the file, the dataset and "checksum". A dataset
+// without it (files written before format 1 gained it, published weights, torch2h5's output)
+// loads unverified: the attribute is optional, so the format number did not change.
 #pragma once
 
 #include <cstdint>

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "engine/error.h"
+#include "engine/interrupt.h"
 
 namespace ddnet::models {
 
@@ -92,6 +93,7 @@ std::vector<float> apply_tiled(const float* x, const TileGrid& g, std::int64_t b
 
   std::vector<double> acc(static_cast<std::size_t>(total), 0.0), wsum(acc.size(), 0.0);
   for (std::size_t b0 = 0; b0 < tiles.size(); b0 += static_cast<std::size_t>(batch)) {
+    check_interrupted("denoise");
     const std::size_t n = std::min(tiles.size() - b0, static_cast<std::size_t>(batch));
     std::vector<float> in(n * static_cast<std::size_t>(tv));
     for (std::size_t t = 0; t < n; ++t) {

@@ -12,6 +12,7 @@
 #include <map>
 
 #include "engine/error.h"
+#include "engine/file_sync.h"
 
 namespace ddnet::tools {
 
@@ -171,7 +172,7 @@ void Canvas::write_png(const std::string& path) const {
     std::remove(tmp.c_str());
     DDNET_FAIL("cannot write PNG ", path);
   }
-  std::filesystem::rename(tmp, path);
+  replace_file(tmp, path, "PNG " + path);  // synced, renamed, the folder synced
 }
 
 Rgb colour_at(double t) {

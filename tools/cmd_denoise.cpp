@@ -16,6 +16,8 @@
 #include "data/prepare.h"
 #include "data/scan_io.h"
 #include "engine/error.h"
+#include "engine/file_sync.h"
+#include "engine/interrupt.h"
 #include "models/denoise.h"
 #include "models/metrics.h"
 #include "tools/commands.h"
@@ -34,6 +36,7 @@ struct DenoiseArgs {
   std::string device = "cpu", format, model, normalise, description = "ddnet denoised";
   std::int64_t png_slice = -1;
   double level = 40, width = 400, diff_scale = 100;
+  bool allow_external = false;
   TilingArgs tiling;
 };
 
@@ -94,11 +97,11 @@ bool is_dataset_ref(const std::string& path, std::string* file, std::string* sca
   return true;
 }
 
-data::Volume read_input(const std::string& path) {
+data::Volume read_input(const std::string& path, bool allow_external) {
   std::string file, scan;
   bool low = true;
   if (!is_dataset_ref(path, &file, &scan, &low)) return data::read_any_scan(path);
-  const data::Dataset ds = data::Dataset::open(file);
+  const data::Dataset ds = data::Dataset::open(file, allow_external);
   for (std::size_t i = 0; i < ds.scans().size(); ++i)
     if (ds.scans()[i].name == scan) {
       DDNET_CHECK(!low || ds.scans()[i].has_ldct, file, ": scan '", scan, "' has no ldct; name '#",
@@ -204,7 +207,9 @@ int run(const CLI::App& cmd, const DenoiseArgs& a) {
 
   if (!a.input.empty()) {  // one scan -> one scan file
     const auto& [output, format] = target;
-    const data::Volume in = read_input(a.input);
+    const data::Volume in = read_input(a.input, a.allow_external);
+    std::cerr << "denoise: " << a.input << ": " << in.slices << "x" << in.rows << "x" << in.cols
+              << " voxels read, denoising\n";
     data::Volume out = in;
     models::DenoiseStats st;
     out.voxels =
@@ -222,7 +227,7 @@ int run(const CLI::App& cmd, const DenoiseArgs& a) {
     return 0;
   }
 
-  const data::Dataset ds = data::Dataset::open(a.dataset);
+  const data::Dataset ds = data::Dataset::open(a.dataset, a.allow_external);
   std::vector<std::size_t> which;
   if (!a.scan.empty()) {
     for (std::size_t i = 0; i < ds.scans().size(); ++i)
@@ -235,6 +240,7 @@ int run(const CLI::App& cmd, const DenoiseArgs& a) {
   fs::create_directories(a.out);
   nlohmann::json report = nlohmann::json::object();
   for (const std::size_t i : which) {
+    check_interrupted("denoise");
     const data::ScanInfo& info = ds.scans()[i];
     DDNET_CHECK(info.has_ldct, a.dataset, ": scan '", info.name, "' has no ldct to denoise");
     const data::Volume low = ds.read(i, true), full = ds.read(i, false);
@@ -272,9 +278,12 @@ int run(const CLI::App& cmd, const DenoiseArgs& a) {
   std::FILE* f = std::fopen((path + ".tmp").c_str(), "w");
   DDNET_CHECK(f != nullptr, "cannot write ", path);
   const std::string text = report.dump(2) + "\n";
-  std::fwrite(text.data(), 1, text.size(), f);
-  std::fclose(f);
-  fs::rename(path + ".tmp", path);
+  const bool written = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  if (std::fclose(f) != 0 || !written) {
+    std::remove((path + ".tmp").c_str());
+    DDNET_FAIL("cannot write ", path, " (disk full?)");
+  }
+  replace_file(path + ".tmp", path, "denoise " + path);  // synced, renamed, the folder synced
   std::cerr << "denoise: scores in " << path << "\n";
   return 0;
 }
@@ -306,6 +315,11 @@ Command add_denoise(CLI::App& app) {
                   "Appended to the DICOM series description of the output (new series UID)")
       ->capture_default_str();
   cmd->add_option("--dataset", a->dataset, "HDF5 dataset (ddnet prepare)");
+  cmd->add_flag("--allow-external", a->allow_external,
+                "With --dataset, or an --input naming a dataset's scan (file.h5#scan): read a "
+                "dataset whose members are external links, external storage or virtual datasets "
+                "(HDF5 then opens the other host files they name). Refused by default; give it "
+                "only for files you trust");
   cmd->add_option("--split", a->split, "Split of the dataset to denoise")->capture_default_str();
   cmd->add_option("--scan", a->scan, "One scan of the dataset, by name");
   cmd->add_option("--out", a->out, "Output folder (dataset mode)")->capture_default_str();
@@ -316,7 +330,17 @@ Command add_denoise(CLI::App& app) {
   cmd->add_option("--width", a->width, "Figure window width (HU)")->capture_default_str();
   cmd->add_option("--diff-scale", a->diff_scale, "HU shown white in difference maps")
       ->capture_default_str();
-  return {cmd, [cmd, a] { return run(*cmd, *a); }};
+  return {cmd, [cmd, a] {
+            // SIGINT / SIGTERM: the write in progress removes its temporaries, then 130 / 143.
+            InterruptScope interrupts;
+            try {
+              return run(*cmd, *a);
+            } catch (const Interrupted& e) {
+              std::cerr << "ddnet denoise: " << e.what()
+                        << "; temporary files removed, the outputs written so far kept\n";
+              return e.exit_code();
+            }
+          }};
 }
 
 }  // namespace ddnet::tools

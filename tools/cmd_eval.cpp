@@ -25,6 +25,7 @@ struct EvalArgs {
   std::string dataset, split = "test", out = "eval", device = "cpu";
   std::int64_t figure_slice = -1, figures = 4;
   double level = 40, width = 400, diff_scale = 100;
+  bool allow_external = false;
   TilingArgs tiling;
 };
 
@@ -48,7 +49,7 @@ int run(const EvalArgs& a) {
   DDNET_CHECK(a.diff_scale > 0 && a.width > 0, "eval: --diff-scale and --width must be positive");
   const Device device = Device::parse(a.device);
   use_device(device);
-  const data::Dataset ds = data::Dataset::open(a.dataset);
+  const data::Dataset ds = data::Dataset::open(a.dataset, a.allow_external);
   std::vector<std::size_t> which;
   if (!a.scans.empty()) {
     for (const std::string& name : a.scans) {
@@ -148,6 +149,11 @@ Command add_eval(CLI::App& app) {
   cmd->add_option("--label", a->labels,
                   "A name per checkpoint, in order (default: 2D-DDnet / 3D-DDnet(-TL))");
   cmd->add_option("--dataset", a->dataset, "HDF5 dataset (ddnet prepare)")->required();
+  cmd->add_flag(
+      "--allow-external", a->allow_external,
+      "Read a dataset whose members are external links, external storage or virtual datasets: "
+      "HDF5 then opens the other host files they name. Refused by default; give it only for "
+      "files you trust");
   cmd->add_option("--split", a->split, "Split to score")->capture_default_str();
   cmd->add_option("--scan", a->scans, "Score these scans instead of a split (repeatable)");
   cmd->add_option("--out", a->out, "Report folder")->capture_default_str();

@@ -2,9 +2,11 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <vector>
 
 #include "data/prepare.h"
 #include "engine/error.h"
+#include "engine/interrupt.h"
 #include "tools/commands.h"
 #include "tools/output_guard.h"
 
@@ -55,8 +57,18 @@ Command add_prepare(CLI::App& app) {
             DDNET_CHECK(!std::filesystem::is_directory(o->out, ec), "--out ", o->out,
                         " is a folder: give the name of the dataset file to write (e.g. ",
                         (std::filesystem::path(o->out) / "ct.h5").string(), ")");
-            const auto written = data::prepare_dataset(
-                *o, [](const std::string& line) { std::cerr << "prepare: " << line << "\n"; });
+            // SIGINT / SIGTERM: the dataset's temporary file goes, --out is left as it was, and
+            // the exit code is 130 / 143.
+            InterruptScope interrupts;
+            std::vector<data::PreparedScan> written;
+            try {
+              written = data::prepare_dataset(
+                  *o, [](const std::string& line) { std::cerr << "prepare: " << line << "\n"; });
+            } catch (const Interrupted& e) {
+              std::cerr << "ddnet prepare: " << e.what() << "; temporary file removed, " << o->out
+                        << " left as it was\n";
+              return e.exit_code();
+            }
             std::cout << "wrote " << written.size() << " scans to " << o->out << "\n";
             return 0;
           }};

@@ -26,7 +26,7 @@ namespace {
 
 struct TrainArgs {
   std::string config_path;
-  bool resume = false, overwrite = false, print_config = false;
+  bool resume = false, overwrite = false, print_config = false, allow_external = false;
   models::TrainConfig over;  // command-line values, applied over the file's
   double bucket_mib = 25;
   bool no_overlap = false;
@@ -125,7 +125,7 @@ int run_train(const CLI::App& cmd, const TrainArgs& a) {
     ro.overlap = !a.no_overlap;
     sync = std::make_unique<MpiSync>(world, ro, a.comm_timeout);
   }
-  const auto source = make_sample_source(c, world.rank(), world.size());
+  const auto source = make_sample_source(c, world.rank(), world.size(), a.allow_external);
   const auto r = models::train(c, *source, a.resume, sync.get());
   if (sync && world.is_root())
     std::cerr << "ddnet train: " << world.size() << " ranks; communication not hidden by "
@@ -148,6 +148,11 @@ Command add_train(CLI::App& app) {
                 "checkpoints (without --resume or --overwrite such a folder is refused)")
       ->excludes(resume);
   cmd->add_flag("--print-config", a->print_config, "Print the effective configuration and exit");
+  cmd->add_flag(
+      "--allow-external", a->allow_external,
+      "Read a dataset whose members are external links, external storage or virtual datasets: "
+      "HDF5 then opens the other host files they name. Refused by default; give it only for "
+      "files you trust");
   for (const models::TrainConfigField& f : models::train_config_fields())
     if (f.help != nullptr)
       std::visit(

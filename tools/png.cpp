@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "engine/error.h"
+#include "engine/file_sync.h"
 
 namespace ddnet::tools {
 
@@ -45,7 +46,7 @@ void write_png(const std::string& path, const std::uint8_t* grey, std::int64_t r
     std::remove(tmp.c_str());
     DDNET_FAIL("cannot write PNG ", path);
   }
-  std::filesystem::rename(tmp, path);
+  replace_file(tmp, path, "PNG " + path);  // synced, renamed, the folder synced
 }
 
 std::vector<std::uint8_t> window_hu(const float* hu, std::int64_t n, double level, double width) {

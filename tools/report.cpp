@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/file_sync.h"
 #include "tools/report_internal.h"
 
 namespace ddnet::tools {
@@ -31,9 +32,12 @@ void write_text(const std::string& path, const std::string& text) {
     DDNET_CHECK(f.good(), "cannot write ", tmp);
     f << text;
     f.close();
-    DDNET_CHECK(f.good(), "cannot write ", tmp, " (disk full?)");
+    if (!f.good()) {
+      std::remove(tmp.c_str());
+      DDNET_FAIL("cannot write ", tmp, " (disk full?)");
+    }
   }
-  fs::rename(tmp, path);
+  replace_file(tmp, path, "report " + path);  // synced, renamed, the folder synced
 }
 
 json stat_json(const models::Stat& s) {

@@ -46,8 +46,8 @@ class SyntheticSource final : public models::SampleSource {
 // the val split (fixed: no shuffle, centred crops).
 class DatasetSource final : public models::SampleSource {
  public:
-  DatasetSource(const models::TrainConfig& c, int rank, int world) {
-    auto ds = std::make_shared<const data::Dataset>(data::Dataset::open(c.dataset));
+  DatasetSource(const models::TrainConfig& c, int rank, int world, bool allow_external) {
+    auto ds = std::make_shared<const data::Dataset>(data::Dataset::open(c.dataset, allow_external));
     data::LoaderOptions o;
     o.kind = c.loader;
     o.slices = c.slices;
@@ -88,9 +88,9 @@ class DatasetSource final : public models::SampleSource {
 }  // namespace
 
 std::unique_ptr<models::SampleSource> make_sample_source(const models::TrainConfig& c, int rank,
-                                                         int world) {
+                                                         int world, bool allow_external) {
   if (c.loader == "synthetic") return std::make_unique<SyntheticSource>(c, rank, world);
-  return std::make_unique<DatasetSource>(c, rank, world);
+  return std::make_unique<DatasetSource>(c, rank, world, allow_external);
 }
 
 }  // namespace ddnet::tools

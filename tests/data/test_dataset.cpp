@@ -5,15 +5,18 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <set>
 
 #include "data/dataset.h"
 #include "data/inv3.h"
 #include "data/loader.h"
+#include "engine/checksum.h"
 #include "engine/error.h"
 #include "engine/hdf5.h"
 
@@ -562,4 +565,80 @@ TEST_CASE("loader: a constant low-dose training input is refused, naming the sca
                       Contains("constant (after the HU window)"));
   // Validation has no gradient: a constant input is only evaluated.
   REQUIRE_NOTHROW(VolumeLoader(ds, Split::val, o).get(0, 0));
+}
+
+TEST_CASE("dataset: a changed value fails the read of its slice, naming the dataset and checksum",
+          "[data]") {
+  TempDir dir("dataset_checksum");
+  const std::string path = make_dataset(dir, {5, 4}, {Split::train, Split::test});
+  {
+    // One element of slice 3 of scan0/ldct rewritten through HDF5 (the chunks are compressed),
+    // its checksum attribute left as it was.
+    h5::Handle f = open_rw(path);
+    const h5::Handle ds(H5_CHECK(H5Dopen2(f, "scan0/ldct", H5P_DEFAULT)));
+    const h5::Handle fspace(H5_CHECK(H5Dget_space(ds)));
+    const hsize_t at[3] = {3, 2, 1};
+    H5_CHECK(H5Sselect_elements(fspace, H5S_SELECT_SET, 1, at));
+    const hsize_t one[1] = {1};
+    const h5::Handle mspace(H5_CHECK(H5Screate_simple(1, one, nullptr)));
+    const float v = 12345.f;
+    H5_CHECK(H5Dwrite(ds, H5T_NATIVE_FLOAT, mspace, fspace, H5P_DEFAULT, &v));
+    f.close(path);
+  }
+  const Dataset ds = Dataset::open(path);
+  std::vector<float> buf(8 * 6);
+  ds.read_slices(0, true, {2}, buf.data());  // other slices: fine
+  ds.read_slices(0, false, {3}, buf.data());
+  REQUIRE_THROWS_WITH(
+      ds.read_slices(0, true, {3}, buf.data()),
+      Contains(path) && Contains("scan0/ldct") && Contains("slice 3") && Contains("checksum"));
+  // A crop that misses the changed element still reads its whole slice's checksum.
+  REQUIRE_THROWS_WITH(ds.read_slices(0, true, {3}, 5, 2, 3, 2, buf.data()),
+                      Contains("scan0/ldct") && Contains("checksum"));
+  REQUIRE_THROWS_WITH(ds.read(0, true), Contains("scan0/ldct") && Contains("checksum"));
+}
+
+TEST_CASE("dataset: a file written before checksums (no crc32c attribute) still reads", "[data]") {
+  TempDir dir("dataset_no_checksum");
+  const std::string path = make_dataset(dir, {3}, {Split::train});
+  {
+    h5::Handle f = open_rw(path);
+    for (const char* name : {"scan0/ndct", "scan0/ldct"}) {
+      const h5::Handle ds(H5_CHECK(H5Dopen2(f, name, H5P_DEFAULT)));
+      REQUIRE(h5::has_attr(ds, "crc32c", path));
+      H5_CHECK(H5Adelete(ds, "crc32c"));
+    }
+    f.close(path);
+  }
+  const Dataset ds = Dataset::open(path);
+  CHECK(ds.read(0, false).voxels == ramp(3, 8, 6, 1.f, 0.f).voxels);
+  std::vector<float> crop(2 * 2);
+  ds.read_slices(0, true, {1}, 1, 2, 2, 2, crop.data());
+  CHECK(crop[0] == ramp(3, 8, 6, 1.f, 0.f).at(1, 1, 2) + 0.5f);
+}
+
+// Not run by default ([.]): `ddnet_tests "[.bench-checksum]"` prints what the checksums cost a
+// 100 MB write (docs/dataset.md quotes it).
+TEST_CASE("dataset: the cost of checksums on a 100 MB write", "[.bench-checksum]") {
+  TempDir dir("dataset_checksum_cost");
+  Volume v(100, 512, 512);  // float32: 100 MiB
+  std::uint32_t x = 1;
+  for (float& f : v.voxels) f = static_cast<float>((x = x * 1664525u + 1013904223u) >> 20) * 0.5f;
+  const auto t0 = std::chrono::steady_clock::now();
+  {
+    DatasetWriter w(dir / "big.h5");
+    w.add_scan("s", Split::train, v, nullptr, "", StoreAs::float32);
+    w.commit();
+  }
+  const auto t1 = std::chrono::steady_clock::now();
+  const std::uint32_t c = crc32c(v.voxels.data(), v.voxels.size() * sizeof(float));
+  const auto t2 = std::chrono::steady_clock::now();
+  const Dataset ds = Dataset::open(dir / "big.h5");
+  const Volume back = ds.read(0, false);
+  const auto t3 = std::chrono::steady_clock::now();
+  const auto secs = [](auto a, auto b) { return std::chrono::duration<double>(b - a).count(); };
+  std::cerr << "100 MiB float32 volume: write " << secs(t0, t1) << " s, CRC-32C of it "
+            << secs(t1, t2) << " s (crc " << c << "), read back (verified) " << secs(t2, t3)
+            << " s\n";
+  CHECK(back.voxels == v.voxels);
 }

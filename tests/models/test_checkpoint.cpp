@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engine/file_sync.h"
 #include "engine/hdf5.h"
 #include "engine/rng.h"
 #include "graph/arena.h"
@@ -300,4 +301,63 @@ TEST_CASE("train: --resume refuses a checkpoint whose position does not fit the 
       models::train(c, two, true, nullptr),
       Contains("is at step 9 after 1 epochs, which does not fit 2 steps per epoch"));
   std::filesystem::remove_all(out);
+}
+
+namespace {
+// Flips one bit of the raw values of contiguous dataset `name` in the file, behind HDF5's back.
+void flip_raw_byte(const std::string& path, const char* name, std::size_t byte) {
+  haddr_t offset = HADDR_UNDEF;
+  {
+    h5::Handle f(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT)));
+    const h5::Handle ds(H5_CHECK(H5Dopen2(f, name, H5P_DEFAULT)));
+    offset = H5Dget_offset(ds);
+    f.close(path);
+  }
+  REQUIRE(offset != HADDR_UNDEF);
+  std::fstream io(path, std::ios::in | std::ios::out | std::ios::binary);
+  io.seekg(static_cast<std::streamoff>(offset + byte));
+  char c = 0;
+  io.read(&c, 1);
+  c = static_cast<char>(c ^ 0x10);
+  io.seekp(static_cast<std::streamoff>(offset + byte));
+  io.write(&c, 1);
+  REQUIRE(io.good());
+}
+}  // namespace
+
+TEST_CASE("checkpoint: a flipped byte in a tensor fails the load, naming the dataset and checksum",
+          "[checkpoint]") {
+  const std::string path = temp_path("checksum");
+  models::DDnet a({2, kernels::UpsampleMode::linear, 1}), b({2, kernels::UpsampleMode::linear, 2});
+  nn::Arena arena = nn::pack_parameters(a, Device::cpu());
+  nn::Adam adam(arena, {});
+  const std::uint64_t syncs = sync_count();
+  models::save_checkpoint(path, a, &adam, {});
+  CHECK(sync_count() - syncs == 2);           // the file before its rename, the folder after
+  models::load_checkpoint(path, b, nullptr);  // intact: loads
+  SECTION("a weight") {
+    flip_raw_byte(path, "conv1.weight", 13);
+    REQUIRE_THROWS_WITH(models::load_checkpoint(path, b, nullptr),
+                        Contains(path) && Contains("'conv1.weight'") && Contains("checksum"));
+  }
+  SECTION("an optimiser moment") {
+    flip_raw_byte(path, "optimizer/exp_avg", 2);
+    models::load_checkpoint(path, b, nullptr);  // weights only: the moments are not read
+    nn::Arena arena_b = nn::pack_parameters(b, Device::cpu());
+    nn::Adam adam_b(arena_b, {});
+    REQUIRE_THROWS_WITH(models::load_checkpoint(path, b, &adam_b),
+                        Contains(path) && Contains("'exp_avg'") && Contains("checksum"));
+  }
+  SECTION("a file without checksums (written before them) still loads") {
+    {
+      h5::Handle f(H5_CHECK(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT)));
+      const h5::Handle ds(H5_CHECK(H5Dopen2(f, "conv1.weight", H5P_DEFAULT)));
+      REQUIRE(h5::has_attr(ds, "crc32c", path));
+      H5_CHECK(H5Adelete(ds, "crc32c"));
+      f.close(path);
+    }
+    flip_raw_byte(path, "conv1.weight", 13);  // undetectable without its checksum
+    models::load_checkpoint(path, b, nullptr);
+  }
+  std::remove(path.c_str());
 }
