@@ -119,6 +119,7 @@ int run_train(const CLI::App& cmd, const TrainArgs& a) {
   if (world.size() > 1) {
     DDNET_CHECK(a.bucket_mib > 0, "--bucket-mib must be positive");
     DDNET_CHECK(a.comm_timeout > 0, "--comm-timeout must be positive");
+    world.set_timeout(a.comm_timeout);  // every MPI collective of the run (CPU and GPU ranks)
     dist::ReducerOptions ro;
     ro.bucket_bytes = static_cast<std::size_t>(a.bucket_mib * 1024 * 1024);
     ro.first_bucket_bytes = std::min<std::size_t>(ro.bucket_bytes, 1u << 20);
@@ -165,8 +166,10 @@ Command add_train(CLI::App& app) {
   cmd->add_flag("--no-overlap", a->no_overlap,
                 "Data parallel: all-reduce after backward instead of during it");
   cmd->add_option("--comm-timeout", a->comm_timeout,
-                  "Data parallel on GPUs: seconds a gradient all-reduce may wait for the other "
-                  "ranks before the run is ended")
+                  "Data parallel (mpirun): seconds a collective (an MPI one on CPU ranks, at start "
+                  "and for the logged losses on GPU ranks; NCCL's init and all-reduces on GPU "
+                  "ranks) may wait for the other ranks before every rank is ended, naming the "
+                  "ranks that did not arrive")
       ->capture_default_str();
   return {cmd, [cmd, a] { return run_train(*cmd, *a); }};
 }
