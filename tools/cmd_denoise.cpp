@@ -192,6 +192,9 @@ int run(const CLI::App& cmd, const DenoiseArgs& a) {
     DDNET_CHECK(a.width > 0 && a.diff_scale > 0, "--width ", a.width, " and --diff-scale ",
                 a.diff_scale, ": must be > 0 (HU)");
     DDNET_CHECK(a.png_slice >= -1, "--png-slice ", a.png_slice, ": must be >= 0, or -1 (middle)");
+    std::error_code ec;
+    DDNET_CHECK(!fs::exists(a.out, ec) || fs::is_directory(a.out, ec), "--out ", a.out,
+                " exists and is not a folder: give the folder for the denoised scans");
   }
   use_device(device);
   const LoadedModel m = load_model(a.checkpoint, a.model, a.normalise, device);
