@@ -208,6 +208,7 @@ int run(const CLI::App& cmd, const DenoiseArgs& a) {
   if (!a.input.empty()) {  // one scan -> one scan file
     const auto& [output, format] = target;
     const data::Volume in = read_input(a.input);
+    check_denoise_memory("denoise", m, o, a.tiling, a.input, in.slices, in.rows, in.cols);
     data::Volume out = in;
     models::DenoiseStats st;
     out.voxels =
@@ -234,6 +235,11 @@ int run(const CLI::App& cmd, const DenoiseArgs& a) {
   } else {
     which = ds.scans_in(data::parse_split(a.split));
     DDNET_CHECK(!which.empty(), a.dataset, ": no scans in the '", a.split, "' split");
+  }
+  for (const std::size_t i : which) {
+    const data::ScanInfo& info = ds.scans()[i];
+    check_denoise_memory("denoise", m, o, a.tiling, a.dataset + "#" + info.name, info.slices,
+                         info.rows, info.cols);
   }
   fs::create_directories(a.out);
   nlohmann::json report = nlohmann::json::object();

@@ -104,6 +104,12 @@ int run(const EvalArgs& a) {
     r.models.push_back(std::move(mr));
   }
 
+  for (const std::size_t i : which)
+    for (std::size_t m = 0; m < loaded.size(); ++m)
+      check_denoise_memory("eval", loaded[m], options[m], a.tiling,
+                           a.dataset + "#" + ds.scans()[i].name, ds.scans()[i].slices,
+                           ds.scans()[i].rows, ds.scans()[i].cols);
+
   for (std::size_t n = 0; n < which.size(); ++n) {
     const std::size_t i = which[n];
     const std::string& name = ds.scans()[i].name;
