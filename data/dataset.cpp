@@ -47,6 +47,7 @@ void write_volume(hid_t group, const char* name, const Volume& v, StoreAs store,
   for (const float x : v.voxels)
     DDNET_CHECK(std::isfinite(x), where, "/", name, ": refusing to store a non-finite value (", x,
                 ") from ", v.source);
+  check_hu(v, where + "/" + name + " (from " + v.source + ")");
   const hsize_t dims[3] = {static_cast<hsize_t>(v.slices), static_cast<hsize_t>(v.rows),
                            static_cast<hsize_t>(v.cols)};
   const Handle space(H5_CHECK_MSG(H5Screate_simple(3, dims, nullptr), where,
@@ -439,8 +440,12 @@ void Dataset::read_slices(std::size_t index, bool ldct, const std::vector<std::i
                   ": cannot read slice ", k, " (truncated or corrupt file?)");
     }
     for (std::int64_t j = 0; j < h * w; ++j)
-      DDNET_CHECK(std::isfinite(dst[j]), where, ": slice ", k, " holds a non-finite value (",
-                  dst[j], ") at row ", r0 + j / w, ", col ", c0 + j % w);
+      DDNET_CHECK(plausible_hu(dst[j]), where, ": slice ", k, " holds ",
+                  std::isfinite(dst[j]) ? "" : "a non-finite value (", dst[j],
+                  std::isfinite(dst[j]) ? "" : ")", " at row ", r0 + j / w, ", col ", c0 + j % w,
+                  std::isfinite(dst[j])
+                      ? detail::concat(", not a CT value in HU (|HU| <= ", kMaxAbsHU, ")")
+                      : std::string());
   }
 }
 

@@ -71,10 +71,12 @@ Volume read_scan(const std::string& path) {
   std::error_code ec;
   DDNET_CHECK(fs::exists(sp.path, ec), "read_scan: ", path, " does not exist");
   const ScanFormat f = format_from_path(path);
-  if (f == ScanFormat::dicom) return read_dicom(sp, path);
-  if (f == ScanFormat::tiff && fs::is_directory(sp.path, ec))
-    return read_tiff_folder(sp.path, path);
-  return read_image_file(sp.path, f, path);
+  Volume v = f == ScanFormat::dicom ? read_dicom(sp, path)
+             : f == ScanFormat::tiff && fs::is_directory(sp.path, ec)
+                 ? read_tiff_folder(sp.path, path)
+                 : read_image_file(sp.path, f, path);
+  check_hu(v, "read_scan: " + path);
+  return v;
 }
 
 void write_scan(const Volume& v, const std::string& path, ScanFormat format,

@@ -211,6 +211,11 @@ void check_meta_complete(const fs::path& file, const std::string& shown) {
   }
   DDNET_CHECK(available >= expected, "read_scan: ", shown, " is truncated: ", available,
               " bytes of voxel data where its header promises ", expected);
+  // More data than the header declares: a DimSize that undercounts (slices dropped silently).
+  DDNET_CHECK(compressed || available == expected, "read_scan: ", shown, " holds ", available,
+              " bytes of voxel data where its header declares ", expected, " (DimSize ",
+              keys["DimSize"], ", ", keys["ElementType"],
+              "): the header does not describe the data (too few slices declared?)");
 }
 
 // NIfTI's reader looks for <name>.nii before <name>.nii.gz whichever it is given, so a file with

@@ -21,6 +21,17 @@ Volume Volume::slab(std::int64_t begin, std::int64_t count) const {
   return out;
 }
 
+void check_hu(const Volume& v, const std::string& where) {
+  for (std::size_t n = 0; n < v.voxels.size(); ++n) {
+    if (plausible_hu(v.voxels[n])) continue;
+    const auto i = static_cast<std::int64_t>(n);
+    DDNET_FAIL(where, ": voxel (", i / (v.rows * v.cols), ", ", (i / v.cols) % v.rows, ", ",
+               i % v.cols, ") (slice, row, col) holds ", v.voxels[n],
+               ", not a CT value in HU (|HU| <= ", kMaxAbsHU,
+               "): a wrong rescale slope/intercept, another unit, or corrupt data");
+  }
+}
+
 void clamp_below(Volume& v, float lo) {
   for (float& x : v.voxels) x = std::max(x, lo);
 }

@@ -49,4 +49,14 @@ struct Volume {
 inline constexpr float kMinHU = -1024.0f;
 void clamp_below(Volume& v, float lo = kMinHU);
 
+// No CT value in HU comes near this (air -1000, bone ~2000, metal ~30000 on extended scales, raw
+// unsigned 16-bit values up to 65535): larger magnitudes are a wrong scale or corrupt data, and
+// would swamp the normalisation and the scores (a PSNR of 688 dB from +-3e38).
+inline constexpr float kMaxAbsHU = 1e5f;
+inline bool plausible_hu(float x) {
+  return x >= -kMaxAbsHU && x <= kMaxAbsHU;  // false for NaN
+}
+// Throws, naming `where` and the first voxel (slice, row, col) that is not plausible_hu.
+void check_hu(const Volume& v, const std::string& where);
+
 }  // namespace ddnet::data

@@ -6,6 +6,15 @@
 //
 // Collectives here work on host memory through MPI (GPU buffers go through NCCL: dist/nccl.h).
 // Every call on a world of one is a no-op or a copy. Errors name the collective and the rank.
+//
+// No collective waits forever: each is started non-blocking and polled (sleeping between polls,
+// so a waiting rank does not burn a core as MPI's blocking calls do) until it completes or
+// timeout_s() passes. A rank that has waited in collective #k for a moment tells the others so
+// (a small message on a communicator of its own); at the timeout the rank waits that moment more,
+// then names the ranks from which no word of reaching #k came (a stopped, hung or far slower
+// rank) in the error it throws. After a timeout the world is broken: every later collective
+// throws at once, finalize() skips MPI_Finalize (it would wait for the missing rank), and the
+// command ends every rank (abort()).
 #pragma once
 
 #include <cstddef>
@@ -26,7 +35,7 @@ class Request {
   Request& operator=(Request&& o) noexcept;
   Request(const Request&) = delete;
   Request& operator=(const Request&) = delete;
-  void wait();
+  void wait();  // for at most the world's timeout_s(), then throws naming the missing ranks
   bool test();  // true once finished (then wait() returns at once)
   bool pending() const { return impl_ != nullptr; }
 
@@ -51,6 +60,11 @@ class World {
   bool uses_mpi() const { return mpi_; }
   bool is_root() const { return rank_ == 0; }
 
+  // Seconds a collective may wait for the other ranks before it throws (default 600; `ddnet
+  // train --comm-timeout`). Positive.
+  void set_timeout(double seconds);
+  double timeout_s() const { return timeout_s_; }
+
   void barrier() const;
   void broadcast(void* data, std::size_t bytes, int root = 0) const;
   void allreduce_sum(float* data, std::size_t n) const;      // in place
@@ -69,10 +83,20 @@ class World {
   void finalize();
 
  private:
-  World() = default;
+  World();
+  ~World();
+  friend class Request;
+  // Collective number `seq` (`what`) was started as `*request` (an MPI_Request): polls it until
+  // it completes, for at most timeout_s(); throws naming the ranks that did not reach it.
+  void complete(void* request, std::uint64_t seq, const std::string& what) const;
+  // The number of the next collective; throws when an earlier one timed out.
+  std::uint64_t start(const std::string& what) const;
   bool mpi_ = false, finalized_ = false;
   int rank_ = 0, size_ = 1, local_rank_ = 0, local_size_ = 1;
+  double timeout_s_ = 600;
   void* local_comm_ = nullptr;  // MPI_Comm of this machine's ranks
+  struct Watch;                 // who reached which collective (world.cpp)
+  std::unique_ptr<Watch> watch_;
 };
 
 // True when a launcher's variables say this process is one rank of several.

@@ -195,6 +195,9 @@ int run(const CLI::App& cmd, const DenoiseArgs& a) {
     DDNET_CHECK(a.width > 0 && a.diff_scale > 0, "--width ", a.width, " and --diff-scale ",
                 a.diff_scale, ": must be > 0 (HU)");
     DDNET_CHECK(a.png_slice >= -1, "--png-slice ", a.png_slice, ": must be >= 0, or -1 (middle)");
+    std::error_code ec;
+    DDNET_CHECK(!fs::exists(a.out, ec) || fs::is_directory(a.out, ec), "--out ", a.out,
+                " exists and is not a folder: give the folder for the denoised scans");
   }
   use_device(device);
   const LoadedModel m = load_model(a.checkpoint, a.model, a.normalise, device);
@@ -208,6 +211,7 @@ int run(const CLI::App& cmd, const DenoiseArgs& a) {
   if (!a.input.empty()) {  // one scan -> one scan file
     const auto& [output, format] = target;
     const data::Volume in = read_input(a.input, a.allow_external);
+    check_denoise_memory("denoise", m, o, a.tiling, a.input, in.slices, in.rows, in.cols);
     std::cerr << "denoise: " << a.input << ": " << in.slices << "x" << in.rows << "x" << in.cols
               << " voxels read, denoising\n";
     data::Volume out = in;
@@ -236,6 +240,11 @@ int run(const CLI::App& cmd, const DenoiseArgs& a) {
   } else {
     which = ds.scans_in(data::parse_split(a.split));
     DDNET_CHECK(!which.empty(), a.dataset, ": no scans in the '", a.split, "' split");
+  }
+  for (const std::size_t i : which) {
+    const data::ScanInfo& info = ds.scans()[i];
+    check_denoise_memory("denoise", m, o, a.tiling, a.dataset + "#" + info.name, info.slices,
+                         info.rows, info.cols);
   }
   fs::create_directories(a.out);
   nlohmann::json report = nlohmann::json::object();

@@ -47,6 +47,9 @@ int run(const EvalArgs& a) {
               "eval: ", a.labels.size(), " --label(s) for ", a.checkpoints.size(),
               " --checkpoint(s): give one per checkpoint, or none");
   DDNET_CHECK(a.diff_scale > 0 && a.width > 0, "eval: --diff-scale and --width must be positive");
+  std::error_code ec;
+  DDNET_CHECK(!std::filesystem::exists(a.out, ec) || std::filesystem::is_directory(a.out, ec),
+              "eval: --out ", a.out, " exists and is not a folder: give the report's folder");
   const Device device = Device::parse(a.device);
   use_device(device);
   const data::Dataset ds = data::Dataset::open(a.dataset, a.allow_external);
@@ -68,6 +71,15 @@ int run(const EvalArgs& a) {
   for (const std::size_t i : which)
     DDNET_CHECK(ds.scans()[i].has_ldct, a.dataset, ": scan '", ds.scans()[i].name,
                 "' has no low-dose volume (ldct) to denoise");
+  // Before any work: MS-SSIM (five 2x levels) scores no slice below 16 x 16 (SSIM: 11 x 11),
+  // and a report of NaN scores is no evaluation.
+  for (const std::size_t i : which) {
+    const data::ScanInfo& si = ds.scans()[i];
+    DDNET_CHECK(si.rows >= 16 && si.cols >= 16, a.dataset, ": scan '", si.name, "' has slices of ",
+                si.rows, " x ", si.cols,
+                ": too small to score (MS-SSIM's five levels need at least 16 x 16); leave it out "
+                "(--scan) or evaluate larger scans");
+  }
 
   EvalReport r;
   r.dataset = a.dataset;
@@ -92,6 +104,12 @@ int run(const EvalArgs& a) {
     mr.log = read_training_log(a.checkpoints[m]);
     r.models.push_back(std::move(mr));
   }
+
+  for (const std::size_t i : which)
+    for (std::size_t m = 0; m < loaded.size(); ++m)
+      check_denoise_memory("eval", loaded[m], options[m], a.tiling,
+                           a.dataset + "#" + ds.scans()[i].name, ds.scans()[i].slices,
+                           ds.scans()[i].rows, ds.scans()[i].cols);
 
   for (std::size_t n = 0; n < which.size(); ++n) {
     const std::size_t i = which[n];

@@ -2,6 +2,7 @@
 // one option per field of models::train_config_fields(), the data-parallel options, then
 // models::train on the sample source for this rank.
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -12,8 +13,10 @@
 #include <variant>
 #include <vector>
 
+#include "data/dataset.h"
 #include "dist/world.h"
 #include "engine/error.h"
+#include "models/memory_estimate.h"
 #include "models/train.h"
 #include "tools/commands.h"
 #include "tools/data_parallel.h"
@@ -31,6 +34,7 @@ struct TrainArgs {
   double bucket_mib = 25;
   bool no_overlap = false;
   double comm_timeout = 600;
+  bool ignore_memory_estimate = false;
 };
 
 std::string read_file(const std::string& path) {
@@ -106,6 +110,48 @@ void check_run_folder(const models::TrainConfig& c, const TrainArgs& a, bool roo
             << " file(s) of the earlier run in " << c.out << "\n";
 }
 
+// Input voxels of one training step: batch x slices x crop (2D: batch x crop); a crop of 0 takes
+// whole slices, the largest of the dataset's.
+std::int64_t voxels_per_step(const models::TrainConfig& c) {
+  std::int64_t plane = c.size * c.size;
+  if (c.size == 0 && !c.dataset.empty()) {
+    const data::Dataset ds = data::Dataset::open(c.dataset);
+    for (const data::ScanInfo& s : ds.scans()) plane = std::max(plane, s.rows * s.cols);
+  }
+  return static_cast<std::int64_t>(c.batch) * (c.model == "3d" ? c.slices : 1) * plane;
+}
+
+// Before any work: the run's estimated memory against what this machine (GPU) has left.
+void check_training_memory(const models::TrainConfig& c, const Device& device,
+                           const dist::World& world, bool enforce) {
+  const models::MemoryEstimate e = models::estimate_training_memory(
+      c.model == "3d" ? 3 : 2, voxels_per_step(c), device, c.memory == "lean");
+  std::string where;
+  const double available = models::available_memory(device, &where);
+  if (world.is_root())
+    std::cerr << "ddnet train: memory estimate per rank: " << e.str() << "; "
+              << std::llround(available / (1024.0 * 1024.0)) << " MiB " << where << "\n";
+  if (!enforce) return;
+  // The largest crop (a multiple of 16) whose estimate fits, for the advice.
+  const int sharing = device.is_cpu() ? world.local_size() : 1;
+  std::int64_t fits = 0;
+  for (std::int64_t size = 16; size <= 65536; size += 16) {
+    models::TrainConfig smaller = c;
+    smaller.size = size;
+    const models::MemoryEstimate es = models::estimate_training_memory(
+        c.model == "3d" ? 3 : 2, voxels_per_step(smaller), device, c.memory == "lean");
+    if (es.total() * sharing > available) break;
+    fits = size;
+  }
+  models::check_memory("train", e, device, sharing,
+                       std::string("Give a smaller --size (the crop; activations grow with its "
+                                   "square") +
+                           (fits > 0 ? "; --size " + std::to_string(fits) + " would fit" : "") +
+                           ")" + (c.model == "3d" ? ", fewer --slices" : "") +
+                           (c.memory == "fast" ? ", --memory lean (about 25 % less)" : "") +
+                           " or a smaller --batch, or a device with more memory");
+}
+
 int run_train(const CLI::App& cmd, const TrainArgs& a) {
   models::TrainConfig c = effective_config(cmd, a);
   if (a.print_config) {
@@ -114,11 +160,16 @@ int run_train(const CLI::App& cmd, const TrainArgs& a) {
   }
   c.validate();
   dist::World& world = dist::World::get();
+  // This rank's device as MpiSync::device picks it (the GPU of its local rank).
+  Device device = Device::parse(c.device);
+  if (device.is_cuda() && world.local_size() > 1) device = Device::cuda(world.local_rank());
+  check_training_memory(c, device, world, !a.ignore_memory_estimate);
   check_run_folder(c, a, world.is_root());
   std::unique_ptr<MpiSync> sync;
   if (world.size() > 1) {
     DDNET_CHECK(a.bucket_mib > 0, "--bucket-mib must be positive");
     DDNET_CHECK(a.comm_timeout > 0, "--comm-timeout must be positive");
+    world.set_timeout(a.comm_timeout);  // every MPI collective of the run (CPU and GPU ranks)
     dist::ReducerOptions ro;
     ro.bucket_bytes = static_cast<std::size_t>(a.bucket_mib * 1024 * 1024);
     ro.first_bucket_bytes = std::min<std::size_t>(ro.bucket_bytes, 1u << 20);
@@ -164,14 +215,19 @@ Command add_train(CLI::App& app) {
               opt->check(CLI::NonNegativeNumber);
           },
           f.member);
+  cmd->add_flag("--ignore-memory-estimate", a->ignore_memory_estimate,
+                "Train even when the estimated memory (printed at start) exceeds what the machine "
+                "or GPU has available");
   cmd->add_option("--bucket-mib", a->bucket_mib,
                   "Data parallel (mpirun): gradient bucket size in MiB")
       ->capture_default_str();
   cmd->add_flag("--no-overlap", a->no_overlap,
                 "Data parallel: all-reduce after backward instead of during it");
   cmd->add_option("--comm-timeout", a->comm_timeout,
-                  "Data parallel on GPUs: seconds a gradient all-reduce may wait for the other "
-                  "ranks before the run is ended")
+                  "Data parallel (mpirun): seconds a collective (an MPI one on CPU ranks, at start "
+                  "and for the logged losses on GPU ranks; NCCL's init and all-reduces on GPU "
+                  "ranks) may wait for the other ranks before every rank is ended, naming the "
+                  "ranks that did not arrive")
       ->capture_default_str();
   return {cmd, [cmd, a] { return run_train(*cmd, *a); }};
 }

@@ -3,10 +3,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <sstream>
 
 #include "engine/error.h"
 #include "models/checkpoint.h"
+#include "models/memory_estimate.h"
 
 namespace ddnet::tools {
 
@@ -58,6 +60,28 @@ void add_tiling_options(CLI::App* cmd, TilingArgs& t) {
       ->capture_default_str();
   cmd->add_option("--batch", t.batch, "Tiles (2D models: slices) per forward pass")
       ->capture_default_str();
+  cmd->add_flag("--ignore-memory-estimate", t.ignore_memory_estimate,
+                "Denoise even when the estimated memory exceeds what the machine or GPU has "
+                "available");
+}
+
+void check_denoise_memory(const std::string& command, const LoadedModel& m,
+                          const models::DenoiseOptions& o, const TilingArgs& t,
+                          const std::string& scan, std::int64_t d, std::int64_t h, std::int64_t w) {
+  if (t.ignore_memory_estimate) return;
+  const int dims = m.net->dims();
+  const models::TileGrid g = models::denoise_tiles(dims, d, h, w, o);
+  const std::int64_t per_pass = std::min<std::int64_t>(o.batch, g.count());
+  const models::MemoryEstimate e = models::estimate_denoise_memory(
+      dims, g.tile_voxels(), per_pass, g.extent[0] * g.extent[1] * g.extent[2], o.device);
+  models::check_memory(
+      command + " " + scan + " (" + std::to_string(d) + "x" + std::to_string(h) + "x" +
+          std::to_string(w) + ", " + std::to_string(g.count()) + " tile(s) of " +
+          std::to_string(g.size[0]) + "x" + std::to_string(g.size[1]) + "x" +
+          std::to_string(g.size[2]) + ")",
+      e, o.device, 1,
+      "Cut the scan into smaller tiles: --tile (e.g. --tile 64, or RxC for a 2D model) or "
+      "--memory-mib (the activation budget that sizes them), or give a smaller --batch");
 }
 
 void apply_tiling(const TilingArgs& t, models::DenoiseOptions& o) {

@@ -38,8 +38,16 @@ struct TilingArgs {
   std::string tile;  // "S", "RxC" or "SxRxC" (slices, rows, cols); empty: whole volume or budget
   std::int64_t overlap = 32, batch = 1;
   double memory_mib = 0;
+  bool ignore_memory_estimate = false;
 };
 void add_tiling_options(CLI::App* cmd, TilingArgs& t);
 void apply_tiling(const TilingArgs& t, models::DenoiseOptions& o);  // errors name the option
+
+// Before denoising a (d, h, w) scan with `o`: the estimated memory (models/memory_estimate.h)
+// against what the device has left; throws, naming the estimate and what to change (--tile,
+// --memory-mib, --batch), unless --ignore-memory-estimate was given.
+void check_denoise_memory(const std::string& command, const LoadedModel& m,
+                          const models::DenoiseOptions& o, const TilingArgs& t,
+                          const std::string& scan, std::int64_t d, std::int64_t h, std::int64_t w);
 
 }  // namespace ddnet::tools

@@ -127,6 +127,9 @@ TEST_CASE("dataset: writer refuses bad scans and leaves no file without commit",
     REQUIRE_THROWS_WITH(w.add_scan("a", Split::val, nd, nullptr), Contains("used twice"));
     nd.voxels[3] = std::nanf("");
     REQUIRE_THROWS_WITH(w.add_scan("c", Split::train, nd, nullptr), Contains("non-finite"));
+    nd.voxels[3] = 3e38f;  // finite, but no HU: it would swamp normalisation and scores
+    REQUIRE_THROWS_WITH(w.add_scan("d", Split::train, nd, nullptr),
+                        Contains("holds 3e+38, not a CT value in HU"));
   }  // no commit: nothing at `path`, no temporary either
   CHECK(!fs::exists(path));
   CHECK(fs::is_empty(dir.path));
@@ -181,6 +184,7 @@ TEST_CASE("dataset: open names what is wrong", "[data]") {
           .close("scan2/ldct");
       std::vector<float> nan(4 * 8 * 6, 1.f);
       nan[8 * 6 + 7] = std::nanf("");
+      nan[2 * 8 * 6 + 5] = -3e38f;
       H5_CHECK(H5Ldelete(f, "scan3/ldct", H5P_DEFAULT));
       h5::Handle d(H5_CHECK(H5Dcreate2(f, "scan3/ldct", H5T_IEEE_F32LE, space, H5P_DEFAULT,
                                        H5P_DEFAULT, H5P_DEFAULT)));
@@ -203,6 +207,10 @@ TEST_CASE("dataset: open names what is wrong", "[data]") {
     REQUIRE_THROWS_WITH(
         ds.read(0, true),
         Contains("scan3/ldct: slice 1 holds a non-finite value (nan) at row 1, col 1"));
+    std::vector<float> slice(8 * 6);
+    REQUIRE_THROWS_WITH(
+        ds.read_slices(0, true, {2}, slice.data()),
+        Contains("scan3/ldct: slice 2 holds -3e+38 at row 0, col 5, not a CT value in HU"));
   }
 }
 

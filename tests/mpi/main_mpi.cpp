@@ -5,11 +5,18 @@
 //   `fault-train`: data-parallel training (2D-DDnet, synthetic data, batch 1 per rank) where
 //                  rank 1's data fails at step 3 while rank 0 goes on into the step's gradient
 //                  all-reduce.
-// Either way every rank must end, non-zero, naming rank 1's error.
+// Either way every rank must end, non-zero, naming rank 1's error. And (tests/mpi/stall.sh):
+//   `stall`:       rank 1 stops itself (SIGSTOP) while rank 0 waits in a barrier with a 2 s
+//                  timeout: rank 0 must end every rank after about 2 s, naming rank 1, having
+//                  used little CPU while it waited (it prints the seconds waited and used).
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
+#include <sys/resource.h>
 #include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
 
 #include <chrono>
 #include <cstring>
@@ -67,12 +74,40 @@ int train_with_fault(ddnet::dist::World& w) {
   return 0;
 }
 
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+int stall(ddnet::dist::World& w) {
+  w.set_timeout(2.0);
+  w.barrier();  // both ranks are up
+  if (w.rank() == 1) std::raise(SIGSTOP);
+  const auto t0 = std::chrono::steady_clock::now();
+  const double cpu0 = cpu_seconds();
+  try {
+    w.barrier();  // rank 0 waits here for a rank that is stopped
+  } catch (const std::exception& e) {
+    const double waited =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double cpu = cpu_seconds() - cpu0;
+    std::printf("stall: rank %d waited %.2f s using %.3f s of CPU (%.1f%%)\n", w.rank(), waited,
+                cpu, 100 * cpu / waited);
+    std::fflush(stdout);
+    w.abort(e.what(), 3);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   ddnet::dist::World& w = ddnet::dist::World::init();
   const bool fault = argc > 1 && std::strcmp(argv[1], "fault") == 0;
   const bool fault_train = argc > 1 && std::strcmp(argv[1], "fault-train") == 0;
+  if (argc > 1 && std::strcmp(argv[1], "stall") == 0) return stall(w);
   if (fault || fault_train) {
     try {
       if (fault_train) return train_with_fault(w);

@@ -78,4 +78,20 @@ grep -q "key 'epochs' is 99999999999999; expected an integer in" "$tmp/big.log" 
 echo '{"modle": "2d"}' >"$tmp/bad.json"
 if "$ddnet" train --config "$tmp/bad.json" 2>"$tmp/bad.log"; then echo "unknown key accepted"; exit 1; fi
 grep -q "unknown key 'modle'" "$tmp/bad.log" || { cat "$tmp/bad.log"; exit 1; }
+# Too large for memory (issue 23, item 9): refused at once with the estimate, not OOM-killed
+# after minutes. 2D-DDnet on a 65536^2 crop needs terabytes; the refusal comes before any work
+# (no run folder) within seconds. (Under ulimit -v, so that a build without the estimate fails
+# to allocate instead of taking the machine's memory.)
+start=$(date +%s)
+rc=0; (ulimit -v 4000000; exec "$ddnet" train --model 2d --size 65536 --progress false \
+  --out "$tmp/huge") >"$tmp/huge.log" 2>&1 || rc=$?
+took=$(( $(date +%s) - start ))
+[[ $rc == 1 ]] || { echo "a 65536^2 crop: exit $rc, expected 1"; cat "$tmp/huge.log"; exit 1; }
+grep -q "train: this needs about .* TiB\|train: this needs about .* GiB" "$tmp/huge.log" &&
+  grep -q "but only .* is \(available\|left\)" "$tmp/huge.log" &&
+  grep -q "Give a smaller --size" "$tmp/huge.log" || { echo "no memory estimate in the refusal"; cat "$tmp/huge.log"; exit 1; }
+(( took < 20 )) || { echo "the refusal took ${took} s"; exit 1; }
+[[ ! -e "$tmp/huge" ]] || { echo "a refused run made its folder"; exit 1; }
+# The estimate is printed for every run.
+grep -q "ddnet train: memory estimate per rank: about" "$tmp/a.log" || { cat "$tmp/a.log"; exit 1; }
 echo "train cli: logs, checkpoints, override, interrupt exit codes, resume, run folders and option errors as expected"

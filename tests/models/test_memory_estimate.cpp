@@ -1,0 +1,77 @@
+// Memory estimates (models/memory_estimate.h): the estimate against the peak resident memory
+// measured on the CPU (docs/memory.md), the refusal's message, and the available memory.
+#include <catch2/catch.hpp>
+
+#include "engine/error.h"
+#include "models/memory_estimate.h"
+
+using namespace ddnet;
+using Catch::Contains;
+
+namespace {
+constexpr double kMiB = 1024.0 * 1024.0;
+}
+
+TEST_CASE("memory estimate: training within 15% of the measured peak RSS", "[models][memory]") {
+  struct Point {
+    int dims;
+    std::int64_t voxels;
+    bool lean;
+    double measured_mib;  // /usr/bin/time %M of `ddnet train` (docs/memory.md)
+  };
+  for (const Point& p :
+       {Point{3, 16 * 64 * 64, true, 288}, Point{3, 16 * 96 * 96, true, 431},
+        Point{3, 16 * 128 * 128, true, 596}, Point{3, 2 * 32 * 64 * 64, true, 611},
+        Point{2, 128 * 128, true, 99}, Point{2, 256 * 256, true, 206},
+        Point{2, 512 * 512, true, 683}, Point{2, 4 * 256 * 256, true, 706},
+        Point{3, 16 * 64 * 64, false, 295}, Point{3, 16 * 96 * 96, false, 477},
+        Point{3, 16 * 128 * 128, false, 700}, Point{3, 2 * 32 * 64 * 64, false, 680},
+        Point{2, 128 * 128, false, 111}, Point{2, 256 * 256, false, 248},
+        Point{2, 512 * 512, false, 831}, Point{2, 4 * 256 * 256, false, 820}}) {
+    const double est =
+        models::estimate_training_memory(p.dims, p.voxels, Device::cpu(), p.lean).total() / kMiB;
+    INFO(p.dims << "D, " << p.voxels << " voxels per step, " << (p.lean ? "lean" : "fast")
+                << ": estimate " << est << " MiB, measured " << p.measured_mib << " MiB");
+    CHECK(std::abs(est - p.measured_mib) / p.measured_mib < 0.15);
+  }
+}
+
+TEST_CASE("memory estimate: denoising within 15% of the measured peak RSS", "[models][memory]") {
+  struct Point {
+    int dims;
+    std::int64_t tile, volume;
+    double measured_mib;
+  };
+  for (const Point& p :
+       {Point{3, 32 * 128 * 128, 32 * 128 * 128, 821},
+        Point{3, 64 * 192 * 192, 64 * 192 * 192, 2976}, Point{2, 256 * 256, 32 * 256 * 256, 234},
+        Point{2, 512 * 512, 16 * 512 * 512, 650}}) {
+    const double est =
+        models::estimate_denoise_memory(p.dims, p.tile, 1, p.volume, Device::cpu()).total() / kMiB;
+    INFO(p.dims << "D, tile " << p.tile << ", volume " << p.volume << ": estimate " << est
+                << " MiB, measured " << p.measured_mib << " MiB");
+    CHECK(std::abs(est - p.measured_mib) / p.measured_mib < 0.15);
+  }
+}
+
+TEST_CASE("memory estimate: a run that cannot fit is refused with the estimate and the advice",
+          "[models][memory]") {
+  std::string where;
+  const double available = models::available_memory(Device::cpu(), &where);
+  INFO(where);
+  REQUIRE(available > 0);  // Linux: MemAvailable
+  CHECK_THAT(where, Contains("MemAvailable") || Contains("memory.max"));
+  // 2D-DDnet on a 65536^2 crop: terabytes.
+  const auto e = models::estimate_training_memory(2, std::int64_t{65536} * 65536, Device::cpu());
+  CHECK(e.total() > 1e12);
+  CHECK_THROWS_WITH(models::check_memory("train", e, Device::cpu(), 1, "Give a smaller --size"),
+                    Contains("train: this needs about") &&
+                        Contains("for 4294967296 input voxels at once") && Contains("but only") &&
+                        Contains("Give a smaller --size") && Contains("--ignore-memory-estimate"));
+  // Ranks of one machine share it: the estimate counts once per rank.
+  const auto small = models::estimate_training_memory(2, 64 * 64, Device::cpu());
+  CHECK_NOTHROW(models::check_memory("train", small, Device::cpu(), 1, ""));
+  CHECK_THROWS_WITH(models::check_memory("train", small, Device::cpu(),
+                                         static_cast<int>(available / small.total()) + 1, ""),
+                    Contains("per process, x"));
+}
