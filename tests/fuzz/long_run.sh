@@ -31,11 +31,11 @@ while :; do
   rc=$?
   set -e
   runs=$((runs + 1))
-  n=$(grep -oE '[0-9]+ executions in|execution [0-9]+ of this run' "$log" | grep -oE '[0-9]+' | tail -1)
+  n=$( (grep -aoE '[0-9]+ executions in|execution [0-9]+ of this run' "$log" || true) | grep -oE '[0-9]+' | tail -1 || true)
   execs=$((execs + ${n:-0}))
   if ((rc != 0)); then
     crashes=$((crashes + 1))
-    grep -E 'saved as|SUMMARY|uncaught|Assertion|runtime error|timeout|longer than' "$log" | head -4 | sed 's/^/  /'
+    (grep -aE 'saved as|SUMMARY|uncaught|Assertion|runtime error|longer than' "$log" || true) | head -4 | sed 's/^/  /'
   fi
   seed=$((seed + 1))
 done
