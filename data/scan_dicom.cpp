@@ -185,8 +185,9 @@ bool dicom_lengths_fit(const fs::path& file, std::string* why) {
     if (len > size - at - header) {
       char tag[16];
       std::snprintf(tag, sizeof tag, "(%04x,%04x)", group, element);
-      *why = std::string("element ") + tag + " declares " + std::to_string(len) +
-             " bytes where the file has " + std::to_string(size - at - header) + " left";
+      *why = std::string("truncated or corrupt: element ") + tag + " declares " +
+             std::to_string(len) + " bytes where the file has " +
+             std::to_string(size - at - header) + " left";
       return false;
     }
     if (group == 0x0002 && element == 0x0010) {  // the transfer syntax

@@ -25,6 +25,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <new>
 #include <set>
 #include <sstream>
 #include <string>
@@ -252,7 +253,11 @@ void check_meta_complete(const fs::path& file, const std::string& shown) {
           }
         }
       }
-      if (header_line.find("ElementDataFile") != std::string::npos) break;
+      // The voxels follow ElementDataFile = LOCAL; with another value MetaIO may read on (found
+      // by fuzzing: a 447-byte line after "ElementDataFile = LOCet..." overflowed it too).
+      if (header_line.find("ElementDataFile") != std::string::npos &&
+          header_line.find("LOCAL") != std::string::npos)
+        break;
     }
   }
   while (std::getline(in, line)) {
@@ -277,7 +282,20 @@ void check_meta_complete(const fs::path& file, const std::string& shown) {
   }
   DDNET_CHECK(header_end != 0 || !in.eof(), "read_scan: ", shown,
               " is truncated or incomplete: its header ends before ElementDataFile");
-  if (header_end == 0 || keys.count("HeaderSize") != 0) return;
+  if (header_end == 0) return;
+  {
+    // A named data file must exist: MetaIO sizes compressed data from the file it cannot open
+    // and allocated 2^63 bytes (found by fuzzing: the scan_mha regression), before any check
+    // below that the header's keys would skip.
+    const std::string& named = keys["ElementDataFile"];
+    if (named != "LOCAL" && named != "LIST" && named.find('%') == std::string::npos) {
+      std::error_code ec;
+      DDNET_CHECK(named.find('\0') == std::string::npos &&
+                      fs::is_regular_file(file.parent_path() / named, ec),
+                  "read_scan: ", shown, " names the data file ", named, ", which does not exist");
+    }
+  }
+  if (keys.count("HeaderSize") != 0) return;
   const std::map<std::string, std::uint64_t> sizes = {
       {"MET_CHAR", 1},  {"MET_UCHAR", 1},  {"MET_SHORT", 2},     {"MET_USHORT", 2},
       {"MET_INT", 4},   {"MET_UINT", 4},   {"MET_LONG", 4},      {"MET_ULONG", 4},
@@ -493,7 +511,7 @@ void check_size_fits_file(itk::ImageIOBase* io, const fs::path& file, ScanFormat
       name = name.substr(i);
       if (f == ScanFormat::mha && name == "LOCAL") break;
       if (name.rfind("LIST", 0) == 0 || name.find('%') != std::string::npos ||
-          name.find(' ') != std::string::npos) {
+          (f == ScanFormat::nrrd && name.find(' ') != std::string::npos)) {
         bounded = false;
       } else {
         const fs::path data =
@@ -587,6 +605,9 @@ Volume read_image_file(const fs::path& file, ScanFormat f, const std::string& sh
     reader->Update();
   } catch (const itk::ExceptionObject& e) {
     DDNET_FAIL("read_scan: cannot read ", shown, ": ", describe(e));
+  } catch (const std::bad_alloc&) {
+    DDNET_FAIL("read_scan: not enough memory to read ", shown, " (its header promises ",
+               io->GetImageSizeInBytes(), " bytes)");
   }
   Volume v = to_volume(reader->GetOutput(), shown);
   check_finite_read(v, shown);
