@@ -62,8 +62,8 @@ void read_dataset(hid_t file, hid_t loc, const std::string& name, Tensor& into,
   // allocates per element while converting (found by fuzzing: the checkpoint regression
   // hdf5_4gb_alloc took 4 GB and 6 s per read). Weights are stored as 4- or 8-byte numbers.
   {
-    const Handle type(H5_CHECK_MSG(H5Dget_type(ds), path, ": cannot read the type of dataset ",
-                                   name));
+    const Handle type(
+        H5_CHECK_MSG(H5Dget_type(ds), path, ": cannot read the type of dataset ", name));
     const std::size_t size = H5Tget_size(type);
     DDNET_CHECK(size >= 1 && size <= 16, path, ": dataset '", name, "' has elements of ", size,
                 " bytes; weights are numbers of at most 16 bytes");
