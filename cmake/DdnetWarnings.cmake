@@ -15,6 +15,15 @@ if(DDNET_SANITIZE)
     $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all>)
   target_link_options(ddnet_options INTERFACE -fsanitize=address,undefined)
 endif()
+if(DDNET_LIBFUZZER)
+  # Coverage instrumentation for libFuzzer in every library; the fuzz_<target> executables link
+  # libFuzzer itself (tests/CMakeLists.txt). Long runs: docs/fuzzing.md.
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "DDNET_LIBFUZZER needs clang (-DCMAKE_CXX_COMPILER=clang++); "
+                        "with GCC use the project's own driver, ddnet_fuzz")
+  endif()
+  target_compile_options(ddnet_options INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>)
+endif()
 if(DDNET_SANITIZE_THREAD)
   target_compile_options(ddnet_options INTERFACE
     $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=thread -fno-omit-frame-pointer>)

@@ -73,6 +73,11 @@ void write_single(const Volume& v, const fs::path& file, ScanFormat f, const Sca
                   const std::string& shown);
 // An error naming the count and the first of any NaN/Inf values read.
 void check_finite_read(const Volume& v, const std::string& shown);
+// Walks a TIFF file's chain of directories before libtiff does: a chain that loops or holds more
+// than 65536 directories is an error naming the file (ITK 5.2's libtiff spins on some of them,
+// found by fuzzing). A directory past the end of the file ends the walk (a cut multi-page file
+// reads as its intact pages). Not TIFF at all: nothing to say, ITK decides.
+void check_tiff_directories(const fs::path& file, const std::string& shown);
 // int16 of a rounded HU value, or an error naming the value and where it is.
 std::int16_t to_int16(double stored, float hu, std::int64_t n, const Volume& v,
                       const std::string& shown, const char* hint);

@@ -23,6 +23,9 @@ using Image3 = itk::Image<float, 3>;
 
 // ITK's description without its "ITK ERROR: Class(0x...): " prefix, on one line.
 std::string describe(const itk::ExceptionObject& e);
+// io->CanReadFile, with an exception from it (ITK's TIFF reader throws on some corrupt files)
+// answered false and its description in *why (": ..."; empty otherwise).
+bool can_read_file(itk::ImageIOBase* io, const fs::path& file, std::string* why);
 
 template <class Image>
 void set_geometry(Image* img, const Volume& v, const std::array<double, 3>& origin) {

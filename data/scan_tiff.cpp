@@ -35,8 +35,10 @@ Volume read_tiff_folder(const fs::path& dir, const std::string& shown) {
   for (const fs::path& f : folder_files(dir)) {
     if (!is_tiff_name(f)) continue;
     auto io = itk::TIFFImageIO::New();
-    DDNET_CHECK(io->CanReadFile(f.c_str()), "read_scan: ", f.string(),
-                " is not a readable TIFF file (corrupt, truncated, or another format)");
+    check_tiff_directories(f, f.string());
+    std::string why;
+    DDNET_CHECK(can_read_file(io.GetPointer(), f, &why), "read_scan: ", f.string(),
+                " is not a readable TIFF file (corrupt, truncated, or another format)", why);
     io->SetFileName(f.string());
     try {
       io->ReadImageInformation();

@@ -75,6 +75,16 @@ void read_dataset(hid_t file, hid_t loc, const std::string& name, Tensor& into,
   const Shape file_shape(std::vector<std::int64_t>(dims.begin(), dims.end()));
   DDNET_CHECK(file_shape == into.shape(), path, ": dataset '", name, "' has shape ",
               file_shape.str(), ", the model expects ", into.shape().str());
+  // The element type's size: a corrupt file can declare a 4 GB float, which libhdf5 then
+  // allocates per element while converting (found by fuzzing: the checkpoint regression
+  // hdf5_4gb_alloc took 4 GB and 6 s per read). Weights are stored as 4- or 8-byte numbers.
+  {
+    const Handle type(
+        H5_CHECK_MSG(H5Dget_type(ds), path, ": cannot read the type of dataset ", name));
+    const std::size_t size = H5Tget_size(type);
+    DDNET_CHECK(size >= 1 && size <= 16, path, ": dataset '", name, "' has elements of ", size,
+                " bytes; weights are numbers of at most 16 bytes");
+  }
   Tensor host = Tensor::empty(into.shape(), Device::cpu(), into.dtype());
   const hid_t mem_type = into.dtype() == DType::i32   ? H5T_NATIVE_INT32
                          : into.dtype() == DType::f64 ? H5T_NATIVE_DOUBLE
