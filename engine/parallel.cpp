@@ -76,6 +76,13 @@ int cpu_cores_allowed() {
   return cores;
 }
 
+void exec_with_short_spin_waits(char** argv) {
+  if (std::getenv("GOMP_SPINCOUNT") != nullptr || std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  if (setenv("GOMP_SPINCOUNT", "1000", 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  unsetenv("GOMP_SPINCOUNT");  // exec failed: carry on as we are
+}
+
 int cpu_threads_planned() {
   static const int n = CpuThreadPolicy::from_environment().max_threads;  // read once
   return n;

@@ -2,7 +2,9 @@
 // parsing and output; the work lives in the libraries (data/, models/).
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
 #include <iostream>
+#include <string>
 
 #include "dist/world.h"
 #include "engine/allocator.h"
@@ -25,6 +27,14 @@ int info() {
             << ", MPI: " << (DDNET_WITH_MPI ? "yes" : "no")
             << ", HDF5: " << (DDNET_WITH_HDF5 ? "yes" : "no") << "\n"
             << "  CPU threads: " << ddnet::CpuThreadPolicy::from_environment().summary() << "\n"
+            << "  OpenMP waits: "
+            << (std::getenv("OMP_WAIT_POLICY")
+                    ? std::string("OMP_WAIT_POLICY=") + std::getenv("OMP_WAIT_POLICY")
+                : std::getenv("GOMP_SPINCOUNT")
+                    ? std::string("spin ") + std::getenv("GOMP_SPINCOUNT") +
+                          " times, then sleep (GOMP_SPINCOUNT)"
+                    : std::string("libgomp's default"))
+            << "\n"
             << "  CPU convolutions: " << kernels::cpu_conv::config().summary() << "\n";
   const dist::World& w = dist::World::get();
   std::cout << "  processes: " << w.size()
@@ -46,6 +56,7 @@ int info() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ddnet::exec_with_short_spin_waits(argv);  // before any OpenMP work: engine/parallel.h
   CLI::App app{"ddnet: 3D-DDnet low-dose CT denoising on a hand-written CUDA/cuDNN engine"};
   app.require_subcommand(1);
   app.set_version_flag("--version", std::string("ddnet ") + DDNET_VERSION);
