@@ -78,8 +78,14 @@ int cpu_cores_allowed() {
 
 void exec_with_short_spin_waits(char** argv) {
   if (std::getenv("GOMP_SPINCOUNT") != nullptr || std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  // The executable's own path, not /proc/self/exe: the process name (ps, pgrep, top) is the
+  // base name of the path executed.
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (n <= 0 || static_cast<std::size_t>(n) >= sizeof self - 1) return;
+  self[n] = '\0';
   if (setenv("GOMP_SPINCOUNT", "1000", 1) != 0) return;
-  execv("/proc/self/exe", argv);
+  execv(self, argv);
   unsetenv("GOMP_SPINCOUNT");  // exec failed: carry on as we are
 }
 

@@ -81,8 +81,9 @@ int cpu_threads_planned();  // CpuThreadPolicy::from_environment().max_threads, 
 // another process wants that core too. libgomp reads its spin count once, when it loads, so a
 // command that wants short spins calls this first thing in main: without GOMP_SPINCOUNT or
 // OMP_WAIT_POLICY in the environment it sets GOMP_SPINCOUNT=1000 and runs the executable again
-// (/proc/self/exe, same arguments, same process id); with either set, or if that fails, it
-// returns and nothing changes. bench/contention.sh measures the effect (docs in README).
+// (its path from /proc/self/exe, same arguments, same process id and name); with either set, or if
+// that fails, it returns and nothing changes. bench/contention.sh measures the effect (docs in
+// README).
 void exec_with_short_spin_waits(char** argv);
 
 // f(begin, end) over [0, n) in ranges of at least `grain` elements; serial when n <= grain.
