@@ -97,17 +97,22 @@ void* CachingAllocator::allocate(std::size_t bytes, void* stream) {
   ++stats_.num_allocs;
   if (!pending_.empty()) process_pending_locked();
   void* p = nullptr;
-  auto it = free_.find({stream, size});
-  if (it != free_.end() && !it->second.empty()) {
+  std::size_t got = size;
+  // The smallest cached block of this stream in this bin or a larger one up to twice the size.
+  for (auto it = free_.lower_bound({stream, size});
+       it != free_.end() && it->first.first == stream && it->first.second <= 2 * size; ++it) {
+    if (it->second.empty()) continue;
     p = it->second.back();
     it->second.pop_back();
+    got = it->first.second;
     ++stats_.num_cache_hits;
-  } else {
-    p = backend_alloc_locked(size, bytes);
+    break;
   }
-  in_use_[p] = Block{p, size, bytes, stream, {}};
-  stats_.allocated_bytes += static_cast<std::int64_t>(size);
+  if (!p) p = backend_alloc_locked(size, bytes);
+  in_use_[p] = Block{p, got, bytes, stream, {}};
+  stats_.allocated_bytes += static_cast<std::int64_t>(got);
   stats_.requested_bytes += static_cast<std::int64_t>(bytes);
+  stats_.peak_requested_bytes = std::max(stats_.peak_requested_bytes, stats_.requested_bytes);
   stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
   return p;
 }
@@ -156,6 +161,7 @@ void CachingAllocator::reset_peak_stats() {
   std::lock_guard<std::mutex> lock(mu_);
   stats_.peak_allocated_bytes = stats_.allocated_bytes;
   stats_.peak_reserved_bytes = stats_.reserved_bytes;
+  stats_.peak_requested_bytes = stats_.requested_bytes;
 }
 
 void CachingAllocator::reset_counters() {

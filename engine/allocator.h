@@ -1,7 +1,10 @@
 // The caching device allocator: size-binned, stream-aware, with statistics.
 //
 // Freed blocks are not returned to the driver; they wait in a free list keyed by (stream, bin)
-// and are handed out again to the next request of the same bin on the same stream, so the
+// and are handed out again to the next request on the same stream of the same bin or, when that
+// bin has none, the smallest cached one up to twice its size (blocks are not split: without this
+// a backward pass, whose tensors have other sizes than the forward's, reserved about a third
+// more than it used at its peak; docs/memory.md), so the
 // steady state of a training loop makes no cudaMalloc/cudaFree calls. A block used on another
 // stream (record_stream) is reused only after an event recorded on that stream has completed.
 // Keys are raw stream handles, which the driver recycles; Stream (engine/stream.h) therefore
@@ -27,6 +30,7 @@ struct AllocatorStats {
   std::int64_t allocated_bytes = 0;       // in blocks handed to users now (bin sizes)
   std::int64_t peak_allocated_bytes = 0;  // max of allocated_bytes since the last reset
   std::int64_t requested_bytes = 0;       // what users asked for (<= allocated_bytes)
+  std::int64_t peak_requested_bytes = 0;  // max of requested_bytes since the last reset
   std::int64_t reserved_bytes = 0;        // obtained from the backend (in use + cached)
   std::int64_t peak_reserved_bytes = 0;
   std::int64_t num_allocs = 0;          // allocate() calls

@@ -2,6 +2,7 @@
 #include "engine/autograd.h"
 
 #include <algorithm>
+#include <memory>
 #include <unordered_map>
 
 #include "engine/parallel.h"
@@ -17,19 +18,58 @@ struct Entry {
   BackwardFn backward;
 };
 
+// Generations are unique per thread across all tapes (0 marks leaves), so a tensor of an outer
+// tape is never taken for one of a nested tape's (checkpoint_segment's recomputation).
+std::uint64_t next_generation() {
+  thread_local std::uint64_t last = 0;
+  return ++last;
+}
+
 struct Tape {
   std::vector<Entry> entries;
-  std::uint64_t generation = 1;  // 0 marks leaves
+  std::uint64_t generation = next_generation();
   void release() {
     entries.clear();
-    ++generation;
+    generation = next_generation();
   }
 };
 
-Tape& tape() {
-  thread_local Tape t;
-  return t;
+// The thread's tapes: the outermost first; record() and backward() use the innermost. A
+// checkpointed segment's backward pushes one for its recomputation. unique_ptr: a reference to an
+// outer tape stays valid while inner ones come and go.
+std::vector<std::unique_ptr<Tape>>& tapes() {
+  thread_local std::vector<std::unique_ptr<Tape>> stack = [] {
+    std::vector<std::unique_ptr<Tape>> s;
+    s.push_back(std::make_unique<Tape>());
+    return s;
+  }();
+  return stack;
 }
+
+Tape& tape() {
+  return *tapes().back();
+}
+
+// True when `generation` is that of a tape outside the innermost one.
+bool outer_generation(std::uint64_t generation) {
+  const auto& s = tapes();
+  return std::any_of(s.begin(), s.end() - 1,
+                     [generation](const auto& t) { return t->generation == generation; });
+}
+
+int& recompute_depth() {
+  thread_local int depth = 0;
+  return depth;
+}
+
+// A nested tape for its lifetime.
+class TapeScope {
+ public:
+  TapeScope() { tapes().push_back(std::make_unique<Tape>()); }
+  ~TapeScope() { tapes().pop_back(); }
+  TapeScope(const TapeScope&) = delete;
+  TapeScope& operator=(const TapeScope&) = delete;
+};
 
 GradReadyHook& grad_ready_hook() {
   thread_local GradReadyHook hook;
@@ -70,6 +110,14 @@ void accumulate_slot(AutogradMeta& slot, const Tensor& g) {
 }
 
 }  // namespace
+
+Tensor GradContext::take_grad_output(std::size_t i) {
+  DDNET_CHECK(i < grad_outputs_.size(), "take_grad_output(", i, "): the op has ",
+              grad_outputs_.size(), " outputs");
+  Tensor g = std::move(grad_outputs_[i]);
+  grad_outputs_[i] = Tensor();
+  return g;
+}
 
 const Tensor& GradContext::grad_output(std::size_t i) const {
   DDNET_CHECK(i < grad_outputs_.size(), "grad_output(", i, "): the op has ", grad_outputs_.size(),
@@ -114,8 +162,13 @@ void record(const char* op, std::vector<Tensor> inputs, std::vector<Tensor> outp
   e.inputs.reserve(inputs.size());
   for (const Tensor& in : inputs) {
     auto m = in.autograd_meta_ptr();
-    if (m->requires_grad && !m->is_leaf() && m->generation != t.generation)
+    if (m->requires_grad && !m->is_leaf() && m->generation != t.generation) {
+      if (outer_generation(m->generation))
+        DDNET_FAIL("an input of ", op, " inside a checkpointed segment's recomputation comes "
+                   "from outside the segment: give checkpoint_segment every tensor with "
+                   "autograd history that the segment reads as one of its inputs");
       released_error((std::string("an input of ") + op).c_str());
+    }
     e.inputs.push_back(std::move(m));
   }
   const std::size_t index = t.entries.size();
@@ -191,21 +244,74 @@ void run_backward(const Tensor& root, const Tensor& seed_in, bool retain_graph) 
       any_input = any_input || in->requires_grad;
       ctx.inputs_.push_back(in.get());
     }
-    for (const auto& out : e.outputs) ctx.grad_outputs_.push_back(out->grad);
+    // The outputs' gradients move into the context: complete here (every consumer ran) and
+    // needed by nothing after this entry, so a closure that takes one frees it once consumed.
+    for (const auto& out : e.outputs) {
+      ctx.grad_outputs_.push_back(std::move(out->grad));
+      out->grad = Tensor();
+      out->grad_owned = false;
+    }
     if (any_input) e.backward(ctx);
     // Without retain_graph the closure is not run again: what it saved (activations, argmax,
     // statistics) is freed now, not when the whole tape is released, so memory falls as backward
     // walks down the network instead of peaking at activations plus gradients.
     if (!retain_graph) e.backward = nullptr;
-    // Gradients of intermediate tensors are complete here (every consumer ran before) and are
-    // not needed again: free them now.
-    for (const auto& out : e.outputs) {
-      out->grad = Tensor();
-      out->grad_owned = false;
-    }
     done_with(e);
   }
   if (!retain_graph) t.release();
+}
+
+bool recomputing() {
+  return recompute_depth() > 0;
+}
+
+Tensor checkpoint_segment(const char* name, const SegmentFn& fn, const std::vector<Tensor>& inputs,
+                          const std::vector<Tensor>& parameters) {
+  // A view of t's storage without t's autograd history.
+  auto alias = [](const Tensor& t) {
+    return t.as_strided(t.shape(), t.strides(), t.storage_offset());
+  };
+  auto needs_grad = [](const Tensor& t) { return t.requires_grad(); };
+  const bool record_it = grad_mode() && (std::any_of(inputs.begin(), inputs.end(), needs_grad) ||
+                                         std::any_of(parameters.begin(), parameters.end(), needs_grad));
+  if (!record_it) return fn(inputs);
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = fn(inputs);
+  }
+  DDNET_CHECK(y.defined(), name, ": the checkpointed segment returned an undefined tensor");
+  y = alias(y);  // a fresh autograd slot, even when the segment returned one of its inputs
+  std::vector<Tensor> on_tape = inputs;
+  on_tape.insert(on_tape.end(), parameters.begin(), parameters.end());
+  record(name, std::move(on_tape), {y}, [fn, saved = inputs, alias](GradContext& ctx) {
+    const Tensor& dy = ctx.grad_output();
+    if (!dy.defined()) return;
+    std::vector<Tensor> xs;
+    xs.reserve(saved.size());
+    for (std::size_t i = 0; i < saved.size(); ++i) {
+      Tensor a = alias(saved[i]);
+      if (ctx.needs_input_grad(i)) a.set_requires_grad();
+      xs.push_back(std::move(a));
+    }
+    // The recomputation records on a tape of its own, walked at once; leaf gradients
+    // (parameters) accumulate where they always do. The grad-ready hook waits for this entry
+    // (the parameters are its inputs), so it is off inside.
+    TapeScope scope;
+    GradReadyHookGuard no_hook(nullptr);
+    Tensor y2;
+    {
+      ++recompute_depth();
+      struct Leave {
+        ~Leave() { --recompute_depth(); }
+      } leave;
+      y2 = fn(xs);
+    }
+    if (y2.requires_grad()) run_backward(y2, dy, /*retain_graph=*/false);
+    for (std::size_t i = 0; i < xs.size(); ++i)
+      if (ctx.needs_input_grad(i)) ctx.accumulate(i, xs[i].grad());
+  });
+  return y;
 }
 
 GradReadyHookGuard::GradReadyHookGuard(GradReadyHook hook)

@@ -32,6 +32,9 @@ class GradContext {
  public:
   // Gradient of output i; an undefined tensor means zero (that output did not reach the root).
   const Tensor& grad_output(std::size_t i = 0) const;
+  // The same gradient, moved out of the context (grad_output(i) is undefined after): the
+  // closure frees it as soon as it is consumed, not when the closure returns.
+  Tensor take_grad_output(std::size_t i = 0);
   std::size_t num_inputs() const { return inputs_.size(); }
   bool needs_input_grad(std::size_t i) const;
   // input i's gradient += g (g is not modified; the first contribution is kept without a copy).
@@ -89,6 +92,22 @@ class GradReadyHookGuard {
  private:
   GradReadyHook previous_;
 };
+
+// Activation checkpointing (recomputation by segment): fn(inputs) runs without recording, and
+// the tape keeps one entry holding only `inputs`, not what fn makes on the way to its result. Its
+// backward runs fn again with recording on a tape of its own (recomputing() is true meanwhile)
+// and back-propagates through it: the gradients of `inputs` go to the outer graph, those of the
+// leaves fn reads (parameters) accumulate as usual. fn must compute the same values both times
+// and must read no tensor with autograd history other than `inputs`; `parameters` lists the
+// leaves it reads, so that the entry reaches them (the grad-ready hook reports them when the
+// entry has run). Modules keep their side effects to the first run: batch normalisation
+// updates its running statistics in the forward run only, normalising the recomputation with
+// the same batch statistics. Without grad mode, or when nothing requires grad, it is fn(inputs).
+using SegmentFn = std::function<Tensor(const std::vector<Tensor>& inputs)>;
+Tensor checkpoint_segment(const char* name, const SegmentFn& fn, const std::vector<Tensor>& inputs,
+                          const std::vector<Tensor>& parameters);
+// True while a checkpointed segment is recomputed in backward.
+bool recomputing();
 
 // y += x elementwise: same shape, dtype and device; y contiguous. The engine's own small kernel,
 // so that autograd needs nothing above the engine.

@@ -3,6 +3,7 @@
 
 #include <cmath>
 
+#include "engine/autograd.h"
 #include "layers/batchnorm_autograd.h"
 #include "layers/batchnorm_conv.h"
 #include "layers/conv_autograd.h"
@@ -50,15 +51,32 @@ BatchNorm::BatchNorm(std::int64_t channels)
       num_batches_tracked(register_buffer("num_batches_tracked",
                                           Tensor::zeros(Shape{}, Device::cpu(), DType::i32))) {}
 
+namespace {
+// In training mode the running statistics are updated by the forward pass only: a checkpointed
+// segment's recomputation (recomputing()) normalises with the batch statistics, as the forward
+// did, and updates nothing. `none` stands in for them then.
+bool updates_statistics(const BatchNorm& bn) {
+  return bn.training() && !recomputing();
+}
+}  // namespace
+
 Tensor BatchNorm::forward(const Tensor& x) {
-  if (training()) num_batches_tracked.data<std::int32_t>()[0] += 1;
-  return F::batch_norm(x, weight, bias, running_mean, running_var, training());
+  Tensor none;
+  const bool update = updates_statistics(*this);
+  if (update) num_batches_tracked.data<std::int32_t>()[0] += 1;
+  const bool skip = training() && !update;
+  return F::batch_norm(x, weight, bias, skip ? none : running_mean, skip ? none : running_var,
+                       training());
 }
 
 Tensor batch_norm_conv(BatchNorm& bn, Conv& conv, const Tensor& x, bool recompute) {
   if (!recompute) return conv.forward(bn.forward(x));
-  if (bn.training()) bn.num_batches_tracked.data<std::int32_t>()[0] += 1;
-  const F::BatchNormArgs args{bn.weight, bn.bias, bn.running_mean, bn.running_var, bn.training()};
+  Tensor none;
+  const bool update = updates_statistics(bn);
+  if (update) bn.num_batches_tracked.data<std::int32_t>()[0] += 1;
+  const bool skip = bn.training() && !update;
+  const F::BatchNormArgs args{bn.weight, bn.bias, skip ? none : bn.running_mean,
+                              skip ? none : bn.running_var, bn.training()};
   return F::batch_norm_conv(x, args, conv.weight, conv.bias, conv.options(), conv.transpose());
 }
 

@@ -24,7 +24,7 @@ Tensor batch_norm_conv(const Tensor& x, const BatchNormArgs& bn, const Tensor& w
   record("batch_norm_conv", {x, w, or_empty(bias), or_empty(bn.weight), or_empty(bn.bias)}, {y},
          [g, transpose, x, w, has_bias = bias.defined(), bn_weight = bn.weight, bn_bias = bn.bias,
           mean = fw.mean, invstd = fw.invstd, training = bn.training](GradContext& ctx) {
-           const Tensor& dy = ctx.grad_output();
+           Tensor dy = ctx.take_grad_output();
            if (!dy.defined()) return;
            const bool need_x = ctx.needs_input_grad(0);
            const bool need_bw = bn_weight.defined() && ctx.needs_input_grad(3);
@@ -34,7 +34,9 @@ Tensor batch_norm_conv(const Tensor& x, const BatchNormArgs& bn, const Tensor& w
              const Tensor t = kernels::batch_norm_apply(x, mean, invstd, bn_weight, bn_bias);
              c = conv_grads(g, transpose, t, w, dy, need_x || need_bw || need_bb,
                             ctx.needs_input_grad(1), has_bias && ctx.needs_input_grad(2));
-           }  // the recomputed input is freed before the normalisation's backward
+             dy = Tensor();
+           }  // the recomputed input and the output's gradient are freed before the
+              // normalisation's backward
            ctx.accumulate(1, c.dw);
            ctx.accumulate(2, c.db);
            if (!c.dx.defined()) return;

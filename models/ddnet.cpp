@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "engine/autograd.h"
 #include "layers/functional.h"
 #include "layers/pool_autograd.h"
 
@@ -55,6 +56,9 @@ Tensor DenseBlock::forward(const Tensor& x) {
 
 DDnet::DDnet(const DDnetOptions& o) : o_(o) {
   DDNET_CHECK(o.dims == 2 || o.dims == 3, "DDnet: dims must be 2 or 3, got ", o.dims);
+  DDNET_CHECK(o.recompute_from_level >= 0 && o.recompute_from_level <= 4,
+              "DDnet: recompute_from_level must be 0 (off) or a level from 1 to 4, got ",
+              o.recompute_from_level);
   Generator gen(o.seed);
   const int d = o.dims;
   const std::int64_t f = kFilters, wide = kFilters * (kDenseLayers + 1);
@@ -93,30 +97,54 @@ Tensor DDnet::forward(const Tensor& x) {
   for (int a = 2; a < x.dim(); ++a)
     DDNET_CHECK(x.size(a) % 16 == 0, "DDnet: spatial size ", x.size(a), " (axis ", a,
                 ") must be divisible by 16 (four 2x poolings and upsamplings)");
-  auto up = [&](const Tensor& t) {
-    return F::upsample(t, 2, o_.up, o_.up == kernels::UpsampleMode::linear);
-  };
-  auto bn_conv = [&](nn::BatchNorm* bn, nn::Conv* conv, const Tensor& t) {
-    return nn::batch_norm_conv(*bn, *conv, t, o_.lean);
-  };
   const Tensor c0 = lrelu(bn_conv(batch_[1], conv_[1], x));
-  const Tensor c1 =
-      lrelu(bn_conv(batch_[2], conv_[2], dnet_[1]->forward(F::max_pool(c0, 3, 2, 1))));
-  const Tensor c2 =
-      lrelu(bn_conv(batch_[3], conv_[3], dnet_[2]->forward(F::max_pool(c1, 3, 2, 1))));
-  const Tensor c3 =
-      lrelu(bn_conv(batch_[4], conv_[4], dnet_[3]->forward(F::max_pool(c2, 3, 2, 1))));
-  const Tensor c4 =
-      lrelu(bn_conv(batch_[5], conv_[5], dnet_[4]->forward(F::max_pool(c3, 3, 2, 1))));
-  Tensor h = c4;
-  const Tensor skips[4] = {c3, c2, c1, c0};
-  for (int stage = 0; stage < 4; ++stage) {
-    const Tensor cat = F::concat({up(h), skips[stage]});
-    const Tensor wide = lrelu(bn_conv(batch_[6 + 2 * stage], convT_[2 * stage + 1], cat));
-    h = bn_conv(batch_[7 + 2 * stage], convT_[2 * stage + 2], wide);
-    if (!(o_.residual && stage == 3)) h = lrelu(h);
-  }
+  const Tensor h = decoder_stage(0, level(1, c0), c0);
   return o_.residual ? F::add(x, h) : h;
+}
+
+Tensor DDnet::bn_conv(nn::BatchNorm* bn, nn::Conv* conv, const Tensor& t) {
+  return nn::batch_norm_conv(*bn, *conv, t, o_.lean);
+}
+
+Tensor DDnet::encoder_level(int l, const Tensor& above) {
+  return lrelu(bn_conv(batch_[l + 1], conv_[l + 1], dnet_[l]->forward(F::max_pool(above, 3, 2, 1))));
+}
+
+Tensor DDnet::decoder_stage(int l, const Tensor& from_below, const Tensor& skip) {
+  const int stage = 3 - l;  // stage 0 works at level 3, stage 3 at full resolution
+  const Tensor up =
+      F::upsample(from_below, 2, o_.up, o_.up == kernels::UpsampleMode::linear);
+  const Tensor cat = F::concat({up, skip});
+  const Tensor wide = lrelu(bn_conv(batch_[6 + 2 * stage], convT_[2 * stage + 1], cat));
+  const Tensor h = bn_conv(batch_[7 + 2 * stage], convT_[2 * stage + 2], wide);
+  return o_.residual && stage == 3 ? h : lrelu(h);
+}
+
+Tensor DDnet::level(int l, const Tensor& above) {
+  if (l != o_.recompute_from_level) return level_body(l, above);
+  return checkpoint_segment(
+      "ddnet_levels", [this, l](const std::vector<Tensor>& in) { return level_body(l, in[0]); },
+      {above}, level_parameters(l));
+}
+
+Tensor DDnet::level_body(int l, const Tensor& above) {
+  const Tensor c = encoder_level(l, above);
+  return l == 4 ? c : decoder_stage(l, level(l + 1, c), c);
+}
+
+std::vector<Tensor> DDnet::level_parameters(int from) {
+  std::vector<nn::Module*> modules;
+  for (int l = from; l <= 4; ++l) {
+    modules.insert(modules.end(), {dnet_[l], batch_[l + 1], conv_[l + 1]});
+    if (l == 4) break;
+    const int stage = 3 - l;
+    modules.insert(modules.end(), {batch_[6 + 2 * stage], convT_[2 * stage + 1],
+                                   batch_[7 + 2 * stage], convT_[2 * stage + 2]});
+  }
+  std::vector<Tensor> params;
+  for (nn::Module* m : modules)
+    for (const nn::Named& p : m->named_parameters()) params.push_back(*p.tensor);
+  return params;
 }
 
 }  // namespace ddnet::models

@@ -42,6 +42,11 @@ struct DDnetOptions {
   // recomputes the normalised tensor in backward (nn::batch_norm_conv); fast (false) keeps it.
   // Values and gradients are the same bit for bit (docs/memory.md has the bytes per voxel).
   bool lean = true;
+  // Stage recompute (activation checkpointing by level): 0 off; L in 1..4: the levels from L
+  // down (encoder level L, everything below it, and the decoder stage back at level L) keep only
+  // their input during forward and are run again in backward (checkpoint_segment). The same
+  // values, gradients and running statistics, bit for bit; one more forward of those levels.
+  int recompute_from_level = 0;
 };
 
 class DDnet : public nn::Module {
@@ -52,6 +57,17 @@ class DDnet : public nn::Module {
   int dims() const { return o_.dims; }
 
  private:
+  // Level l (1..4, 1/2^l of the input's size): encoder level l from the level above's output,
+  // then, below level 4, the levels under it and the decoder stage back at level l.
+  Tensor level(int l, const Tensor& above);
+  Tensor level_body(int l, const Tensor& above);
+  Tensor encoder_level(int l, const Tensor& above);
+  // Decoder stage at level l (0..3): upsample from level l + 1, concatenate the skip, two
+  // BatchNorm -> ConvTranspose -> LeakyReLU.
+  Tensor decoder_stage(int l, const Tensor& from_below, const Tensor& skip);
+  Tensor bn_conv(nn::BatchNorm* bn, nn::Conv* conv, const Tensor& t);
+  std::vector<Tensor> level_parameters(int from);  // those levels from..4 read
+
   DDnetOptions o_;
   nn::BatchNorm* batch_[14] = {};
   nn::Conv* conv_[6] = {};

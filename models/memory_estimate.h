@@ -43,9 +43,12 @@ struct MemoryEstimate {
 std::int64_t ddnet_parameter_count(int dims);
 
 // Training one rank: `voxels_per_step` = batch x slices x rows x cols (2D: batch x rows x cols);
-// lean: the memory mode (DDnetOptions::lean, `--memory lean|fast`).
+// lean: the memory mode (DDnetOptions::lean, `--memory lean|fast`); recompute_from_level:
+// stage recompute (DDnetOptions::recompute_from_level, 0 off; fitted for 1, levels 2-4 take
+// lean's figure: what they save is under 6 % of it).
 MemoryEstimate estimate_training_memory(int dims, std::int64_t voxels_per_step,
-                                        const Device& device, bool lean = true);
+                                        const Device& device, bool lean = true,
+                                        int recompute_from_level = 0);
 
 // Denoising: `tile_voxels` x `batch` per forward pass over a scan of `volume_voxels` (padded).
 MemoryEstimate estimate_denoise_memory(int dims, std::int64_t tile_voxels, std::int64_t batch,

@@ -120,7 +120,10 @@ struct StepLoss {
 // The memory of one step, read from the device's caching allocator (the CPU's too, except in
 // builds with AddressSanitizer, which bypass it): what the step holds after the forward pass
 // (the activations the tape keeps, and the loss) and its peak, both above what was held before
-// the step (parameters, gradients, Adam's moments, the batch). The prefetch thread allocates the
+// the step (parameters, gradients, Adam's moments, the batch), in the bytes the tensors asked
+// for, so the figures do not depend on the allocator's block sizes or caching (the same on every
+// device); the reserved peak (blocks obtained from the device, cached ones included) is logged
+// beside them. The prefetch thread allocates the
 // next batch from the same allocator meanwhile, which adds at most one batch. The CPU
 // convolutions' oneDNN and FFT scratch buffers are not counted (docs/memory.md).
 struct StepMemory {
@@ -128,15 +131,18 @@ struct StepMemory {
       : alloc(d.is_cuda() ? &cuda_allocator(d.index()) : &host_allocator()),
         counted(d.is_cuda() || host_caching_enabled()) {
     if (!counted) return;
-    base = alloc->stats().allocated_bytes;
+    base = alloc->stats().requested_bytes;
     alloc->reset_peak_stats();
   }
   void after_forward() {
-    if (counted) held = alloc->stats().allocated_bytes - base;
+    if (counted) held = alloc->stats().requested_bytes - base;
   }
   void after_step(std::int64_t batch_voxels) {
     voxels = batch_voxels;
-    if (counted) peak = alloc->stats().peak_allocated_bytes - base;
+    if (!counted) return;
+    const AllocatorStats s = alloc->stats();
+    peak = s.peak_requested_bytes - base;
+    reserved_peak = s.peak_reserved_bytes;
   }
   double per_voxel(std::int64_t bytes) const {
     return voxels > 0 ? static_cast<double>(bytes) / static_cast<double>(voxels) : 0;
@@ -144,6 +150,7 @@ struct StepMemory {
   CachingAllocator* alloc;
   bool counted;
   std::int64_t base = 0, held = 0, peak = 0, voxels = 0;
+  std::int64_t reserved_peak = 0;  // what the allocator had obtained from the device at most
 };
 
 // One run of the training loop. Built in place: the optimiser refers to the arena, the
@@ -159,7 +166,7 @@ class Trainer {
         latest_(c.out + "/checkpoint.h5"),
         log_(open_log(c, root_)),
         net_({c.model == "3d" ? 3 : 2, kernels::UpsampleMode::linear, c.seed, c.residual,
-              c.memory == "lean"}),
+              c.memory == "lean", c.recompute_from_level}),
         arena_(prepare_parameters(net_, c, device_)),
         adam_(arena_, adam_options(c)),
         sched_(adam_, c.decay),
@@ -468,7 +475,8 @@ void Trainer::log_step(std::int64_t epoch, std::int64_t pos, const StepLoss& l, 
                      {"held_after_forward_bytes", mem.held},
                      {"peak_bytes", mem.peak},
                      {"held_after_forward_per_voxel", mem.per_voxel(mem.held)},
-                     {"peak_per_voxel", mem.per_voxel(mem.peak)}};
+                     {"peak_per_voxel", mem.per_voxel(mem.peak)},
+                     {"reserved_peak_bytes", mem.reserved_peak}};
     if (!memory_reported_ && root_) {  // once per run
       memory_reported_ = true;
       std::fprintf(stderr,

@@ -24,6 +24,9 @@ const std::vector<TrainConfigField>& train_config_fields() {
       {"memory", &C::memory,
        "lean (recompute each BatchNorm output in backward: about half the activation memory, "
        "same results) or fast (keep them)"},
+      {"recompute_from_level", &C::recompute_from_level,
+       "Stage recompute: levels from this one (1-4) down keep only their input and run again in "
+       "backward (1: least memory, one more forward of the lower levels; same results; 0: off)"},
       {"epochs", &C::epochs, "Epochs"},
       {"lr", &C::lr, "Learning rate (Adam)"},
       {"decay", &C::decay, "ExponentialLR gamma per epoch"},
@@ -153,6 +156,8 @@ void TrainConfig::validate() const {
               "window_lo ", window_lo, " and window_hi ", window_hi,
               ": need window_lo < window_hi (HU)");
   DDNET_CHECK(memory == "lean" || memory == "fast", "memory '", memory, "': expected lean or fast");
+  DDNET_CHECK(recompute_from_level >= 0 && recompute_from_level <= 4, "recompute_from_level ",
+              recompute_from_level, ": expected 0 (off) or a level from 1 to 4");
   const bool synthetic = loader == "synthetic";
   DDNET_CHECK(synthetic || loader == "strided" || loader == "centre" || loader == "random" ||
                   loader == "2d",

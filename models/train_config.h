@@ -17,6 +17,10 @@ struct TrainConfig {
   // lean: BatchNorm -> convolution pairs recompute the normalised tensor in backward (about half
   // the activation memory, the same results bit for bit); fast: they keep it (DDnetOptions::lean)
   std::string memory = "lean";
+  // Stage recompute (DDnetOptions::recompute_from_level): 0 off; L in 1..4: the levels from L
+  // down keep only their input in forward and run again in backward (1: least memory, about a
+  // half of lean's held bytes; the same results bit for bit).
+  int recompute_from_level = 0;
   std::string device = "cpu";  // cpu | cuda | cuda:N
   int epochs = 2;
   double lr = 1e-3;

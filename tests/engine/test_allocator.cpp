@@ -120,18 +120,49 @@ TEST_CASE("allocator: record_stream delays reuse until the other stream's event"
   a.deallocate(r);
 }
 
+TEST_CASE("allocator: a cached block up to twice the size serves a smaller request",
+          "[allocator]") {
+  std::set<void*> events;
+  CachingAllocator a(std::make_unique<FakeBackend>(64 << 20, &events), "fake");
+  void* big = a.allocate(4 << 20, kStreamA);
+  void* bigger = a.allocate(6 << 20, kStreamA);
+  a.deallocate(bigger);
+  a.deallocate(big);  // 4 and 6 MiB cached on stream A
+  // 3 MiB: the smallest cached block within twice the size (4 MiB), counted at its size.
+  void* p = a.allocate(3 << 20, kStreamA);
+  CHECK(p == big);
+  CHECK(a.stats().allocated_bytes == (4 << 20));
+  CHECK(a.stats().num_backend_allocs == 2);
+  // 2 MiB: the 6 MiB block is more than twice that: a new block; and not another stream's.
+  void* q = a.allocate(2 << 20, kStreamA);
+  CHECK(q != bigger);
+  void* r = a.allocate(5 << 20, kStreamB);
+  CHECK(r != bigger);
+  CHECK(a.stats().num_backend_allocs == 4);
+  a.deallocate(p);
+  a.deallocate(q);
+  a.deallocate(r);
+  // Freed, the 4 MiB block goes back to its own bin: an exact request finds it.
+  void* again = a.allocate(4 << 20, kStreamA);
+  CHECK(again == big);
+  CHECK(a.stats().num_backend_allocs == 4);
+  a.deallocate(again);
+}
+
 TEST_CASE("allocator: out of memory empties the cache, retries, then says what it had",
           "[allocator]") {
   std::set<void*> events;
   CachingAllocator a(std::make_unique<FakeBackend>(4 << 20, &events), "fake");
   void* p = a.allocate(3 << 20, kStreamA);
-  a.deallocate(p);                          // 3 MiB cached
-  void* q = a.allocate(2 << 20, kStreamA);  // does not fit next to the cached block: retry
+  a.deallocate(p);  // 3 MiB cached
+  // 1.25 MiB: the cached block is more than twice that, so not handed out; and a new block does
+  // not fit next to it: the cache is emptied and the allocation retried.
+  void* q = a.allocate(5 << 18, kStreamA);
   REQUIRE(a.stats().num_oom_retries == 1);
-  REQUIRE(a.stats().reserved_bytes == (2 << 20));
+  REQUIRE(a.stats().reserved_bytes == (5 << 18));
   REQUIRE_THROWS_WITH(
       a.allocate(3 << 20, kStreamA),
-      Contains("fake: out of memory allocating 3 MiB") && Contains("reserved 2 MiB"));
+      Contains("fake: out of memory allocating 3 MiB") && Contains("reserved 1.25 MiB"));
   a.deallocate(q);
   REQUIRE_THROWS_WITH(a.deallocate(reinterpret_cast<void*>(0x1234)), Contains("did not allocate"));
 }

@@ -157,3 +157,111 @@ TEST_CASE("autograd: backward frees what an entry saved once the entry has run",
     CHECK(watch.expired());
   }
 }
+
+namespace {
+// f(x, w) = sum over the segment's two steps: h = x * w, y = h * h + w; recorded plainly or as
+// one checkpointed segment.
+Tensor segment_body(const Tensor& x, const Tensor& w) {
+  const Tensor h = F::mul(x, w);
+  return F::add(F::mul(h, h), w);
+}
+}  // namespace
+
+TEST_CASE("autograd: a checkpointed segment gives the plain graph's values and gradients",
+          "[autograd][checkpoint]") {
+  std::vector<std::vector<float>> results[2];
+  for (int checkpointed = 0; checkpointed < 2; ++checkpointed) {
+    Tensor a = vec({0.5f, -1.5f, 2.f}).set_requires_grad();
+    Tensor w = vec({3.f, 0.25f, -2.f}).set_requires_grad();
+    const Tensor x = F::scale(a, 2);  // an input with history, from the outer graph
+    int runs = 0, recomputed_runs = 0;
+    Tensor y;
+    if (checkpointed) {
+      y = checkpoint_segment(
+          "segment",
+          [&](const std::vector<Tensor>& in) {
+            ++runs;
+            recomputed_runs += recomputing() ? 1 : 0;
+            return segment_body(in[0], w);
+          },
+          {x}, {w});
+      CHECK(tape_size() == 2);  // scale, and the segment as one entry (not mul, mul, add)
+      CHECK(runs == 1);
+      CHECK_FALSE(recomputing());
+    } else {
+      y = segment_body(x, w);
+      CHECK(tape_size() == 4);
+    }
+    CHECK(y.requires_grad());
+    F::sum(F::mul(y, x)).backward();  // x read outside the segment too: contributions add up
+    if (checkpointed) {
+      CHECK(runs == 2);
+      CHECK(recomputed_runs == 1);
+      CHECK_FALSE(recomputing());
+    }
+    CHECK(tape_size() == 0);
+    results[checkpointed] = {y.to_vector<float>(), a.grad().to_vector<float>(),
+                             w.grad().to_vector<float>()};
+  }
+  CHECK(results[0] == results[1]);
+  // dL/da for L = sum((x^2 w^2 + w) x), x = 2a: 2 (3 x^2 w^2 + w)
+  CHECK(results[1][1][0] == Approx(2 * (3 * 1 * 9 + 3)));
+}
+
+TEST_CASE("autograd: a checkpointed segment keeps one entry and reports its parameters once",
+          "[autograd][checkpoint]") {
+  Tensor x = vec({1, 2}).set_requires_grad();
+  Tensor w = vec({3, 4}).set_requires_grad();
+  int reported = 0;
+  std::vector<float> grad_at_report;
+  {
+    GradReadyHookGuard guard([&](const AutogradMeta* leaf) {
+      if (leaf == w.autograd_meta_ptr().get()) {
+        ++reported;
+        grad_at_report = w.grad().to_vector<float>();
+      }
+    });
+    const Tensor y = checkpoint_segment(
+        "segment", [&](const std::vector<Tensor>& in) { return segment_body(in[0], w); }, {x},
+        {w});
+    F::sum(y).backward();
+  }
+  CHECK(reported == 1);  // not from inside the recomputation's own backward
+  CHECK(grad_at_report == w.grad().to_vector<float>());
+  // retain_graph: the segment is recomputed again by the second backward.
+  x.zero_grad();
+  const Tensor y = checkpoint_segment(
+      "segment", [&](const std::vector<Tensor>& in) { return segment_body(in[0], w); }, {x}, {w});
+  const Tensor l = F::sum(y);
+  l.backward(Tensor(), /*retain_graph=*/true);
+  const std::vector<float> once = x.grad().to_vector<float>();
+  l.backward();
+  const std::vector<float> twice = x.grad().to_vector<float>();
+  REQUIRE(once.size() == twice.size());
+  for (std::size_t i = 0; i < once.size(); ++i) CHECK(twice[i] == 2 * once[i]);
+}
+
+TEST_CASE("autograd: a checkpointed segment without grad, and one that reads from outside",
+          "[autograd][checkpoint]") {
+  Tensor x = vec({1, 2}).set_requires_grad();
+  Tensor w = vec({3, 4}).set_requires_grad();
+  int runs = 0;
+  auto fn = [&](const std::vector<Tensor>& in) {
+    ++runs;
+    return segment_body(in[0], w);
+  };
+  {
+    NoGradGuard no_grad;
+    const Tensor y = checkpoint_segment("segment", fn, {x}, {w});
+    CHECK_FALSE(y.requires_grad());
+    CHECK(tape_size() == 0);
+    CHECK(runs == 1);
+  }
+  // The segment reads `outside`, a tensor with history that is not one of its inputs: the
+  // recomputation cannot reach its graph, and says so.
+  const Tensor outside = F::scale(x, 2);
+  const Tensor y = checkpoint_segment(
+      "segment", [&](const std::vector<Tensor>& in) { return F::mul(in[0], outside); }, {w}, {});
+  CHECK_THROWS_WITH(F::sum(y).backward(), Contains("comes from outside the segment"));
+  clear_tape();
+}

@@ -2,7 +2,8 @@
 # `ddnet train` end to end on tiny synthetic volumes: a config file with a command-line override,
 # logs and checkpoints, an unknown config key as a clear error, a run interrupted after 3 steps
 # (exit 130) and resumed ending with exactly the uninterrupted run's losses, SIGTERM (exit 143), a
-# folder holding a run refused without --resume or --overwrite, and options out of range refused.
+# folder holding a run refused without --resume or --overwrite, options out of range refused, and
+# stage recompute's losses equal to the run without it.
 set -euo pipefail
 ddnet="$1"
 tmp=$(mktemp -d)
@@ -14,6 +15,11 @@ JSON
 for f in checkpoint.h5 checkpoint_epoch1.h5 checkpoint_epoch2.h5 final.h5 train.jsonl; do
   [[ -s "$tmp/a/$f" ]] || { echo "missing $tmp/a/$f"; exit 1; }
 done
+# Stage recompute (issue 18): the same losses, step for step.
+"$ddnet" train --config "$tmp/config.json" --epochs 2 --recompute-from-level 1 --out "$tmp/r" 2>"$tmp/r.log"
+losses() { grep -o '"loss":[^,]*' "$1"; }
+[[ "$(losses "$tmp/a/train.jsonl")" == "$(losses "$tmp/r/train.jsonl")" ]] ||
+  { echo "--recompute-from-level 1 changed the losses"; paste <(losses "$tmp/a/train.jsonl") <(losses "$tmp/r/train.jsonl"); exit 1; }
 [[ $(grep -c '"type":"epoch"' "$tmp/a/train.jsonl") == 2 ]] || { echo "expected 2 epoch records (override of epochs)"; exit 1; }
 # Interrupted (--stop-after-steps raises SIGINT): the checkpoint, then exit 130, not 0.
 rc=0; "$ddnet" train --config "$tmp/config.json" --epochs 2 --out "$tmp/b" --stop-after-steps 3 2>"$tmp/b.log" || rc=$?
@@ -67,6 +73,7 @@ rc=0; "$ddnet" train --seed -1 --out "$tmp/never" 2>/dev/null || rc=$?
 refused "loss_gamma -1: must be >= 0" --loss-gamma -1
 refused "clip_norm -0.5: must be >= 0" --clip-norm -0.5
 refused "--epochs" --epochs 1.5
+refused "recompute_from_level 5: expected 0 (off) or a level from 1 to 4" --recompute-from-level 5
 refused "--epochs" --epochs 99999999999999
 echo '{"epochs": 1.5}' >"$tmp/frac.json"
 if "$ddnet" train --config "$tmp/frac.json" --out "$tmp/never" 2>"$tmp/frac.log"; then echo "epochs 1.5 accepted"; exit 1; fi
@@ -92,7 +99,8 @@ took=$(( $(date +%s) - start ))
 [[ $rc == 1 ]] || { echo "a 65536^2 crop: exit $rc, expected 1"; cat "$tmp/huge.log"; exit 1; }
 grep -q "train: this needs about .* TiB\|train: this needs about .* GiB" "$tmp/huge.log" &&
   grep -q "but only .* is \(available\|left\)" "$tmp/huge.log" &&
-  grep -q "Give a smaller --size" "$tmp/huge.log" || { echo "no memory estimate in the refusal"; cat "$tmp/huge.log"; exit 1; }
+  grep -q "Give a smaller --size" "$tmp/huge.log" &&
+  grep -q -- "--recompute-from-level 1 (stage recompute" "$tmp/huge.log" || { echo "no memory estimate in the refusal"; cat "$tmp/huge.log"; exit 1; }
 (( took < 20 )) || { echo "the refusal took ${took} s"; exit 1; }
 [[ ! -e "$tmp/huge" ]] || { echo "a refused run made its folder"; exit 1; }
 # The estimate is printed for every run.
