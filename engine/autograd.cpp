@@ -164,7 +164,8 @@ void record(const char* op, std::vector<Tensor> inputs, std::vector<Tensor> outp
     auto m = in.autograd_meta_ptr();
     if (m->requires_grad && !m->is_leaf() && m->generation != t.generation) {
       if (outer_generation(m->generation))
-        DDNET_FAIL("an input of ", op, " inside a checkpointed segment's recomputation comes "
+        DDNET_FAIL("an input of ", op,
+                   " inside a checkpointed segment's recomputation comes "
                    "from outside the segment: give checkpoint_segment every tensor with "
                    "autograd history that the segment reads as one of its inputs");
       released_error((std::string("an input of ") + op).c_str());
@@ -272,8 +273,9 @@ Tensor checkpoint_segment(const char* name, const SegmentFn& fn, const std::vect
     return t.as_strided(t.shape(), t.strides(), t.storage_offset());
   };
   auto needs_grad = [](const Tensor& t) { return t.requires_grad(); };
-  const bool record_it = grad_mode() && (std::any_of(inputs.begin(), inputs.end(), needs_grad) ||
-                                         std::any_of(parameters.begin(), parameters.end(), needs_grad));
+  const bool record_it =
+      grad_mode() && (std::any_of(inputs.begin(), inputs.end(), needs_grad) ||
+                      std::any_of(parameters.begin(), parameters.end(), needs_grad));
   if (!record_it) return fn(inputs);
   Tensor y;
   {

@@ -107,13 +107,13 @@ Tensor DDnet::bn_conv(nn::BatchNorm* bn, nn::Conv* conv, const Tensor& t) {
 }
 
 Tensor DDnet::encoder_level(int l, const Tensor& above) {
-  return lrelu(bn_conv(batch_[l + 1], conv_[l + 1], dnet_[l]->forward(F::max_pool(above, 3, 2, 1))));
+  return lrelu(
+      bn_conv(batch_[l + 1], conv_[l + 1], dnet_[l]->forward(F::max_pool(above, 3, 2, 1))));
 }
 
 Tensor DDnet::decoder_stage(int l, const Tensor& from_below, const Tensor& skip) {
   const int stage = 3 - l;  // stage 0 works at level 3, stage 3 at full resolution
-  const Tensor up =
-      F::upsample(from_below, 2, o_.up, o_.up == kernels::UpsampleMode::linear);
+  const Tensor up = F::upsample(from_below, 2, o_.up, o_.up == kernels::UpsampleMode::linear);
   const Tensor cat = F::concat({up, skip});
   const Tensor wide = lrelu(bn_conv(batch_[6 + 2 * stage], convT_[2 * stage + 1], cat));
   const Tensor h = bn_conv(batch_[7 + 2 * stage], convT_[2 * stage + 2], wide);

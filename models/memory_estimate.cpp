@@ -84,14 +84,14 @@ std::int64_t ddnet_parameter_count(int dims) {
 }
 
 MemoryEstimate estimate_training_memory(int dims, std::int64_t voxels_per_step,
-                                        const Device& device, bool lean,
-                                        int recompute_from_level) {
+                                        const Device& device, bool lean, int recompute_from_level) {
   MemoryEstimate e;
   e.voxels = voxels_per_step;
   // Parameters, gradients, Adam's first and second moments (float32 each).
   e.parameters = 16.0 * static_cast<double>(ddnet_parameter_count(dims));
   e.parameters_are = "parameters, gradients and Adam moments";
-  e.activations = training_bytes_per_voxel(dims, lean, recompute_from_level) * static_cast<double>(voxels_per_step);
+  e.activations = training_bytes_per_voxel(dims, lean, recompute_from_level) *
+                  static_cast<double>(voxels_per_step);
   e.runtime = device.is_cpu() ? runtime_bytes(dims) : 0;
   return e;
 }

@@ -124,9 +124,9 @@ std::int64_t voxels_per_step(const models::TrainConfig& c) {
 // Before any work: the run's estimated memory against what this machine (GPU) has left.
 void check_training_memory(const models::TrainConfig& c, const Device& device,
                            const dist::World& world, bool enforce) {
-  const models::MemoryEstimate e = models::estimate_training_memory(
-      c.model == "3d" ? 3 : 2, voxels_per_step(c), device, c.memory == "lean",
-      c.recompute_from_level);
+  const models::MemoryEstimate e =
+      models::estimate_training_memory(c.model == "3d" ? 3 : 2, voxels_per_step(c), device,
+                                       c.memory == "lean", c.recompute_from_level);
   std::string where;
   const double available = models::available_memory(device, &where);
   if (world.is_root())
@@ -139,22 +139,23 @@ void check_training_memory(const models::TrainConfig& c, const Device& device,
   for (std::int64_t size = 16; size <= 65536; size += 16) {
     models::TrainConfig smaller = c;
     smaller.size = size;
-    const models::MemoryEstimate es = models::estimate_training_memory(
-        c.model == "3d" ? 3 : 2, voxels_per_step(smaller), device, c.memory == "lean",
-        c.recompute_from_level);
+    const models::MemoryEstimate es =
+        models::estimate_training_memory(c.model == "3d" ? 3 : 2, voxels_per_step(smaller), device,
+                                         c.memory == "lean", c.recompute_from_level);
     if (es.total() * sharing > available) break;
     fits = size;
   }
-  models::check_memory("train", e, device, sharing,
-                       std::string("Give a smaller --size (the crop; activations grow with its "
-                                   "square") +
-                           (fits > 0 ? "; --size " + std::to_string(fits) + " would fit" : "") +
-                           ")" + (c.model == "3d" ? ", fewer --slices" : "") +
-                           (c.memory == "fast" ? ", --memory lean (about 25 % less)" : "") +
-                           (c.recompute_from_level != 1
-                                ? ", --recompute-from-level 1 (stage recompute: a third less activation memory)"
-                                : "") +
-                           " or a smaller --batch, or a device with more memory");
+  models::check_memory(
+      "train", e, device, sharing,
+      std::string("Give a smaller --size (the crop; activations grow with its "
+                  "square") +
+          (fits > 0 ? "; --size " + std::to_string(fits) + " would fit" : "") + ")" +
+          (c.model == "3d" ? ", fewer --slices" : "") +
+          (c.memory == "fast" ? ", --memory lean (about 25 % less)" : "") +
+          (c.recompute_from_level != 1
+               ? ", --recompute-from-level 1 (stage recompute: a third less activation memory)"
+               : "") +
+          " or a smaller --batch, or a device with more memory");
 }
 
 int run_train(const CLI::App& cmd, const TrainArgs& a) {

@@ -177,14 +177,13 @@ TEST_CASE("autograd: a checkpointed segment gives the plain graph's values and g
     int runs = 0, recomputed_runs = 0;
     Tensor y;
     if (checkpointed) {
-      y = checkpoint_segment(
-          "segment",
-          [&](const std::vector<Tensor>& in) {
-            ++runs;
-            recomputed_runs += recomputing() ? 1 : 0;
-            return segment_body(in[0], w);
-          },
-          {x}, {w});
+      y = checkpoint_segment("segment",
+                             [&](const std::vector<Tensor>& in) {
+                               ++runs;
+                               recomputed_runs += recomputing() ? 1 : 0;
+                               return segment_body(in[0], w);
+                             },
+                             {x}, {w});
       CHECK(tape_size() == 2);  // scale, and the segment as one entry (not mul, mul, add)
       CHECK(runs == 1);
       CHECK_FALSE(recomputing());
@@ -222,8 +221,7 @@ TEST_CASE("autograd: a checkpointed segment keeps one entry and reports its para
       }
     });
     const Tensor y = checkpoint_segment(
-        "segment", [&](const std::vector<Tensor>& in) { return segment_body(in[0], w); }, {x},
-        {w});
+        "segment", [&](const std::vector<Tensor>& in) { return segment_body(in[0], w); }, {x}, {w});
     F::sum(y).backward();
   }
   CHECK(reported == 1);  // not from inside the recomputation's own backward

@@ -42,7 +42,8 @@ std::vector<Tensor> run(int dims, bool training, bool lean, int recompute_from_l
   const Shape s = dims == 3 ? Shape{1, 1, 16, 16, 32} : Shape{2, 1, 32, 48};
   Tensor y;
   for (int step = 0; step < 2; ++step) {
-    const Tensor x = Generator(6 + static_cast<std::uint64_t>(step)).uniform(s, Device::cpu(), 0.f, 1.f);
+    const Tensor x =
+        Generator(6 + static_cast<std::uint64_t>(step)).uniform(s, Device::cpu(), 0.f, 1.f);
     y = net.forward(x);
     F::mean(F::mul(y, y)).backward();
   }
@@ -102,7 +103,8 @@ TEST_CASE("ddnet stage recompute: 3D-DDnet holds and peaks at less", "[recompute
     net.train();
     // Gradients in place before the step, as the trainer's arena has them: the figures are
     // then activations and their gradients only.
-    for (const auto& p : net.named_parameters()) p.tensor->set_grad(Tensor::zeros(p.tensor->shape()));
+    for (const auto& p : net.named_parameters())
+      p.tensor->set_grad(Tensor::zeros(p.tensor->shape()));
     const Tensor x = Generator(6).uniform({1, 1, 16, 32, 32}, Device::cpu(), 0.f, 1.f);
     CachingAllocator& a = host_allocator();
     a.empty_cache();
