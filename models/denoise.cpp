@@ -5,6 +5,10 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
 
 #include "engine/allocator.h"
 #include "engine/autograd.h"
@@ -46,6 +50,45 @@ double inference_bytes_per_voxel(int dims) {
   return 700.0;
 }
 
+double measure_inference_bytes_per_voxel(DDnet& net, const Device& device) {
+  static std::mutex mu;
+  static std::map<std::pair<int, std::string>, double> measured;
+  const int dims = net.dims();
+  std::lock_guard<std::mutex> lock(mu);
+  const auto key = std::make_pair(dims, device.str());
+  if (auto it = measured.find(key); it != measured.end()) return it->second;
+  if (device.is_cpu() && !host_caching_enabled()) return 0;
+  CachingAllocator& alloc = device.is_cuda() ? cuda_allocator(device.index()) : host_allocator();
+  const bool was_training = net.training();
+  net.eval();
+  NoGradGuard no_grad;
+  auto peak_of = [&](std::int64_t side) {  // peak bytes above the start, voxels
+    const Shape s = dims == 3 ? Shape{1, 1, 16, side, side} : Shape{1, 1, side, side};
+    const Tensor x = Tensor::zeros(s, device);
+    const std::int64_t base = alloc.stats().requested_bytes;
+    alloc.reset_peak_stats();
+    { const Tensor y = net.forward(x); }
+    return std::make_pair(static_cast<double>(alloc.stats().peak_requested_bytes - base),
+                          static_cast<double>(s.numel()));
+  };
+  const auto [p1, v1] = peak_of(dims == 3 ? 32 : 64);
+  const auto [p2, v2] = peak_of(dims == 3 ? 64 : 128);
+  net.train(was_training);
+  const double per_voxel = 1.15 * std::max(0.0, (p2 - p1) / (v2 - v1));
+  measured[key] = per_voxel;
+  return per_voxel;
+}
+
+DenoiseOptions with_measured_bytes_per_voxel(DDnet& net, const DenoiseOptions& o) {
+  DenoiseOptions planned = o;
+  const bool tile_given = o.tile[1] > 0 || o.tile[2] > 0 || (net.dims() == 3 && o.tile[0] > 0);
+  const bool budgeted = !tile_given && (o.memory_mib > 0 || o.device.is_cuda());
+  if (planned.bytes_per_voxel <= 0 && budgeted)
+    planned.bytes_per_voxel = measure_inference_bytes_per_voxel(net, o.device);
+  if (planned.bytes_per_voxel <= 0) planned.bytes_per_voxel = inference_bytes_per_voxel(net.dims());
+  return planned;
+}
+
 TileGrid denoise_tiles(int dims, std::int64_t d, std::int64_t h, std::int64_t w,
                        const DenoiseOptions& o) {
   DDNET_CHECK(d >= 1 && h >= 1 && w >= 1, "denoise: empty volume");
@@ -74,7 +117,9 @@ TileGrid denoise_tiles(int dims, std::int64_t d, std::int64_t h, std::int64_t w,
       budget = 0.8 * static_cast<double>(free_bytes);
     }
     if (budget > 0) {
-      const double per_voxel = inference_bytes_per_voxel(dims) * static_cast<double>(o.batch);
+      const double per_voxel =
+          (o.bytes_per_voxel > 0 ? o.bytes_per_voxel : inference_bytes_per_voxel(dims)) *
+          static_cast<double>(o.batch);
       const std::int64_t smallest =
           std::max<std::int64_t>({16, round_up16(2 * o.overlap), round_up16(o.overlap + 16)});
       auto bytes = [&] { return per_voxel * static_cast<double>(tile[0] * tile[1] * tile[2]); };
@@ -123,7 +168,8 @@ std::vector<float> denoise_volume(DDnet& net, const float* hu, std::int64_t d, s
   }
 
   const int dims = net.dims();
-  const TileGrid grid = denoise_tiles(dims, d, h, w, o);
+  const DenoiseOptions planned = with_measured_bytes_per_voxel(net, o);
+  const TileGrid grid = denoise_tiles(dims, d, h, w, planned);
   const auto [pd, ph, pw] = grid.extent;
   const std::vector<float> padded = edge_pad(x, d, h, w, pd, ph, pw);
   CachingAllocator& alloc =
@@ -155,6 +201,7 @@ std::vector<float> denoise_volume(DDnet& net, const float* hu, std::int64_t d, s
     stats->grid = grid;
     stats->forwards = forwards;
     stats->peak_device_mib = static_cast<double>(alloc.stats().peak_allocated_bytes) / kMiB;
+    stats->bytes_per_voxel = planned.bytes_per_voxel;
     stats->seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
   return y;

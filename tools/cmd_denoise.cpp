@@ -146,7 +146,8 @@ void print_tiles(const models::DenoiseStats& st) {
             << g.size[2] << " (padded volume " << g.extent[0] << "x" << g.extent[1] << "x"
             << g.extent[2] << ", overlap " << g.overlap[0] << "x" << g.overlap[1] << "x"
             << g.overlap[2] << "), " << st.forwards << " forward pass(es), " << st.seconds
-            << " s, peak " << static_cast<long long>(st.peak_device_mib) << " MiB\n";
+            << " s, peak " << static_cast<long long>(st.peak_device_mib) << " MiB, planned with "
+            << static_cast<long long>(st.bytes_per_voxel) << " B/voxel\n";
 }
 
 // The file of an --input: the dataset file of "data.h5#scan", else the path itself.

@@ -70,7 +70,8 @@ void check_denoise_memory(const std::string& command, const LoadedModel& m,
                           const std::string& scan, std::int64_t d, std::int64_t h, std::int64_t w) {
   if (t.ignore_memory_estimate) return;
   const int dims = m.net->dims();
-  const models::TileGrid g = models::denoise_tiles(dims, d, h, w, o);
+  const models::TileGrid g =
+      models::denoise_tiles(dims, d, h, w, models::with_measured_bytes_per_voxel(*m.net, o));
   const std::int64_t per_pass = std::min<std::int64_t>(o.batch, g.count());
   const models::MemoryEstimate e = models::estimate_denoise_memory(
       dims, g.tile_voxels(), per_pass, g.extent[0] * g.extent[1] * g.extent[2], o.device);

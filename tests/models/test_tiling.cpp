@@ -5,6 +5,8 @@
 
 #include <cmath>
 
+#include "engine/allocator.h"
+#include "engine/autograd.h"
 #include "engine/rng.h"
 #include "models/denoise.h"
 #include "models/tiling.h"
@@ -211,4 +213,48 @@ TEST_CASE("denoise: the normalisation is undone exactly (an identity network ret
       }
     }
   }
+}
+
+TEST_CASE("denoise: tiles are planned with the inference bytes per voxel measured on the device",
+          "[models][tiling][memory]") {
+  if (!host_caching_enabled()) {
+    SUCCEED("host allocator bypassed (AddressSanitizer): nothing to measure, the assumed figure");
+    return;
+  }
+  models::DDnetOptions no;
+  no.seed = 3;
+  models::DDnet net(no);
+  net.train();
+  const double measured = models::measure_inference_bytes_per_voxel(net, Device::cpu());
+  INFO("measured " << measured << " B/voxel (assumed " << models::inference_bytes_per_voxel(3)
+                   << ")");
+  CHECK(net.training());  // left as it was
+  CHECK(measured > 200);
+  CHECK(measured < 1000);
+  CHECK(models::measure_inference_bytes_per_voxel(net, Device::cpu()) == measured);  // once
+  // The figure predicts a larger forward pass: 16x96x96 within 15 % (it has 15 % to spare).
+  CachingAllocator& a = host_allocator();
+  NoGradGuard no_grad;
+  net.eval();
+  const Tensor x = Tensor::zeros({1, 1, 16, 96, 96});
+  const std::int64_t base = a.stats().requested_bytes;
+  a.reset_peak_stats();
+  { const Tensor y = net.forward(x); }
+  const double actual =
+      static_cast<double>(a.stats().peak_requested_bytes - base) / static_cast<double>(x.numel());
+  INFO("actual peak " << actual << " B/voxel at 16x96x96");
+  CHECK(actual <= measured);
+  CHECK(actual > measured / 1.3);
+  // Under a budget the plan uses it: the tile's activations fit, and the options say so.
+  models::DenoiseOptions o;
+  o.overlap = 16;
+  o.memory_mib = 32;
+  const models::DenoiseOptions planned = models::with_measured_bytes_per_voxel(net, o);
+  CHECK(planned.bytes_per_voxel == measured);
+  const TileGrid grid = models::denoise_tiles(3, 40, 200, 180, planned);
+  CHECK(static_cast<double>(grid.tile_voxels()) * measured <= 32 * 1024.0 * 1024.0);
+  // With a tile given nothing needs measuring: the assumed figure stands in.
+  o.tile = {16, 64, 64};
+  CHECK(models::with_measured_bytes_per_voxel(net, o).bytes_per_voxel ==
+        models::inference_bytes_per_voxel(3));
 }
