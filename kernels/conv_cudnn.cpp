@@ -23,6 +23,7 @@
 #include "engine/check_cudnn.h"
 #include "engine/cuda_runtime_seam.h"
 #include "engine/tensor.h"
+#include "engine/workspace.h"
 
 namespace ddnet::kernels::cuda {
 
@@ -212,6 +213,7 @@ Choice choose(Kind kind, const ConvGeometry& g, ConvStrides s, const Descs& d, c
   float* out = out_buf.data<float>() + misalignment(real_out) / sizeof(float);
   const std::size_t cap = find_workspace_cap();
   Tensor ws = scratch(cap);
+  const ScopedWorkspace counted(static_cast<std::int64_t>(cap));
   constexpr int kMax = 16;
   int returned = 0;
   Choice c;
@@ -255,6 +257,7 @@ void conv_forward(const ConvGeometry& g, const float* x, const float* w, const f
   const Choice c = choose(Kind::forward, g, s, d, h, x, w, y, y_elems(g, s));
   CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, c.math));
   Tensor ws = scratch(c.workspace);
+  const ScopedWorkspace counted(static_cast<std::int64_t>(c.workspace));
   const float one = 1.f, zero = 0.f;
   CUDNN_CHECK(cudnnConvolutionForward(h, &one, d.x.d, x, d.w.d, w, d.conv.d,
                                       static_cast<cudnnConvolutionFwdAlgo_t>(c.algo),
@@ -269,6 +272,7 @@ void conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, 
   const Choice c = choose(Kind::backward_data, g, s, d, h, dy, w, dx, x_elems(g, s));
   CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, c.math));
   Tensor ws = scratch(c.workspace);
+  const ScopedWorkspace counted(static_cast<std::int64_t>(c.workspace));
   const float one = 1.f, beta = accumulate ? 1.f : 0.f;
   CUDNN_CHECK(cudnnConvolutionBackwardData(h, &one, d.w.d, w, d.y.d, dy, d.conv.d,
                                            static_cast<cudnnConvolutionBwdDataAlgo_t>(c.algo),
@@ -283,6 +287,7 @@ void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy
                           static_cast<std::size_t>(g.cout * g.cin * g.kvol()));
   CUDNN_CHECK(cudnnSetConvolutionMathType(d.conv.d, c.math));
   Tensor ws = scratch(c.workspace);
+  const ScopedWorkspace counted(static_cast<std::int64_t>(c.workspace));
   const float one = 1.f, beta = accumulate ? 1.f : 0.f;
   CUDNN_CHECK(cudnnConvolutionBackwardFilter(h, &one, d.x.d, x, d.y.d, dy, d.conv.d,
                                              static_cast<cudnnConvolutionBwdFilterAlgo_t>(c.algo),

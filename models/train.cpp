@@ -20,6 +20,7 @@
 #include "engine/parallel.h"
 #include "engine/prefetch.h"
 #include "engine/rng.h"
+#include "engine/workspace.h"
 #include "graph/arena.h"
 #include "graph/nn.h"
 #include "graph/optim.h"
@@ -133,6 +134,7 @@ struct StepMemory {
     if (!counted) return;
     base = alloc->stats().requested_bytes;
     alloc->reset_peak_stats();
+    reset_workspace_peak();
   }
   void after_forward() {
     if (counted) held = alloc->stats().requested_bytes - base;
@@ -143,6 +145,7 @@ struct StepMemory {
     const AllocatorStats s = alloc->stats();
     peak = s.peak_requested_bytes - base;
     reserved_peak = s.peak_reserved_bytes;
+    workspace_peak = workspace_stats().peak_bytes;
   }
   double per_voxel(std::int64_t bytes) const {
     return voxels > 0 ? static_cast<double>(bytes) / static_cast<double>(voxels) : 0;
@@ -151,6 +154,9 @@ struct StepMemory {
   bool counted;
   std::int64_t base = 0, held = 0, peak = 0, voxels = 0;
   std::int64_t reserved_peak = 0;  // what the allocator had obtained from the device at most
+  // Convolution workspaces at most (engine/workspace.h): on a GPU cuDNN's, also inside `peak`;
+  // on the CPU oneDNN's, the FFT path's (kept per thread) and the weight-gradient path's.
+  std::int64_t workspace_peak = 0;
 };
 
 // One run of the training loop. Built in place: the optimiser refers to the arena, the
@@ -476,16 +482,20 @@ void Trainer::log_step(std::int64_t epoch, std::int64_t pos, const StepLoss& l, 
                      {"peak_bytes", mem.peak},
                      {"held_after_forward_per_voxel", mem.per_voxel(mem.held)},
                      {"peak_per_voxel", mem.per_voxel(mem.peak)},
-                     {"reserved_peak_bytes", mem.reserved_peak}};
+                     {"reserved_peak_bytes", mem.reserved_peak},
+                     {"workspace_peak_bytes", mem.workspace_peak},
+                     {"workspace_peak_per_voxel", mem.per_voxel(mem.workspace_peak)}};
     if (!memory_reported_ && root_) {  // once per run
       memory_reported_ = true;
       std::fprintf(stderr,
                    "memory per step (%s): held after forward %.1f MiB (%.0f B/voxel), peak %.1f "
                    "MiB (%.0f B/voxel), above %.1f MiB of parameters, gradients, moments and "
-                   "batch\n",
+                   "batch; convolution workspaces at most %.1f MiB (%.0f B/voxel)\n",
                    device_.str().c_str(), static_cast<double>(mem.held) / (1 << 20),
                    mem.per_voxel(mem.held), static_cast<double>(mem.peak) / (1 << 20),
-                   mem.per_voxel(mem.peak), static_cast<double>(mem.base) / (1 << 20));
+                   mem.per_voxel(mem.peak), static_cast<double>(mem.base) / (1 << 20),
+                   static_cast<double>(mem.workspace_peak) / (1 << 20),
+                   mem.per_voxel(mem.workspace_peak));
     }
   }
   log_ << rec.dump() << std::endl;

@@ -19,6 +19,7 @@
 
 #include "engine/error.h"
 #include "engine/parallel.h"
+#include "engine/workspace.h"
 
 namespace ddnet::kernels::cpu_conv::dnnl_path {
 
@@ -129,6 +130,15 @@ memory as(const memory::desc& user, void* ptr, const memory::desc& want, dnnl::s
   return m;
 }
 
+// Bytes of the reordered copy as() makes (0 when the layouts match).
+std::int64_t copy_bytes(const memory::desc& user, const memory::desc& want) {
+  return user == want ? 0 : static_cast<std::int64_t>(want.get_size());
+}
+template <class PD>
+std::int64_t scratchpad_bytes(const PD& pd) {
+  return static_cast<std::int64_t>(pd.scratchpad_desc().get_size());
+}
+
 void copy_out(memory& m, const memory::desc& user, void* ptr, dnnl::stream& st) {
   memory u(user, cpu_engine(), ptr);
   if (m.get_data_handle() == ptr) return;
@@ -145,6 +155,9 @@ void conv_forward(const ConvGeometry& g, const float* x, const float* w, const f
                   float* y, ConvStrides s) {
   Entry& e = entry(g, s);
   std::lock_guard<std::mutex> lock(e.mu);
+  const ScopedWorkspace counted(
+      copy_bytes(e.user_x, e.fwd_pd.src_desc()) + copy_bytes(e.user_w, e.fwd_pd.weights_desc()) +
+      copy_bytes(e.user_y, e.fwd_pd.dst_desc()) + scratchpad_bytes(e.fwd_pd));
   dnnl::stream st(cpu_engine());
   memory xm = as(e.user_x, const_cast<float*>(x), e.fwd_pd.src_desc(), st, true);
   memory wm = as(e.user_w, const_cast<float*>(w), e.fwd_pd.weights_desc(), st, true);
@@ -162,6 +175,11 @@ void conv_backward_data(const ConvGeometry& g, const float* dy, const float* w, 
                         bool accumulate, ConvStrides s) {
   Entry& e = entry(g, s);
   std::lock_guard<std::mutex> lock(e.mu);
+  const ScopedWorkspace counted(copy_bytes(e.user_y, e.bwd_data_pd.diff_dst_desc()) +
+                                copy_bytes(e.user_w, e.bwd_data_pd.weights_desc()) +
+                                copy_bytes(e.user_x, e.bwd_data_pd.diff_src_desc()) +
+                                scratchpad_bytes(e.bwd_data_pd) +
+                                (accumulate ? static_cast<std::int64_t>(e.user_x.get_size()) : 0));
   dnnl::stream st(cpu_engine());
   memory dym = as(e.user_y, const_cast<float*>(dy), e.bwd_data_pd.diff_dst_desc(), st, true);
   memory wm = as(e.user_w, const_cast<float*>(w), e.bwd_data_pd.weights_desc(), st, true);
@@ -185,6 +203,12 @@ void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy
                           float* dbias, bool accumulate, ConvStrides s) {
   Entry& e = entry(g, s);
   std::lock_guard<std::mutex> lock(e.mu);
+  const ScopedWorkspace counted(
+      copy_bytes(e.user_x, e.bwd_w_pd.src_desc()) +
+      copy_bytes(e.user_y, e.bwd_w_pd.diff_dst_desc()) +
+      copy_bytes(e.user_w, e.bwd_w_pd.diff_weights_desc()) + scratchpad_bytes(e.bwd_w_pd) +
+      static_cast<std::int64_t>(sizeof(float)) *
+          ((accumulate ? g.cout * g.cin * g.kvol() : 0) + g.cout));
   dnnl::stream st(cpu_engine());
   memory xm = as(e.user_x, const_cast<float*>(x), e.bwd_w_pd.src_desc(), st, true);
   memory dym = as(e.user_y, const_cast<float*>(dy), e.bwd_w_pd.diff_dst_desc(), st, true);

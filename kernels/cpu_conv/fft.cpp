@@ -23,6 +23,7 @@
 
 #include "engine/error.h"
 #include "engine/parallel.h"
+#include "engine/workspace.h"
 
 namespace ddnet::kernels::cpu_conv::fft {
 
@@ -268,7 +269,10 @@ struct Spectra {
   Spectra(std::vector<R>& buffer, std::int64_t e, const Dims& d)
       : entities(e), blocks(d.padded_bins() / kBB) {
     const auto need = static_cast<std::size_t>(e * blocks * kEntry);
-    if (buffer.size() < need) buffer.resize(need);
+    if (buffer.size() < need) {  // grown for good: counted as workspace while the thread lives
+      workspace_acquired(static_cast<std::int64_t>(sizeof(R) * (need - buffer.size())));
+      buffer.resize(need);
+    }
     data = buffer.data();
   }
   R* block(std::int64_t b) { return data + b * entities * kEntry; }
@@ -299,8 +303,12 @@ struct Scratch {
   R* real = nullptr;
   typename F::Complex* cplx[kBatch] = {};
   std::int64_t bins = 0, cap_real = 0, cap_bins = 0;
+  std::int64_t counted = 0;  // bytes counted as workspace
   Scratch() = default;
-  ~Scratch() { release(); }
+  ~Scratch() {
+    release();
+    workspace_released(counted);
+  }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;
   void release() {
@@ -315,8 +323,12 @@ struct Scratch {
     bins = d.bins();
     if (d.fvol() <= cap_real && bins <= cap_bins) return;
     release();
+    workspace_released(counted);
     cap_real = std::max(cap_real, d.fvol());
     cap_bins = std::max(cap_bins, bins);
+    counted = static_cast<std::int64_t>(sizeof(R) * cap_real +
+                                        sizeof(typename F::Complex) * cap_bins * kBatch);
+    workspace_acquired(counted);
     real = F::alloc_real(static_cast<std::size_t>(cap_real));
     bool ok = real != nullptr;
     for (auto& c : cplx) ok = ok && (c = F::alloc_complex(static_cast<std::size_t>(cap_bins)));

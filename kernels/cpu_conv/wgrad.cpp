@@ -11,6 +11,7 @@
 
 #include "engine/error.h"
 #include "engine/parallel.h"
+#include "engine/workspace.h"
 
 namespace ddnet::kernels::cpu_conv::direct_wgrad {
 
@@ -241,6 +242,7 @@ TaskBFn pick_cols_b(int nc) {
 void backward_filter_a(const ConvGeometry& g, const Layout& L, const float* xp, const float* dy,
                        std::int64_t ys, float* dw, bool accumulate) {
   std::vector<float> dyp(static_cast<std::size_t>(g.n * g.cout * g.out[0] * L.qp));
+  const ScopedWorkspace counted(static_cast<std::int64_t>(sizeof(float) * dyp.size()));
   pack_dy(g, L, dy, ys, dyp.data());
 
   const std::int64_t kd = g.k[0], kh = g.k[1], kw = g.k[2];
@@ -248,6 +250,7 @@ void backward_filter_a(const ConvGeometry& g, const Layout& L, const float* xp, 
   const std::int64_t tasks = co_blocks * g.cin * col_blocks;
   parallel_for(tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
     std::vector<float> part(static_cast<std::size_t>(kd * kh * 2 * kMaxCols * kLanes));
+    const ScopedWorkspace counted_part(static_cast<std::int64_t>(sizeof(float) * part.size()));
     for (std::int64_t t = t0; t < t1; ++t) {
       const std::int64_t cb = t % col_blocks, ci = (t / col_blocks) % g.cin;
       const std::int64_t co0 = 2 * (t / (col_blocks * g.cin));
@@ -276,12 +279,14 @@ void backward_filter_b(const ConvGeometry& g, const Layout& L, const float* xp, 
                        std::int64_t ys, float* dw, bool accumulate) {
   const std::int64_t ncb = (g.cout + kCoBlock - 1) / kCoBlock;
   std::vector<float> dyb(static_cast<std::size_t>(g.n * ncb * g.out[0] * L.qp * kCoBlock));
+  const ScopedWorkspace counted(static_cast<std::int64_t>(sizeof(float) * dyb.size()));
   pack_dy_blocked(g, L, dy, ys, dyb.data());
   const std::int64_t kd = g.k[0], kh = g.k[1], kw = g.k[2];
   const std::int64_t col_blocks = (kw + kMaxCols - 1) / kMaxCols;
   const std::int64_t tasks = ncb * g.cin * col_blocks;
   parallel_for(tasks, 1, [&](std::int64_t t0, std::int64_t t1) {
     std::vector<float> part(static_cast<std::size_t>(kd * kh * kMaxCols * kCoBlock));
+    const ScopedWorkspace counted_part(static_cast<std::int64_t>(sizeof(float) * part.size()));
     for (std::int64_t t = t0; t < t1; ++t) {
       const std::int64_t colb = t % col_blocks, ci = (t / col_blocks) % g.cin;
       const std::int64_t cb = t / (col_blocks * g.cin), c0 = colb * kMaxCols;
@@ -324,6 +329,7 @@ void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy
   const std::int64_t xs = s.x ? s.x : g.cin * g.in_plane();
   const std::int64_t ys = s.y ? s.y : g.cout * g.out_plane();
   std::vector<float> xp(static_cast<std::size_t>(g.n * g.cin * L.x_ci));
+  const ScopedWorkspace counted(static_cast<std::int64_t>(sizeof(float) * xp.size()));
   pack_x(g, L, x, xs, xp.data());
   if (chosen == Variant::channel_lanes || (chosen == Variant::automatic && g.cout >= 12))
     backward_filter_b(g, L, xp.data(), dy, ys, dw, accumulate);

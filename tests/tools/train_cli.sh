@@ -15,6 +15,23 @@ JSON
 for f in checkpoint.h5 checkpoint_epoch1.h5 checkpoint_epoch2.h5 final.h5 train.jsonl; do
   [[ -s "$tmp/a/$f" ]] || { echo "missing $tmp/a/$f"; exit 1; }
 done
+# The memory record of every step (issue 18): tensors held after forward and their peak, the
+# allocator's reserved peak and the convolution workspaces, in bytes and per voxel. (Builds with
+# AddressSanitizer bypass the host allocator: no record there.)
+if ! ldd "$ddnet" 2>/dev/null | grep -q libasan; then
+  python3 - "$tmp/a/train.jsonl" <<'PY' || exit 1
+import json, sys
+steps = [json.loads(l) for l in open(sys.argv[1]) if '"type":"step"' in l]
+for s in steps:
+    m = s.get("memory")
+    keys = ("held_after_forward_bytes", "peak_bytes", "reserved_peak_bytes", "workspace_peak_bytes",
+            "held_after_forward_per_voxel", "peak_per_voxel", "workspace_peak_per_voxel")
+    if m is None or any(k not in m for k in keys):
+        sys.exit(f"step {s['step']}: memory record {m} lacks one of {keys}")
+    if not (0 < m["held_after_forward_bytes"] <= m["peak_bytes"] and m["workspace_peak_bytes"] > 0):
+        sys.exit(f"step {s['step']}: implausible memory record {m}")
+PY
+fi
 # Stage recompute (issue 18): the same losses, step for step.
 "$ddnet" train --config "$tmp/config.json" --epochs 2 --recompute-from-level 1 --out "$tmp/r" 2>"$tmp/r.log"
 losses() { grep -o '"loss":[^,]*' "$1"; }
