@@ -2,6 +2,7 @@
 #include "layers/elementwise_autograd.h"
 
 #include "engine/autograd.h"
+#include "kernels/copy_ops.h"
 #include "kernels/elementwise_ops.h"
 
 namespace ddnet::F {
@@ -48,6 +49,27 @@ Tensor leaky_relu(const Tensor& x, double slope) {
     ctx.accumulate(0, kernels::leaky_relu_backward(saved, ctx.grad_output(), slope));
   });
   return y;
+}
+
+Tensor leaky_relu_into(const Tensor& x, const Tensor& dst, double slope) {
+  DDNET_CHECK(x.shape() == dst.shape() && x.dtype() == dst.dtype() && x.device() == dst.device(),
+              "leaky_relu_into: output ", dst.str(), " does not match the input ", x.str());
+  Tensor out =
+      dst.as_strided(dst.shape(), dst.strides(), dst.storage_offset());  // fresh autograd state
+  {
+    const Tensor y = kernels::leaky_relu(x, slope);  // freed here: the output lives in dst
+    if (out.is_contiguous())
+      out.copy_(y);
+    else
+      kernels::copy(y, out);
+  }
+  if (!should_record({&x})) return out;
+  const Tensor& saved = slope >= 0 ? out : x;  // as in leaky_relu
+  record("leaky_relu_into", {x}, {out}, [saved, slope](GradContext& ctx) {
+    ctx.accumulate(0, kernels::leaky_relu_backward(kernels::contiguous(saved),
+                                                   kernels::contiguous(ctx.grad_output()), slope));
+  });
+  return out;
 }
 
 }  // namespace ddnet::F

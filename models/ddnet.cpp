@@ -48,8 +48,9 @@ Tensor DenseBlock::forward(const Tensor& x) {
     const Tensor in = F::concat(slices);  // a view of the slices written so far
     const auto k = static_cast<std::size_t>(i);
     const Tensor h = lrelu(nn::batch_norm_conv(*bn1_[k], *conv1_[k], in, lean_));
-    const Tensor y = lrelu(nn::batch_norm_conv(*bn2_[k], *conv2_[k], h, lean_));
-    slices.push_back(F::copy_into(y, buf.narrow(1, channels_ * (i + 1), channels_)));
+    // The new features go straight into their slice (no separate LeakyReLU output kept).
+    slices.push_back(F::leaky_relu_into(nn::batch_norm_conv(*bn2_[k], *conv2_[k], h, lean_),
+                                        buf.narrow(1, channels_ * (i + 1), channels_), 0.01));
   }
   return F::concat(slices);
 }
@@ -97,7 +98,7 @@ Tensor DDnet::forward(const Tensor& x) {
   for (int a = 2; a < x.dim(); ++a)
     DDNET_CHECK(x.size(a) % 16 == 0, "DDnet: spatial size ", x.size(a), " (axis ", a,
                 ") must be divisible by 16 (four 2x poolings and upsamplings)");
-  const Tensor c0 = lrelu(bn_conv(batch_[1], conv_[1], x));
+  const Tensor c0 = skip_output(bn_conv(batch_[1], conv_[1], x));
   const Tensor h = decoder_stage(0, level(1, c0), c0);
   return o_.residual ? F::add(x, h) : h;
 }
@@ -107,14 +108,29 @@ Tensor DDnet::bn_conv(nn::BatchNorm* bn, nn::Conv* conv, const Tensor& t) {
 }
 
 Tensor DDnet::encoder_level(int l, const Tensor& above) {
-  return lrelu(
-      bn_conv(batch_[l + 1], conv_[l + 1], dnet_[l]->forward(F::max_pool(above, 3, 2, 1))));
+  // The skip is a channel slice: contiguous for one volume, copied for the pooling when the
+  // batch has more (the copy is freed once pooled).
+  const Tensor pooled = F::max_pool(F::contiguous(above), 3, 2, 1);
+  const Tensor pre = bn_conv(batch_[l + 1], conv_[l + 1], dnet_[l]->forward(pooled));
+  return l == 4 ? lrelu(pre) : skip_output(pre);
+}
+
+Tensor DDnet::skip_output(const Tensor& pre) {
+  Shape s = pre.shape();
+  s[1] = 2 * kFilters;
+  const Tensor buffer = Tensor::empty(s, pre.device(), pre.dtype());
+  return F::leaky_relu_into(pre, buffer.narrow(1, kFilters, kFilters), 0.01);
 }
 
 Tensor DDnet::decoder_stage(int l, const Tensor& from_below, const Tensor& skip) {
   const int stage = 3 - l;  // stage 0 works at level 3, stage 3 at full resolution
-  const Tensor up = F::upsample(from_below, 2, o_.up, o_.up == kernels::UpsampleMode::linear);
-  const Tensor cat = F::concat({up, skip});
+  DDNET_CHECK(skip.size(1) == kFilters && skip.storage_offset() >= kFilters * skip.stride(1),
+              "DDnet: the skip of level ", l, " is not in a decoder buffer (skip_output)");
+  const Tensor first_half = skip.as_strided(skip.shape(), skip.strides(),
+                                            skip.storage_offset() - kFilters * skip.stride(1));
+  const Tensor up = F::copy_into(
+      F::upsample(from_below, 2, o_.up, o_.up == kernels::UpsampleMode::linear), first_half);
+  const Tensor cat = F::concat({up, skip});  // adjacent halves of one buffer: a view
   const Tensor wide = lrelu(bn_conv(batch_[6 + 2 * stage], convT_[2 * stage + 1], cat));
   const Tensor h = bn_conv(batch_[7 + 2 * stage], convT_[2 * stage + 2], wide);
   return o_.residual && stage == 3 ? h : lrelu(h);

@@ -62,6 +62,10 @@ class DDnet : public nn::Module {
   Tensor level(int l, const Tensor& above);
   Tensor level_body(int l, const Tensor& above);
   Tensor encoder_level(int l, const Tensor& above);
+  // Level l's output LeakyReLU(pre), the skip, written into the second half of the decoder's
+  // concatenation buffer at that level (allocated here): the decoder stage writes the upsampled
+  // tensor into the first half, and the concatenation is a view, not a copy of the skip.
+  Tensor skip_output(const Tensor& pre);
   // Decoder stage at level l (0..3): upsample from level l + 1, concatenate the skip, two
   // BatchNorm -> ConvTranspose -> LeakyReLU.
   Tensor decoder_stage(int l, const Tensor& from_below, const Tensor& skip);

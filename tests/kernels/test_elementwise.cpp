@@ -1,6 +1,7 @@
 // Elementwise kernels: values, shape errors, and gradient checks over odd shapes.
 #include <catch2/catch.hpp>
 
+#include "engine/rng.h"
 #include "kernels/elementwise_ops.h"
 #include "layers/functional.h"
 #include "tests/op_harness.h"
@@ -56,4 +57,28 @@ TEST_CASE("elementwise: gradient checks over odd shapes", "[kernels][gradcheck]"
     test::check_gradient(
         {"leaky_relu", {s}, [](const auto& in) { return F::leaky_relu(in[0], 0.01); }});
   }
+}
+
+TEST_CASE("elementwise: leaky_relu_into a channel slice equals copying leaky_relu's output",
+          "[kernels][elementwise]") {
+  for (double slope : {0.01, -0.5}) {
+    INFO("slope " << slope);
+    // Two batch entries: the slice of the 5-channel buffer is not contiguous.
+    std::vector<std::vector<float>> got[2];
+    for (int into = 0; into < 2; ++into) {
+      Tensor x = Generator(3).uniform({2, 3, 4, 5}, Device::cpu(), -1.f, 1.f).set_requires_grad();
+      Tensor buf = Tensor::zeros({2, 5, 4, 5});
+      const Tensor slice = buf.narrow(1, 1, 3);
+      const Tensor y = into ? F::leaky_relu_into(x, slice, slope)
+                            : F::copy_into(F::leaky_relu(x, slope), slice);
+      CHECK(y.shares_storage_with(buf));
+      const Tensor r = Generator(4).uniform(y.shape(), Device::cpu(), -1.f, 1.f);
+      F::sum(F::mul(F::contiguous(y), r)).backward();
+      got[into] = {buf.to_vector<float>(), x.grad().to_vector<float>()};
+    }
+    CHECK(got[0] == got[1]);
+  }
+  Tensor x = Tensor::zeros({2, 3});
+  CHECK_THROWS_WITH(F::leaky_relu_into(x, Tensor::zeros({2, 4})),
+                    Catch::Matchers::Contains("leaky_relu_into: output"));
 }
