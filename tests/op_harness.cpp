@@ -4,10 +4,12 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstring>
 #include <sstream>
 
 #include "engine/autograd.h"
 #include "engine/rng.h"
+#include "kernels/copy_ops.h"
 
 namespace ddnet::test {
 
@@ -156,6 +158,14 @@ void check_gradient(const OpCase& c, std::uint64_t seed, double eps, double tol,
       CHECK(std::fabs(a - numeric) <= tol * (1 + std::fabs(numeric)) + roundoff);
     }
   }
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined()) return a.defined() == b.defined();
+  const Tensor ca = kernels::contiguous(a.to(Device::cpu())),
+               cb = kernels::contiguous(b.to(Device::cpu()));
+  return ca.shape() == cb.shape() && ca.dtype() == cb.dtype() &&
+         std::memcmp(ca.raw_data(), cb.raw_data(), ca.nbytes()) == 0;
 }
 
 }  // namespace ddnet::test

@@ -50,5 +50,7 @@ Tensor to_f64(const Tensor& t);
 
 // A 1-d float32 CPU tensor of the given values.
 Tensor vec(const std::vector<float>& values);
+// Same shape, dtype and bytes (either device; both undefined counts as the same).
+bool same_bits(const Tensor& a, const Tensor& b);
 
 }  // namespace ddnet::test

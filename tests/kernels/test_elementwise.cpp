@@ -69,8 +69,8 @@ TEST_CASE("elementwise: leaky_relu_into a channel slice equals copying leaky_rel
       Tensor x = Generator(3).uniform({2, 3, 4, 5}, Device::cpu(), -1.f, 1.f).set_requires_grad();
       Tensor buf = Tensor::zeros({2, 5, 4, 5});
       const Tensor slice = buf.narrow(1, 1, 3);
-      const Tensor y = into ? F::leaky_relu_into(x, slice, slope)
-                            : F::copy_into(F::leaky_relu(x, slope), slice);
+      const Tensor y =
+          into ? F::leaky_relu_into(x, slice, slope) : F::copy_into(F::leaky_relu(x, slope), slice);
       CHECK(y.shares_storage_with(buf));
       const Tensor r = Generator(4).uniform(y.shape(), Device::cpu(), -1.f, 1.f);
       F::sum(F::mul(F::contiguous(y), r)).backward();

@@ -19,16 +19,9 @@
 #include "tests/op_harness.h"
 
 using namespace ddnet;
+using test::same_bits;
 
 namespace {
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  if (!a.defined() || !b.defined()) return a.defined() == b.defined();
-  const Tensor ca = kernels::contiguous(a.to(Device::cpu())),
-               cb = kernels::contiguous(b.to(Device::cpu()));
-  return ca.shape() == cb.shape() && ca.dtype() == cb.dtype() &&
-         std::memcmp(ca.raw_data(), cb.raw_data(), ca.nbytes()) == 0;
-}
 
 struct Run {
   Tensor y, dx, dbw, dbb, dw, db, running_mean, running_var;

@@ -13,18 +13,12 @@
 #include "kernels/copy_ops.h"
 #include "layers/functional.h"
 #include "models/ddnet.h"
+#include "tests/op_harness.h"
 
 using namespace ddnet;
+using test::same_bits;
 
 namespace {
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  if (!a.defined() || !b.defined()) return a.defined() == b.defined();
-  const Tensor ca = kernels::contiguous(a.to(Device::cpu())),
-               cb = kernels::contiguous(b.to(Device::cpu()));
-  return ca.shape() == cb.shape() && ca.dtype() == cb.dtype() &&
-         std::memcmp(ca.raw_data(), cb.raw_data(), ca.nbytes()) == 0;
-}
 
 // Output, then every parameter's gradient, then every buffer after two steps' forward and
 // backward (the second step's batch statistics depend on nothing, but its running statistics
