@@ -57,10 +57,11 @@ TEST_CASE("ddnet stage recompute: the same outputs, gradients and statistics, bi
     int level;
     bool residual;
   };
-  const Case cases[] = {{3, true, true, 1, false},  {3, false, true, 1, false},
-                        {3, true, false, 1, false}, {3, true, true, 3, true},
-                        {2, true, true, 1, false},  {2, false, true, 2, false},
-                        {2, true, false, 4, true}};
+  // 3D twice (it takes most of the time under the sanitizers); eval mode and the other levels
+  // on 2D, whose code is the same.
+  const Case cases[] = {{3, true, true, 1, false},   {3, true, false, 3, true},
+                        {2, true, true, 1, false},   {2, false, true, 2, false},
+                        {2, false, false, 1, false}, {2, true, false, 4, true}};
   for (const Case& c : cases) {
     INFO(c.dims << "D, " << (c.training ? "train" : "eval") << " mode, "
                 << (c.lean ? "lean" : "fast") << ", recompute from level " << c.level
