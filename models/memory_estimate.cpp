@@ -23,11 +23,11 @@ namespace {
 constexpr double kMiB = 1024.0 * 1024.0, kGiB = 1024.0 * kMiB;
 
 // Training: growth of the peak resident memory per input voxel of a step, fitted to CPU runs
-// in each memory mode (3D: 16 x 64^2, 16 x 128^2 and 32 x 64^2 x batch 2; 2D: 256^2 and 512^2;
-// docs/memory.md). Stage recompute from level 2 to 4 saves under 6 % of lean's activations:
-// lean's figure.
+// in each memory mode (3D: 16 x 64^2, 16 x 128^2 and 32 x 64^2 x batch 2, and with stage
+// recompute 64 x 512^2; 2D: 256^2 and 512^2; docs/memory.md). Stage recompute from level 2 to 4
+// saves under 6 % of lean's activations: lean's figure.
 double training_bytes_per_voxel(int dims, bool lean, int recompute_from_level) {
-  if (recompute_from_level == 1) return dims == 3 ? 1550.0 : 2200.0;
+  if (recompute_from_level == 1) return dims == 3 ? 1300.0 : 2200.0;
   if (dims == 3) return lean ? 1650.0 : 1900.0;
   return lean ? 2300.0 : 3070.0;
 }
