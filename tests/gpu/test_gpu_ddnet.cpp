@@ -1,9 +1,17 @@
 // GPU entries for the models: 3D-DDnet on CUDA against PyTorch's fixtures (the same measures and
 // tolerances as the CPU entries in tests/models/test_ddnet3d_parity.cpp), through cuDNN, the
-// fused MS-SSIM and every CUDA layer of the network.
+// fused MS-SSIM and every CUDA layer of the network; and the memory modes (fast, lean, stage
+// recompute) agreeing on the device.
 #include <catch2/catch.hpp>
 
+#include <vector>
+
+#include "engine/rng.h"
+#include "graph/arena.h"
+#include "layers/loss.h"
+#include "models/ddnet.h"
 #include "tests/ddnet3d_parity.h"
+#include "tests/op_harness.h"
 
 using namespace ddnet;
 
@@ -31,4 +39,47 @@ TEST_CASE("gpu ddnet3d parity: train mode, as close to PyTorch float64 as PyTorc
   CHECK(m.loss_abs <= 3 * fx.attr(g, "torch32_loss_abs") + 1e-7);
   CHECK(m.grad_norm_rel_max <= 3 * fx.attr(g, "torch32_grad_norm_rel_max") + 1e-4);
   CHECK(m.grad_norm_rel_rms <= 3 * fx.attr(g, "torch32_grad_norm_rel_rms") + 1e-5);
+}
+
+TEST_CASE("gpu ddnet: fast, lean and stage recompute agree on the device", "[gpu][ddnet]") {
+  // 2D-DDnet with two slices per batch (the skips are strided channel slices of the decoder's
+  // buffers), one training step's forward and backward, in each memory mode. (That the running
+  // statistics are updated once is the CPU entries' part: tests/models/test_ddnet_recompute.cpp.)
+  const Device cuda = Device::cuda(0);
+  struct Mode {
+    bool lean;
+    int recompute_from_level;
+    const char* name;
+  };
+  const Mode modes[] = {{false, 0, "fast"}, {true, 0, "lean"}, {true, 1, "lean + recompute"}};
+  std::vector<std::vector<Tensor>> results;
+  for (const Mode& m : modes) {
+    models::DDnetOptions o;
+    o.dims = 2;
+    o.seed = 5;
+    o.lean = m.lean;
+    o.recompute_from_level = m.recompute_from_level;
+    models::DDnet net(o);
+    net.train();
+    nn::Arena arena = nn::pack_parameters(net, cuda);
+    for (const auto& b : net.named_buffers())
+      if (b.tensor->dtype() == DType::f32) *b.tensor = b.tensor->to(cuda);
+    Generator g(100);
+    const Tensor x = g.uniform(Shape{2, 1, 32, 32}).to(cuda),
+                 y = g.uniform(Shape{2, 1, 32, 32}).to(cuda);
+    arena.grads.zero_();
+    const Tensor pred = net.forward(x);
+    F::ddnet_loss(pred, y).total.backward();
+    std::vector<Tensor> r = {pred.to(Device::cpu()), arena.grads.to(Device::cpu())};
+    for (const auto& b : net.named_buffers())
+      if (b.tensor->dtype() == DType::f32) r.push_back(b.tensor->to(Device::cpu()));
+    results.push_back(std::move(r));
+  }
+  // cuDNN may choose other algorithms for other call sequences: a tight tolerance, not bits.
+  for (std::size_t k = 1; k < results.size(); ++k)
+    for (std::size_t i = 0; i < results[0].size(); ++i) {
+      INFO(modes[k].name << " against fast, result " << i
+                         << " (0: output, 1: gradients, then the running statistics)");
+      test::check_close(results[k][i], results[0][i], 1e-4, 1e-6, modes[k].name);
+    }
 }
