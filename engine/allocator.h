@@ -3,8 +3,8 @@
 // Freed blocks are not returned to the driver; they wait in a free list keyed by (stream, bin)
 // and are handed out again to the next request on the same stream of the same bin or, when that
 // bin has none, the smallest cached one up to twice its size (blocks are not split: without this
-// a backward pass, whose tensors have other sizes than the forward's, reserved about a third
-// more than it used at its peak; docs/memory.md), so the
+// a 3D-DDnet training step, whose backward asks for other sizes than its forward, reserved about
+// 1.5 times the peak of what it used; docs/memory.md), so the
 // steady state of a training loop makes no cudaMalloc/cudaFree calls. A block used on another
 // stream (record_stream) is reused only after an event recorded on that stream has completed.
 // Keys are raw stream handles, which the driver recycles; Stream (engine/stream.h) therefore

@@ -123,10 +123,10 @@ struct StepLoss {
 // (the activations the tape keeps, and the loss) and its peak, both above what was held before
 // the step (parameters, gradients, Adam's moments, the batch), in the bytes the tensors asked
 // for, so the figures do not depend on the allocator's block sizes or caching (the same on every
-// device); the reserved peak (blocks obtained from the device, cached ones included) is logged
-// beside them. The prefetch thread allocates the
-// next batch from the same allocator meanwhile, which adds at most one batch. The CPU
-// convolutions' oneDNN and FFT scratch buffers are not counted (docs/memory.md).
+// device). Logged beside them: the reserved peak (blocks obtained from the device, cached ones
+// included) and the convolution workspaces' peak (engine/workspace.h; the CPU's are outside the
+// allocator). The prefetch thread allocates the next batch from the same allocator meanwhile,
+// which adds at most one batch (docs/memory.md).
 struct StepMemory {
   explicit StepMemory(const Device& d)
       : alloc(d.is_cuda() ? &cuda_allocator(d.index()) : &host_allocator()),
