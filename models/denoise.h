@@ -48,9 +48,10 @@ double inference_bytes_per_voxel(int dims);
 
 // The same, measured on `device` with `net`: the growth of the allocator's peak (the bytes the
 // tensors ask for; on a GPU cuDNN's workspaces too) over one eval forward pass without gradients
-// between two small inputs (3D: 16x32x32 and 16x64x64; 2D: 64x64 and 128x128), per added voxel,
-// with 15 % to spare. Measured once per process for each dims and device. 0 where the allocator
-// keeps no statistics (CPU builds with AddressSanitizer).
+// between two small inputs (3D: 16x32x32 and 16x64x64; 2D: 64x64 and 128x128; each after a
+// first pass, so that cuDNN's algorithm search is not in it), per added voxel, with 15 % to spare.
+// Measured once per process for each dims and device. 0 where the allocator keeps no statistics
+// (CPU builds with AddressSanitizer).
 double measure_inference_bytes_per_voxel(DDnet& net, const Device& device);
 
 // Runs `net` (eval mode, no gradients) over a (d, h, w) HU volume and returns the denoised HU.
