@@ -203,12 +203,12 @@ void conv_backward_filter(const ConvGeometry& g, const float* x, const float* dy
                           float* dbias, bool accumulate, ConvStrides s) {
   Entry& e = entry(g, s);
   std::lock_guard<std::mutex> lock(e.mu);
-  const ScopedWorkspace counted(
-      copy_bytes(e.user_x, e.bwd_w_pd.src_desc()) +
-      copy_bytes(e.user_y, e.bwd_w_pd.diff_dst_desc()) +
-      copy_bytes(e.user_w, e.bwd_w_pd.diff_weights_desc()) + scratchpad_bytes(e.bwd_w_pd) +
-      static_cast<std::int64_t>(sizeof(float)) *
-          ((accumulate ? g.cout * g.cin * g.kvol() : 0) + g.cout));
+  const ScopedWorkspace counted(copy_bytes(e.user_x, e.bwd_w_pd.src_desc()) +
+                                copy_bytes(e.user_y, e.bwd_w_pd.diff_dst_desc()) +
+                                copy_bytes(e.user_w, e.bwd_w_pd.diff_weights_desc()) +
+                                scratchpad_bytes(e.bwd_w_pd) +
+                                static_cast<std::int64_t>(sizeof(float)) *
+                                    ((accumulate ? g.cout * g.cin * g.kvol() : 0) + g.cout));
   dnnl::stream st(cpu_engine());
   memory xm = as(e.user_x, const_cast<float*>(x), e.bwd_w_pd.src_desc(), st, true);
   memory dym = as(e.user_y, const_cast<float*>(dy), e.bwd_w_pd.diff_dst_desc(), st, true);

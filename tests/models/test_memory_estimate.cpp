@@ -28,8 +28,7 @@ TEST_CASE("memory estimate: training within 15% of the measured peak RSS", "[mod
         Point{2, 256 * 256, false, 0, 239}, Point{2, 512 * 512, false, 0, 822},
         Point{3, 16 * 64 * 64, true, 1, 256}, Point{3, 16 * 128 * 128, true, 1, 547},
         Point{3, 2 * 32 * 64 * 64, true, 1, 524}, Point{3, 64 * 512 * 512, true, 1, 20252},
-        Point{2, 256 * 256, true, 1, 181},
-        Point{2, 512 * 512, true, 1, 591}}) {
+        Point{2, 256 * 256, true, 1, 181}, Point{2, 512 * 512, true, 1, 591}}) {
     const double est = models::estimate_training_memory(p.dims, p.voxels, Device::cpu(), p.lean,
                                                         p.recompute_from_level)
                            .total() /
