@@ -28,7 +28,7 @@ if ((sanitize)); then
 
   echo "== Emulated CUDA kernels under the thread sanitizer (build/emulated-tsan)"
   cmake --preset emulated-tsan >/dev/null
-  cmake --build build/emulated-tsan -j "$jobs" --target ddnet_tests_gpu
+  cmake --build build/emulated-tsan -j "$jobs" --target ddnet_tests_gpu ddnet_sim_streams_selftest
   # One OpenMP and BLAS thread: libgomp's barriers are not instrumented (TSan would report the
   # CPU reference's parallel loops); the emulator's streams and fibers are what is checked. The
   # entries that take minutes under TSan are left to the ASan pass above (their kernels run

@@ -26,7 +26,7 @@ if old not in s:
     sys.exit(1)
 open(p, "w").write(s.replace(old, new, 1))
 PY
-  if ! cmake --build "$build" -j "$(nproc)" --target ddnet_tests_gpu ddnet >"/tmp/mutation-$name.log" 2>&1; then
+  if ! cmake --build "$build" -j "$(nproc)" --target ddnet_tests_gpu ddnet ddnet_tests_mpi >"/tmp/mutation-$name.log" 2>&1; then
     echo "mutation '$name': does not build (see /tmp/mutation-$name.log)"
     mv -f "$file.orig" "$file"
     touch "$file"
@@ -66,7 +66,7 @@ mutate prefetch-record-stream engine/prefetch.cpp \
 mutate reducer-event-wait dist/reducer.cpp \
   "    ready_[b]->wait(nccl_->stream());" \
   "" \
-  'emulated:gpu nccl'
+  'emulated:gpu nccl|emulated: the NCCL reducer'
 mutate cudnn-descriptor-stride kernels/conv_cudnn.cpp \
   "plane,
                                        sp[1] * sp[2], sp[2], 1};" \
@@ -79,5 +79,5 @@ mutate bounds-check kernels/upsample.cu \
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i >= 0; i = -1) {" \
   'emulated:gpu kernels: upsample'
 # Rebuild the unmutated tree so the build directory matches the sources again.
-cmake --build "$build" -j "$(nproc)" --target ddnet_tests_gpu ddnet >/dev/null
+cmake --build "$build" -j "$(nproc)" --target ddnet_tests_gpu ddnet ddnet_tests_mpi >/dev/null
 exit $status

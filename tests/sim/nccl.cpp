@@ -713,7 +713,8 @@ void enqueue(const std::shared_ptr<CommState>& st, cudaStream_t stream, const ch
     op.desc.seq = ++st->issued;
   }
   const std::uint64_t seq = op.desc.seq;
-  sim::enqueue(stream, name, [st, seq, op] { run(*st, seq, op); });
+  sim::enqueue(
+      stream, name, [st, seq, op] { run(*st, seq, op); }, sim::OpKind::collective);
 }
 
 bool overlap(const void* a, const void* b, std::size_t bytes) {

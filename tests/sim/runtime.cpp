@@ -1,10 +1,13 @@
 // The runtime of the CUDA emulator: devices, memory, streams and events (see include/
 // cuda_runtime.h for what is modelled). Streams are queues with a worker thread each; the host
 // and the workers are ordered only by what the code declares (enqueue, event record/wait,
-// synchronize calls, blocking copies, cudaFree), and, under ThreadSanitizer, only those edges
-// are happens-before: ops run on an executor context whose effects do not flow back through
-// the queue's lock (simt.cpp, run_isolated), so a missing event wait or stream synchronize is
-// reported as a data race.
+// synchronize calls, blocking copies, cudaFree). By default the queues run lazily: nothing runs
+// until the host needs it, then one op at a time in an order the seed picks among those the
+// declared dependencies allow (the scheduler below), so a missing event wait or synchronize is
+// a wrong result on every run of a seed. Under ThreadSanitizer they run eagerly and only those
+// edges are happens-before: ops run on an executor context whose effects do not flow back
+// through the queue's lock (simt.cpp, run_isolated), so a missing event wait or stream
+// synchronize is reported as a data race.
 #include <unistd.h>
 
 #include <atomic>
@@ -46,31 +49,36 @@ void run_grid(const LaunchConfig& cfg, std::function<void()>& body, std::uint64_
 
 using namespace ddnet::sim;
 
+struct CUstream_st;
+
 // ---------------------------------------------------------------------------------------------
 // Event records: one per cudaEventRecord, completed by the stream's worker when it reaches it.
 struct Record {
   std::mutex m;
   std::condition_variable cv;
-  bool done = false;
+  std::atomic<bool> done{false};
   std::chrono::steady_clock::time_point when{};
   int device = 0;
+  CUstream_st* stream = nullptr;  // where it was recorded, and as which op: what a wait on it
+  std::uint64_t index = 0;        // needs to have run (the lazy scheduler's dependency)
   void complete() {
     SIM_RELEASE(this);
     std::lock_guard<std::mutex> lock(m);
     when = std::chrono::steady_clock::now();
-    done = true;
+    done.store(true);
     cv.notify_all();
   }
   void wait() {
     std::unique_lock<std::mutex> lock(m);
-    cv.wait(lock, [&] { return done; });
+    cv.wait(lock, [&] { return done.load(); });
     lock.unlock();
     SIM_ACQUIRE(this);
   }
   bool query() {
     std::lock_guard<std::mutex> lock(m);
-    if (done) SIM_ACQUIRE(this);
-    return done;
+    const bool d = done.load();
+    if (d) SIM_ACQUIRE(this);
+    return d;
   }
 };
 
@@ -85,18 +93,23 @@ struct Op {
   std::string what;
   std::function<void()> work;
   std::uint64_t index = 0;
+  OpKind kind = OpKind::local;
+  std::shared_ptr<Record> waits_for;  // a cudaStreamWaitEvent's record
 };
 
+// A stream's state lives under the scheduler's one mutex (Sched::m below).
 struct CUstream_st {
   int device = 0;
   unsigned flags = 0;
   std::uint64_t id = 0;
-  std::mutex m;
-  std::condition_variable cv;       // the worker waits for work
-  std::condition_variable idle_cv;  // hosts wait for completion
-  std::deque<std::unique_ptr<Op>> queue;
-  std::uint64_t submitted = 0, completed = 0;
-  bool closing = false, finished = false;
+  std::condition_variable cv;             // the worker waits for a grant
+  std::deque<std::unique_ptr<Op>> queue;  // submitted, not started; front has index `started`
+  std::uint64_t submitted = 0;            // ops queued so far
+  std::uint64_t started = 0;              // ops the worker took
+  std::uint64_t completed = 0;            // ops done
+  std::uint64_t granted = 0;              // ops the worker may take (all of them when eager)
+  std::uint64_t wanted = 0;  // lazy: ops the host (or a dependency, or NCCL) needs done
+  bool running = false, closing = false, finished = false;
   char done_sync = 0;  // TSan: everything the worker completed, released after each op
   std::thread worker;
 };
@@ -113,8 +126,6 @@ struct Global {
   std::map<std::uintptr_t, Allocation> device_allocs;  // by base address
   std::map<std::uintptr_t, std::size_t> pinned;
   std::set<CUstream_st*> live_streams;
-  std::set<CUstream_st*> all_streams;  // live or still draining after cudaStreamDestroy
-  std::vector<CUstream_st*> retired_streams;
   std::set<CUevent_st*> live_events;
   std::size_t used[kDeviceCount] = {};
   CUstream_st* null_stream[kDeviceCount] = {};
@@ -148,6 +159,37 @@ unsigned delay_us() {
   return us;
 }
 
+// DDNET_SIM_STREAMS=lazy|eager. Lazy (the default, but under ThreadSanitizer) runs nothing until
+// the host needs it and then one op at a time in a seeded order; eager runs every stream's work
+// as soon as it is queued, concurrently, with seeded delays (under TSan, where only the declared
+// edges are happens-before, that makes the ordering checks independent of the interleaving).
+bool lazy_streams() {
+  static const bool lazy = [] {
+    const char* v = std::getenv("DDNET_SIM_STREAMS");
+    if (v && std::strcmp(v, "lazy") == 0) return true;
+    if (v && std::strcmp(v, "eager") == 0) return false;
+    if (v && *v) fail(std::string("DDNET_SIM_STREAMS=") + v + ": expected lazy or eager");
+#if DDNET_SIM_TSAN
+    return false;
+#else
+    return true;
+#endif
+  }();
+  return lazy;
+}
+
+// Lazy mode's backstop: when work is queued that nothing has asked for, nothing runs and no
+// CUDA call has come for this long, the work runs anyway (a host may wait for something that
+// needs the device to progress on its own, as a real GPU does: a peer process, a pinned flag).
+unsigned idle_flush_ms() {
+  static const unsigned ms = [] {
+    const char* v = std::getenv("DDNET_SIM_IDLE_FLUSH_MS");
+    const long n = v ? std::atol(v) : 0;
+    return static_cast<unsigned>(n > 0 ? n : 200);
+  }();
+  return ms;
+}
+
 cudaError_t ret(cudaError_t err) {
   if (err != cudaSuccess) t_last_error = err;
   return err;
@@ -157,44 +199,150 @@ bool valid_device(int d) {
   return d >= 0 && d < kDeviceCount;
 }
 
+// ---------------------------------------------------------------------------------------------
+// The stream scheduler. Eager: every op is granted when queued. Lazy: an op is granted only when
+// it is wanted (the host synchronizes or queries a stream or an event after it, a blocking copy
+// or cudaFree needs it, a wanted op of another stream waits for an event recorded after it, or
+// it is an NCCL collective, which peers outside this host's control wait for) and it can run
+// (its stream's previous op is done; a wait's event has completed). Among the ops that can run,
+// one is granted at a time, chosen by the seed (a collective, which may block on its peers,
+// does not count against that one). So work the code forgot to order runs in an order the seed
+// picks, or not at all before the host reads: a missing wait is a wrong result on every run.
+struct Sched {
+  std::mutex m;
+  std::condition_variable done_cv;    // hosts wait for completions
+  std::vector<CUstream_st*> streams;  // every stream made, in creation order
+  int serial_running = 0;
+  std::uint64_t decisions = 0;
+  std::uint64_t activity = 0;  // bumped by every queue, demand and completion
+  bool flusher = false;
+};
+
+Sched& sched() {
+  static Sched* s = new Sched();  // never destroyed, as g()
+  return *s;
+}
+
+// Raises what must complete on `s` to its first `target` ops, and, through the event waits among
+// them, what must complete on the streams they wait for. Each op is looked at once per raise.
+void want(CUstream_st* s, std::uint64_t target) {
+  std::vector<std::pair<CUstream_st*, std::uint64_t>> work{{s, target}};
+  while (!work.empty()) {
+    auto [st, t] = work.back();
+    work.pop_back();
+    if (t <= st->wanted) continue;
+    const std::uint64_t from = std::max(st->wanted, st->started);
+    st->wanted = t;
+    for (std::uint64_t i = from; i < t; ++i) {
+      const Op& op = *st->queue[i - st->started];
+      if (op.waits_for && !op.waits_for->done.load())
+        work.emplace_back(op.waits_for->stream, op.waits_for->index + 1);
+    }
+  }
+}
+
+bool can_grant(const CUstream_st* s, int serial_running) {
+  if (s->running || s->started >= s->wanted || s->queue.empty()) return false;
+  const Op& op = *s->queue.front();
+  if (op.waits_for && !op.waits_for->done.load()) return false;
+  return op.kind == OpKind::collective || serial_running == 0;
+}
+
+// Grants what may run now (lazy), under Sched::m.
+void schedule(Sched& q) {
+  if (!lazy_streams()) return;
+  std::vector<CUstream_st*> ready;
+  for (;;) {
+    ready.clear();
+    for (CUstream_st* s : q.streams)
+      if (can_grant(s, q.serial_running)) ready.push_back(s);
+    if (ready.empty()) return;
+    CUstream_st* s = ready[mix(mix(seed(), 0x5eed), ++q.decisions) % ready.size()];
+    s->granted = s->started + 1;
+    s->running = true;
+    if (s->queue.front()->kind != OpKind::collective) ++q.serial_running;
+    s->cv.notify_one();
+  }
+}
+
+void idle_flusher() {
+  Sched& q = sched();
+  std::uint64_t seen = ~0ull;
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(idle_flush_ms()));
+    std::lock_guard<std::mutex> lock(q.m);
+    const bool idle = q.activity == seen && q.serial_running == 0;
+    seen = q.activity;
+    if (!idle) continue;
+    std::uint64_t unasked = 0;
+    std::string first;
+    for (CUstream_st* s : q.streams)
+      if (s->submitted > s->wanted) {
+        if (first.empty())
+          first = s->queue[std::max(s->wanted, s->started) - s->started]->what + " on stream " +
+                  std::to_string(s->id);
+        unasked += s->submitted - std::max(s->wanted, s->started);
+        want(s, s->submitted);
+      }
+    if (unasked > 0) {
+      count("ddnet-sim: idle flush (lazy streams)");
+      if (std::getenv("DDNET_SIM_VERBOSE"))
+        std::fprintf(stderr,
+                     "ddnet-sim: idle flush: %llu queued ops nothing asked for (first: %s)\n",
+                     static_cast<unsigned long long>(unasked), first.c_str());
+      schedule(q);
+    }
+  }
+}
+
 void worker_main(CUstream_st* s) {
   t_device = s->device;
+  Sched& q = sched();
   for (;;) {
-    Op* op = nullptr;
+    std::unique_ptr<Op> op;
     {
-      std::unique_lock<std::mutex> lock(s->m);
-      s->cv.wait(lock, [&] { return !s->queue.empty() || s->closing; });
-      if (s->queue.empty()) break;
-      op = s->queue.front().release();
+      std::unique_lock<std::mutex> lock(q.m);
+      s->cv.wait(lock, [&] {
+        return s->granted > s->started || (s->closing && s->queue.empty() && !s->running);
+      });
+      if (s->granted <= s->started) break;
+      op = std::move(s->queue.front());
       s->queue.pop_front();
+      ++s->started;
+      s->running = true;
     }
-    // A seeded delay before some ops, so that work the host or another stream does not wait for
-    // properly tends to run too late (or too early) and produce a wrong result.
-    const std::uint64_t r = mix(mix(seed(), s->id), op->index);
-    if (delay_us() > 0 && (r & 3) == 0)
-      std::this_thread::sleep_for(std::chrono::microseconds((r >> 8) % delay_us()));
+    const OpKind kind = op->kind;
+    if (!lazy_streams()) {
+      // A seeded delay before some ops, so that work the host or another stream does not wait
+      // for properly tends to run too late (or too early) and produce a wrong result.
+      const std::uint64_t r = mix(mix(seed(), s->id), op->index);
+      if (delay_us() > 0 && (r & 3) == 0)
+        std::this_thread::sleep_for(std::chrono::microseconds((r >> 8) % delay_us()));
+    }
     // The op is run and destroyed on the executor context only (see run_isolated).
-    run_isolated([op, s] {
-      op->work();
-      delete op;
+    Op* raw = op.release();
+    run_isolated([raw, s] {
+      raw->work();
+      delete raw;
       SIM_RELEASE(&s->done_sync);
     });
     {
-      std::lock_guard<std::mutex> lock(s->m);
+      std::lock_guard<std::mutex> lock(q.m);
       ++s->completed;
+      s->running = false;
+      if (lazy_streams() && kind != OpKind::collective) --q.serial_running;
+      ++q.activity;
+      schedule(q);
     }
-    s->idle_cv.notify_all();
+    q.done_cv.notify_all();
   }
   {
-    std::lock_guard<std::mutex> lock(s->m);
+    std::lock_guard<std::mutex> lock(q.m);
     s->finished = true;
   }
-  s->idle_cv.notify_all();
-  std::lock_guard<std::mutex> lock(g().m);
-  g().all_streams.erase(s);
-  // The stream object is kept (reachable, so no leak report) once its worker ends: a host thread
+  q.done_cv.notify_all();
+  // The stream object is kept (never deleted, so no leak report: Sched lists it): a host thread
   // may still be leaving drain() on it, and a late use is caught by the live set.
-  g().retired_streams.push_back(s);
 }
 
 CUstream_st* make_stream(int device, unsigned flags) {
@@ -205,7 +353,15 @@ CUstream_st* make_stream(int device, unsigned flags) {
     std::lock_guard<std::mutex> lock(g().m);
     s->id = g().next_stream_id++;
     g().live_streams.insert(s);
-    g().all_streams.insert(s);
+  }
+  {
+    Sched& q = sched();
+    std::lock_guard<std::mutex> lock(q.m);
+    q.streams.push_back(s);
+    if (lazy_streams() && !q.flusher) {
+      q.flusher = true;
+      std::thread(idle_flusher).detach();
+    }
   }
   s->worker = std::thread(worker_main, s);
   s->worker.detach();
@@ -235,24 +391,57 @@ CUstream_st* resolve(cudaStream_t stream, const char* what) {
   return stream;
 }
 
-void push(CUstream_st* s, const char* what, std::function<void()> work) {
+// Queues an op; returns its index on the stream.
+// `records`: the event record this op completes (its stream and index are set here).
+std::uint64_t push(CUstream_st* s, const char* what, std::function<void()> work,
+                   OpKind kind = OpKind::local, std::shared_ptr<Record> waits_for = nullptr,
+                   Record* records = nullptr) {
   auto op = std::make_unique<Op>();
   op->what = what;
   op->work = std::move(work);
-  {
-    std::lock_guard<std::mutex> lock(s->m);
-    if (s->closing) fail(std::string(what) + ": work queued on a destroyed stream");
-    op->index = s->submitted++;
-    s->queue.push_back(std::move(op));
+  op->kind = kind;
+  op->waits_for = std::move(waits_for);
+  Sched& q = sched();
+  std::lock_guard<std::mutex> lock(q.m);
+  if (s->closing) fail(std::string(what) + ": work queued on a destroyed stream");
+  const std::uint64_t index = op->index = s->submitted++;
+  if (records) {
+    records->stream = s;
+    records->index = index;
   }
-  s->cv.notify_one();
+  s->queue.push_back(std::move(op));
+  ++q.activity;
+  if (!lazy_streams()) {
+    s->granted = s->submitted;
+    s->cv.notify_one();
+  } else if (kind == OpKind::collective) {
+    want(s, index + 1);
+    schedule(q);
+  }
+  return index;
+}
+
+// Lazy: asks for the first `target` ops of `s` (and what they wait for) to run.
+void demand(CUstream_st* s, std::uint64_t target) {
+  if (!lazy_streams()) return;
+  Sched& q = sched();
+  std::lock_guard<std::mutex> lock(q.m);
+  ++q.activity;
+  want(s, target);
+  schedule(q);
 }
 
 // Waits until the stream has completed everything submitted before the call.
 void drain(CUstream_st* s) {
-  std::unique_lock<std::mutex> lock(s->m);
+  Sched& q = sched();
+  std::unique_lock<std::mutex> lock(q.m);
   const std::uint64_t target = s->submitted;
-  s->idle_cv.wait(lock, [&] { return s->completed >= target || s->finished; });
+  if (lazy_streams()) {
+    ++q.activity;
+    want(s, target);
+    schedule(q);
+  }
+  q.done_cv.wait(lock, [&] { return s->completed >= target || s->finished; });
   lock.unlock();
   SIM_ACQUIRE(&s->done_sync);
 }
@@ -260,9 +449,15 @@ void drain(CUstream_st* s) {
 void drain_device(int device) {
   std::vector<CUstream_st*> streams;
   {
-    std::lock_guard<std::mutex> lock(g().m);
-    for (CUstream_st* s : g().all_streams)
-      if (s->device == device) streams.push_back(s);
+    Sched& q = sched();
+    std::lock_guard<std::mutex> lock(q.m);
+    for (CUstream_st* s : q.streams)
+      if (s->device == device && !s->finished) {
+        streams.push_back(s);
+        if (lazy_streams()) want(s, s->submitted);  // all at once: they interleave by the seed
+      }
+    ++q.activity;
+    schedule(q);
   }
   for (CUstream_st* s : streams) drain(s);
 }
@@ -352,8 +547,8 @@ void fail(const std::string& what) {
   std::abort();
 }
 
-void enqueue(cudaStream_t stream, const char* what, std::function<void()> work) {
-  push(resolve(stream, what), what, std::move(work));
+void enqueue(cudaStream_t stream, const char* what, std::function<void()> work, OpKind kind) {
+  push(resolve(stream, what), what, std::move(work), kind);
 }
 
 int stream_device(cudaStream_t stream) {
@@ -674,9 +869,10 @@ cudaError_t cudaStreamDestroy(cudaStream_t s) {
     std::lock_guard<std::mutex> lock(g().m);
     if (!g().live_streams.erase(s)) fail("cudaStreamDestroy of a stream that is not live");
   }
-  // As in CUDA, work already queued still runs; the worker ends after it.
+  // As in CUDA, work already queued still runs (lazily: when something needs it); the worker
+  // ends after it.
   {
-    std::lock_guard<std::mutex> lock(s->m);
+    std::lock_guard<std::mutex> lock(sched().m);
     s->closing = true;
   }
   s->cv.notify_all();
@@ -689,7 +885,13 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
 }
 cudaError_t cudaStreamQuery(cudaStream_t stream) {
   CUstream_st* s = resolve(stream, "cudaStreamQuery");
-  std::unique_lock<std::mutex> lock(s->m);
+  // A query asks for the work (lazy), as a poll loop expects the device to get there.
+  std::unique_lock<std::mutex> lock(sched().m);
+  if (lazy_streams()) {
+    ++sched().activity;
+    want(s, s->submitted);
+    schedule(sched());
+  }
   const bool done = s->completed >= s->submitted;
   lock.unlock();
   if (!done) return cudaErrorNotReady;
@@ -738,11 +940,12 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream) {
   if (s->device != ev->device) return ret(cudaErrorInvalidResourceHandle);
   auto rec = std::make_shared<Record>();
   rec->device = s->device;
+  push(
+      s, "cudaEventRecord", [rec] { rec->complete(); }, OpKind::local, nullptr, rec.get());
   {
     std::lock_guard<std::mutex> lock(ev->m);
     ev->last = rec;
   }
-  push(s, "cudaEventRecord", [rec] { rec->complete(); });
   return cudaSuccess;
 }
 cudaError_t cudaEventQuery(cudaEvent_t e) {
@@ -754,6 +957,7 @@ cudaError_t cudaEventQuery(cudaEvent_t e) {
     rec = ev->last;
   }
   if (!rec) return cudaSuccess;
+  demand(rec->stream, rec->index + 1);  // as cudaStreamQuery: a poll loop must progress
   return rec->query() ? cudaSuccess : cudaErrorNotReady;
 }
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
@@ -764,7 +968,10 @@ cudaError_t cudaEventSynchronize(cudaEvent_t e) {
     std::lock_guard<std::mutex> lock(ev->m);
     rec = ev->last;
   }
-  if (rec) rec->wait();
+  if (rec) {
+    demand(rec->stream, rec->index + 1);
+    rec->wait();
+  }
   return cudaSuccess;
 }
 cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t e, unsigned flags) {
@@ -778,7 +985,8 @@ cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t e, unsigned fla
     rec = ev->last;
   }
   if (!rec) return cudaSuccess;  // waiting on a never-recorded event is a no-op in CUDA
-  push(s, "cudaStreamWaitEvent", [rec] { rec->wait(); });
+  push(
+      s, "cudaStreamWaitEvent", [rec] { rec->wait(); }, OpKind::local, rec);
   return cudaSuccess;
 }
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {

@@ -16,12 +16,19 @@ namespace ddnet::sim {
 // "ddnet-sim: <what>" on stderr, then abort(), so the test fails loudly at the point of misuse.
 [[noreturn]] void fail(const std::string& what);
 
+// What the stream scheduler (runtime.cpp) needs to know of an op: a collective may block until
+// peers outside this host's control join, so it is wanted as soon as it is queued and does not
+// hold up the one-at-a-time order of the others.
+enum class OpKind { local, collective };
+
 // Work queued on a stream, run by the stream's worker thread in stream order, asynchronously to
-// the host, after a seeded delay. A null stream is the legacy default stream of the current
-// device: a queue like the others (it would also order itself with blocking streams, which the
-// emulator refuses to create).
+// the host: lazily, when something needs it, one op at a time in a seeded order (default), or
+// eagerly after a seeded delay (DDNET_SIM_STREAMS=eager; the default under ThreadSanitizer). A
+// null stream is the legacy default stream of the current device: a queue like the others (it
+// would also order itself with blocking streams, which the emulator refuses to create).
 // `what` names the work in diagnostics ("cudnnConvolutionForward", "kernel reduce_pass1<T>").
-void enqueue(cudaStream_t stream, const char* what, std::function<void()> work);
+void enqueue(cudaStream_t stream, const char* what, std::function<void()> work,
+             OpKind kind = OpKind::local);
 
 // The device a stream belongs to (the current device for the null stream); fails on a stream
 // that was destroyed or never created.
