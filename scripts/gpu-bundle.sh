@@ -13,7 +13,7 @@
 #       memcheck   the GPU entries under compute-sanitizer memcheck
 #       racecheck  the engine's own kernels under racecheck (cuDNN's excluded: slow and not ours)
 #       synccheck  the engine's own kernels under synccheck (barriers and warp syncs)
-#       bench      the benchmarks' CUDA cases
+#       bench      `ddnet bench --device cuda`: every case beside PyTorch, paired ($OUT/ddnet-bench)
 #       baselines  the PyTorch baselines on the GPU (conv, MS-SSIM, 3D-DDnet step at 16x64x64
 #                  and 16x512x512 with peak memory), TF32 off and cudnn.benchmark on
 #       all        every stage above in one device call, each under its own time limit (the
@@ -100,9 +100,12 @@ run() {
         "$bundle/bin/ddnet_tests_gpu" "~[conv]~[nccl]~[ddnet]" 2>&1 | tee -a "$log" | tail -n 20
       ;;
     bench)
-      for b in "$bundle"/bin/bench_*; do
-        ours "$b" --benchmark_filter=cuda 2>&1 | tee -a "$OUT/bench.txt" | tail -n 30
-      done
+      # `ddnet bench` on the GPU: every case beside PyTorch (its own environment: no bundle
+      # libraries), paired, against the GPU's datasheet limits; bench.md, bench.json, the PNGs.
+      DDNET_BENCH_COMMIT="$(cat "$bundle/COMMIT")" ours "$bundle/bin/ddnet" bench --device cuda \
+        --bench-dir "$bundle/bin" --torch-server bench/torch/bench_server.py \
+        --python "env -u LD_LIBRARY_PATH -u OMPI_MCA_mca_base_component_path python3" \
+        --repeat 5 --min-time 0.2 --out "$OUT/ddnet-bench" 2>&1 | tee -a "$log" | tail -n 40
       ;;
     baselines)
       {
@@ -133,7 +136,7 @@ run_all() {
     echo "|---|---|---|---|"
   } >"$report"
   # Limits add up to 570 s: the device call's 600 s less room to return the files.
-  for entry in tests:120 memcheck:120 racecheck:90 synccheck:60 bench:90 baselines:90; do
+  for entry in tests:120 memcheck:120 racecheck:90 synccheck:60 bench:150 baselines:30; do
     stage=${entry%%:*}
     limit=${entry##*:}
     t0=$(date +%s)

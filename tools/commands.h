@@ -17,5 +17,6 @@ Command add_prepare(CLI::App& app);
 Command add_train(CLI::App& app);
 Command add_denoise(CLI::App& app);
 Command add_eval(CLI::App& app);
+Command add_bench(CLI::App& app);
 
 }  // namespace ddnet::tools

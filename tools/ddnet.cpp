@@ -1,5 +1,5 @@
-// The `ddnet` command: info, prepare (scans -> HDF5 dataset), train, denoise, eval. Thin: argument
-// parsing and output; the work lives in the libraries (data/, models/).
+// The `ddnet` command: info, prepare (scans -> HDF5 dataset), train, denoise, eval, bench. Thin:
+// argument parsing and output; the work lives in the libraries (data/, models/).
 #include <CLI/CLI.hpp>
 
 #include <cstdlib>
@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
   auto prepare = tools::add_prepare(app);
   auto denoise = tools::add_denoise(app);
   auto eval = tools::add_eval(app);
+  auto bench = tools::add_bench(app);
 
   try {
     app.parse(argc, argv);
@@ -84,6 +85,7 @@ int main(int argc, char** argv) {
     if (prepare.cmd->parsed()) return prepare.run();
     if (denoise.cmd->parsed()) return denoise.run();
     if (eval.cmd->parsed()) return eval.run();
+    if (bench.cmd->parsed()) return bench.run();
     if (train.cmd->parsed()) return train.run();
   } catch (const std::exception& e) {
     // One rank of several: end them all, so none waits on this one in a collective.

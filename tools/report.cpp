@@ -23,9 +23,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 using namespace report_internal;
 
-namespace {
-
-void write_text(const std::string& path, const std::string& text) {
+void write_text_file(const std::string& path, const std::string& text) {
   const std::string tmp = path + ".tmp";
   {
     std::ofstream f(tmp, std::ios::binary);
@@ -39,6 +37,8 @@ void write_text(const std::string& path, const std::string& text) {
   }
   replace_file(tmp, path, "report " + path);  // synced, renamed, the folder synced
 }
+
+namespace {
 
 json stat_json(const models::Stat& s) {
   return {{"mean", s.mean}, {"std", s.std}, {"n", s.n}};
@@ -154,7 +154,7 @@ std::vector<std::string> write_report(const EvalReport& r, const std::string& ou
   fs::create_directories(out);
   std::vector<std::string> written;
   auto put = [&](const std::string& name, const std::string& text) {
-    write_text(out + "/" + name, text);
+    write_text_file(out + "/" + name, text);
     written.push_back(out + "/" + name);
   };
   const std::vector<Figure> figs = write_figures(r, out, &written);

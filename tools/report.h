@@ -65,6 +65,9 @@ models::Scores overall(const std::map<std::string, std::vector<models::SliceScor
 std::string table_markdown(const EvalReport& r);  // overall table, then per scan
 std::string table_csv(const EvalReport& r);       // one row per (model, scan) and (model, all)
 
+// Writes `text` to `path` atomically (a synced temporary renamed over it, the folder synced).
+void write_text_file(const std::string& path, const std::string& text);
+
 // Writes table.md, table.csv, report.json, the figures (<scan>_slice<k>_comparison.png,
 // <scan>_slice<k>_difference.png, loss_curves.png) and report.html into `out` (each file written
 // under a temporary name and renamed). Returns the files written.
