@@ -22,8 +22,9 @@ void BM_upsample_fwd(benchmark::State& state, bool cuda, kernels::UpsampleMode m
   if (!bench::pick_device(state, cuda, &dev)) return;
   Tensor x = Generator(1).uniform(kUpIn, dev);
   const double bytes = 4.0 * static_cast<double>(kUpIn.numel()) * 9;
-  bench::timed(state, dev, bytes,
-               [&] { benchmark::DoNotOptimize(kernels::upsample(x, 2, mode, true)); });
+  bench::timed(state, dev, bytes, [&] {
+    benchmark::DoNotOptimize(kernels::upsample(x, 2, mode, mode == kernels::UpsampleMode::linear));
+  });
 }
 
 void BM_upsample_bwd(benchmark::State& state, bool cuda, kernels::UpsampleMode mode) {
@@ -32,7 +33,8 @@ void BM_upsample_bwd(benchmark::State& state, bool cuda, kernels::UpsampleMode m
   Tensor dy = Generator(2).uniform({1, 16, 32, 256, 256}, dev);
   const double bytes = 4.0 * static_cast<double>(kUpIn.numel()) * 9;
   bench::timed(state, dev, bytes, [&] {
-    benchmark::DoNotOptimize(kernels::upsample_backward(dy, kUpIn, 2, mode, true));
+    benchmark::DoNotOptimize(
+        kernels::upsample_backward(dy, kUpIn, 2, mode, mode == kernels::UpsampleMode::linear));
   });
 }
 

@@ -27,7 +27,7 @@ namespace cpu {
 namespace {
 constexpr std::int64_t kChunk = 1 << 14;
 
-double combine(ReduceOp op, double a, double b) {
+inline double combine(ReduceOp op, double a, double b) {
   if (op != ReduceOp::max) return a + b;
   return (std::isnan(a) || a > b) ? a : b;  // a NaN on either side wins, as in PyTorch
 }
@@ -36,6 +36,60 @@ inline double fold(ReduceOp op, double acc, double v) {
   if (op == ReduceOp::sum_sq) return acc + v * v;
   return combine(op, acc, v);
 }
+
+// One chunk: 8 interleaved accumulators (they break the add latency chain), combined in a fixed
+// order. The op is a template argument so that the loop has no branch and vectorises; it is
+// compiled for the baseline and, chosen at run time, for AVX2 (the same operations in the same
+// order: the same bits).
+template <ReduceOp OP, class T>
+inline __attribute__((always_inline)) double chunk_body(const T* x, std::int64_t b, std::int64_t e,
+                                                        double identity) {
+  double acc8[8];
+  for (double& a : acc8) a = identity;
+  std::int64_t i = b;
+  for (; i + 8 <= e; i += 8)
+    for (int k = 0; k < 8; ++k) acc8[k] = fold(OP, acc8[k], static_cast<double>(x[i + k]));
+  for (int k = 0; i < e; ++i, ++k) acc8[k] = fold(OP, acc8[k], static_cast<double>(x[i]));
+  double acc = identity;
+  for (double a : acc8) acc = combine(OP, acc, a);
+  return acc;
+}
+
+template <ReduceOp OP, class T>
+double chunk_base(const T* x, std::int64_t b, std::int64_t e, double identity) {
+  return chunk_body<OP>(x, b, e, identity);
+}
+#if defined(__x86_64__)
+template <ReduceOp OP, class T>
+__attribute__((target("avx2"))) double chunk_avx2(const T* x, std::int64_t b, std::int64_t e,
+                                                  double identity) {
+  return chunk_body<OP>(x, b, e, identity);
+}
+#endif
+
+template <ReduceOp OP, class T>
+double chunk(const T* x, std::int64_t b, std::int64_t e, double identity) {
+#if defined(__x86_64__)
+  static const bool avx2 = __builtin_cpu_supports("avx2");
+  if (avx2) return chunk_avx2<OP>(x, b, e, identity);
+#endif
+  return chunk_base<OP>(x, b, e, identity);
+}
+
+template <class T>
+double chunk_for(ReduceOp op, const T* x, std::int64_t b, std::int64_t e, double identity) {
+  switch (op) {
+    case ReduceOp::sum:
+    case ReduceOp::mean:
+      return chunk<ReduceOp::sum>(x, b, e, identity);
+    case ReduceOp::sum_sq:
+      return chunk<ReduceOp::sum_sq>(x, b, e, identity);
+    case ReduceOp::max:
+      break;
+  }
+  return chunk<ReduceOp::max>(x, b, e, identity);
+}
+
 }  // namespace
 
 template <class T>
@@ -44,19 +98,9 @@ T reduce(ReduceOp op, const T* x, std::int64_t n) {
   const std::int64_t chunks = (n + kChunk - 1) / kChunk;
   std::vector<double> partial(static_cast<std::size_t>(chunks), identity);
   parallel_for(chunks, 1, [&](std::int64_t cb, std::int64_t ce) {
-    for (std::int64_t c = cb; c < ce; ++c) {
-      const std::int64_t b = c * kChunk, e = std::min(n, b + kChunk);
-      // 8 interleaved accumulators break the add latency chain; combined in a fixed order.
-      double acc8[8];
-      for (double& a : acc8) a = identity;
-      std::int64_t i = b;
-      for (; i + 8 <= e; i += 8)
-        for (int k = 0; k < 8; ++k) acc8[k] = fold(op, acc8[k], static_cast<double>(x[i + k]));
-      for (int k = 0; i < e; ++i, ++k) acc8[k] = fold(op, acc8[k], static_cast<double>(x[i]));
-      double acc = identity;
-      for (double a : acc8) acc = combine(op, acc, a);
-      partial[static_cast<std::size_t>(c)] = acc;
-    }
+    for (std::int64_t c = cb; c < ce; ++c)
+      partial[static_cast<std::size_t>(c)] =
+          chunk_for(op, x, c * kChunk, std::min(n, (c + 1) * kChunk), identity);
   });
   double r = identity;
   for (double p : partial) r = combine(op, r, p);
