@@ -91,6 +91,7 @@ Row make_row(const BenchRun& run, const CaseResult& r) {
 json samples_json(const std::vector<BenchSample>& v) {
   json a = json::array();
   for (const BenchSample& s : v) {
+    if (s.seconds <= 0) continue;
     json o{{"seconds", s.seconds}, {"iterations", s.iterations}};
     if (s.peak_bytes >= 0) o["peak_bytes"] = s.peak_bytes;
     a.push_back(o);
@@ -239,10 +240,11 @@ void ratios_png(const BenchRun& run, const std::vector<Row>& rows, const fs::pat
 
 SideStats side_stats(const std::vector<BenchSample>& s) {
   SideStats st;
-  st.n = s.size();
-  if (s.empty()) return st;
   std::vector<double> v;
-  for (const BenchSample& x : s) v.push_back(x.seconds);
+  for (const BenchSample& x : s)
+    if (x.seconds > 0) v.push_back(x.seconds);  // 0: a failed sample, kept for the pairing
+  st.n = v.size();
+  if (v.empty()) return st;
   st.median = median_of(v);
   st.min = *std::min_element(v.begin(), v.end());
   st.max = *std::max_element(v.begin(), v.end());
@@ -252,7 +254,8 @@ SideStats side_stats(const std::vector<BenchSample>& s) {
 double paired_ratio(const std::vector<BenchSample>& ours, const std::vector<BenchSample>& theirs) {
   std::vector<double> q;
   for (std::size_t i = 0; i < std::min(ours.size(), theirs.size()); ++i)
-    if (ours[i].seconds > 0) q.push_back(theirs[i].seconds / ours[i].seconds);
+    if (ours[i].seconds > 0 && theirs[i].seconds > 0)
+      q.push_back(theirs[i].seconds / ours[i].seconds);
   return median_of(q);
 }
 
@@ -272,6 +275,7 @@ void write_bench_reports(const BenchRun& run, const fs::path& dir) {
                  {"peak_source", run.limits.peak_source}};
   j["settings"] = {{"repeat", run.repeat},
                    {"min_time_s", run.min_time},
+                   {"pairs_per_round_under_20ms", run.small_pairs},
                    {"order", "round by round; in each round every case: ours, then each baseline"}};
   j["baselines"] = json::array();
   for (const Baseline& b : run.baselines)
@@ -343,7 +347,8 @@ void write_bench_reports(const BenchRun& run, const fs::path& dir) {
   for (const Baseline& b : run.baselines)
     md << "- baseline: " << b.name << " (" << b.python << ")\n";
   for (const std::string& n : run.notes) md << "- note: " << n << "\n";
-  md << "- " << run.repeat << " rounds; in each, every case runs ours then each baseline "
+  md << "- " << run.repeat << " rounds; in each, every case runs ours then each baseline ("
+     << run.small_pairs << " times for cases under 20 ms) "
      << "(at least " << run.min_time << " s a sample); ratios are medians of the paired rounds; "
      << fmt("%.0f", run.seconds) << " s in all\n";
   if (rep.contains("relative_difference"))

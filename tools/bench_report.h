@@ -42,7 +42,7 @@ struct MachineLimits {
 
 struct BenchRun {
   std::string device, machine, gpu, date, commit, version;
-  int threads = 1, repeat = 1;
+  int threads = 1, repeat = 1, small_pairs = 1;
   double min_time = 0, seconds = 0;
   MachineLimits limits;
   std::vector<Baseline> baselines;

@@ -218,8 +218,14 @@ def main():
                 raise KeyError("no PyTorch baseline for case '%s'" % cid)
             if cid not in ready:
                 fn = cases[cid]()
-                fn()  # warm-up (and cuDNN's algorithm search)
-                sync()
+                # warm-up (cuDNN's algorithm search, the allocator's first blocks, the clocks):
+                # at least once, and for as long as one sample lasts
+                t0 = time.perf_counter()
+                while True:
+                    fn()
+                    sync()
+                    if time.perf_counter() - t0 >= float(req.get("min_time", 0.5)):
+                        break
                 ready[cid] = fn
             fn = ready[cid]
             if dev == "cuda":

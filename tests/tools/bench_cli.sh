@@ -13,7 +13,7 @@ python=""
 for p in /usr/bin/python3 python3; do
   if "$p" -c "import torch" 2>/dev/null; then python="$p"; break; fi
 done
-args=(--suite kernels --cases add --repeat 2 --min-time 0.05 --threads 1 --bench-dir "$bench_dir"
+args=(--suite kernels --cases add --repeat 2 --small-pairs 1 --min-time 0.05 --threads 1 --bench-dir "$bench_dir"
       --out "$tmp/run")
 if [[ -n "$python" ]]; then args+=(--python "$python"); else args+=(--python /nonexistent/python3); fi
 "$ddnet" bench "${args[@]}" >"$tmp/out.log" 2>"$tmp/err.log" || { cat "$tmp/out.log" "$tmp/err.log"; exit 1; }
