@@ -277,6 +277,9 @@ void write_bench_reports(const BenchRun& run, const fs::path& dir) {
                    {"min_time_s", run.min_time},
                    {"pairs_per_round_under_20ms", run.small_pairs},
                    {"order", "round by round; in each round every case: ours, then each baseline"}};
+  j["libraries"] = json::object();
+  for (const auto& [name, what] : run.libraries) j["libraries"][name] = what;
+  for (const Baseline& b : run.baselines) j["libraries"]["torch " + b.python] = b.version;
   j["baselines"] = json::array();
   for (const Baseline& b : run.baselines)
     j["baselines"].push_back({{"name", b.name}, {"python", b.python}, {"torch", b.version}});
@@ -344,6 +347,8 @@ void write_bench_reports(const BenchRun& run, const fs::path& dir) {
      << "- limits: copy " << fmt("%.1f", run.limits.copy_bytes_per_s / 1e9) << " GB/s ("
      << run.limits.copy_source << "); peak " << fmt("%.0f", run.limits.peak_flops / 1e9)
      << " GFLOP/s (" << run.limits.peak_source << ")\n";
+  for (const auto& [name, what] : run.libraries)
+    if (name != "ddnet") md << "- " << name << ": " << what << "\n";
   for (const Baseline& b : run.baselines)
     md << "- baseline: " << b.name << " (" << b.python << ")\n";
   for (const std::string& n : run.notes) md << "- note: " << n << "\n";

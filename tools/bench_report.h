@@ -7,6 +7,7 @@
 #include <map>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "tools/bench_cases.h"
@@ -49,6 +50,7 @@ struct BenchRun {
   std::vector<CaseResult> results;
   std::string repeat_check;  // the case measured twice ("<id>" and "<id>#2")
   std::vector<std::string> notes;
+  std::vector<std::pair<std::string, std::string>> libraries;  // name, version or summary
 };
 
 // Median and spread of a side's samples.

@@ -31,6 +31,7 @@
 #include "engine/error.h"
 #include "engine/parallel.h"
 #include "generated/ddnet_config.h"
+#include "kernels/cpu_conv/config.h"
 #include "tools/bench_cases.h"
 #include "tools/bench_report.h"
 #include "tools/commands.h"
@@ -390,6 +391,14 @@ int run_bench(const BenchOptions& o) {
   run.notes = notes;
   run.machine = cpu_model();
   if (cuda) run.gpu = cuda_device_name(0);
+  // What this build of ddnet computes with (the baselines' versions are in run.baselines).
+  run.libraries = {{"ddnet", DDNET_VERSION},
+                   {"built_with", std::string("CUDA ") + (cuda_compiled() ? "yes" : "no") +
+                                      ", cuDNN " + (DDNET_WITH_CUDNN ? "yes" : "no") + ", NCCL " +
+                                      (DDNET_WITH_NCCL ? "yes" : "no") + ", oneDNN " +
+                                      (DDNET_WITH_DNNL ? "yes" : "no") + ", FFTW " +
+                                      (DDNET_WITH_FFTW ? "yes" : "no")},
+                   {"cpu_convolutions", kernels::cpu_conv::config().summary()}};
   for (const auto& s : servers)
     run.baselines.push_back({"PyTorch " + s->info().value("torch", std::string("?")), s->python(),
                              s->info().value("torch", std::string("?"))});

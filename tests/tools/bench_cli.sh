@@ -26,7 +26,7 @@ python3 - "$tmp/run/bench.json" "${python:+torch}" <<'PY'
 import json, sys
 j = json.load(open(sys.argv[1]))
 with_torch = len(sys.argv) > 2 and sys.argv[2] == "torch"
-for key in ("ddnet", "date", "machine", "limits", "settings", "baselines", "cases", "repeatability"):
+for key in ("ddnet", "date", "machine", "libraries", "limits", "settings", "baselines", "cases", "repeatability"):
     assert key in j, "bench.json lacks " + key
 assert j["machine"]["cpu"] and j["machine"]["threads"] == 1, j["machine"]
 assert j["limits"]["copy_bytes_per_s"] > 0 and j["limits"]["peak_flops"] > 0, j["limits"]
