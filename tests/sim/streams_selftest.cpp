@@ -186,7 +186,9 @@ int check() {
 // Runs `self check` with DDNET_SIM_SEED=seed; returns its "order" line, "" when it failed.
 std::string run_child(const char* self, int seed) {
   const std::string cmd =
-      "DDNET_SIM_STREAMS=lazy DDNET_SIM_SEED=" + std::to_string(seed) + " '" + self + "' check";
+      // The idle backstop off (60 s): a stalled host must not change what runs when.
+      "DDNET_SIM_STREAMS=lazy DDNET_SIM_IDLE_FLUSH_MS=60000 DDNET_SIM_SEED=" +
+      std::to_string(seed) + " '" + self + "' check";
   FILE* p = popen(cmd.c_str(), "r");
   if (!p) return "";
   std::string out, order;
