@@ -272,7 +272,9 @@ void write_bench_reports(const BenchRun& run, const fs::path& dir) {
   j["limits"] = {{"copy_bytes_per_s", run.limits.copy_bytes_per_s},
                  {"copy_source", run.limits.copy_source},
                  {"peak_flops", run.limits.peak_flops},
-                 {"peak_source", run.limits.peak_source}};
+                 {"peak_source", run.limits.peak_source},
+                 {"copy_samples_bytes_per_s", run.limits.copy_samples},
+                 {"peak_samples_flops", run.limits.peak_samples}};
   j["settings"] = {{"repeat", run.repeat},
                    {"min_time_s", run.min_time},
                    {"pairs_per_round_under_20ms", run.small_pairs},

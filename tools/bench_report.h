@@ -36,8 +36,9 @@ struct CaseResult {
 };
 
 struct MachineLimits {
-  double copy_bytes_per_s = 0;
+  double copy_bytes_per_s = 0;  // the best of the samples
   double peak_flops = 0;
+  std::vector<double> copy_samples, peak_samples;
   std::string copy_source, peak_source;
 };
 
