@@ -159,7 +159,7 @@ unsigned delay_us() {
   return us;
 }
 
-// DDNET_SIM_STREAMS=lazy|eager. Lazy (the default, but under ThreadSanitizer) runs nothing until
+// DDNET_SIM_STREAMS=lazy|eager. Lazy (the default except under ThreadSanitizer) runs nothing until
 // the host needs it and then one op at a time in a seeded order; eager runs every stream's work
 // as soon as it is queued, concurrently, with seeded delays (under TSan, where only the declared
 // edges are happens-before, that makes the ordering checks independent of the interleaving).
