@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "engine/parallel.h"
+#include "kernels/cpu_features.h"
 #include "kernels/reduce.h"
 
 namespace ddnet::kernels {
@@ -70,8 +71,7 @@ __attribute__((target("avx2"))) double chunk_avx2(const T* x, std::int64_t b, st
 template <ReduceOp OP, class T>
 double chunk(const T* x, std::int64_t b, std::int64_t e, double identity) {
 #if defined(__x86_64__)
-  static const bool avx2 = __builtin_cpu_supports("avx2");
-  if (avx2) return chunk_avx2<OP>(x, b, e, identity);
+  if (cpu_has_avx2()) return chunk_avx2<OP>(x, b, e, identity);
 #endif
   return chunk_base<OP>(x, b, e, identity);
 }

@@ -5,6 +5,7 @@
 
 #include "engine/error.h"
 #include "engine/parallel.h"
+#include "kernels/cpu_features.h"
 #include "kernels/upsample.h"
 
 namespace ddnet::kernels {
@@ -140,16 +141,12 @@ template <class T>
 __attribute__((target("avx2"))) void w_pass_avx2(T* o, const T* row, const AxisView<T>& w) {
   w_pass_body(o, row, w);
 }
-bool has_avx2() {
-  static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
-}
 #endif
 
 template <class T>
 void mix_rows(T* y, const T* const* r, const T* k, int n, std::int64_t len) {
 #if defined(__x86_64__)
-  if (has_avx2()) return mix_rows_avx2(y, r, k, n, len);
+  if (cpu_has_avx2()) return mix_rows_avx2(y, r, k, n, len);
 #endif
   mix_rows_base(y, r, k, n, len);
 }
@@ -157,7 +154,7 @@ void mix_rows(T* y, const T* const* r, const T* k, int n, std::int64_t len) {
 template <class T>
 void w_pass(T* o, const T* row, const AxisView<T>& w) {
 #if defined(__x86_64__)
-  if (has_avx2()) return w_pass_avx2(o, row, w);
+  if (cpu_has_avx2()) return w_pass_avx2(o, row, w);
 #endif
   w_pass_base(o, row, w);
 }

@@ -35,6 +35,7 @@ NO_AUTOGRAD = {"adam": "the optimiser's update, not a differentiable op"}
 # Files of kernels/ that belong to no single op, and why.
 KERNELS_SHARED = {
     "CMakeLists.txt": "the build",
+    "cpu_features.h": "the CPU feature checks behind the AVX2 versions of CPU loops",
     "dispatch.h": "the entry points' dispatch helpers",
     "launch.cuh": "grid sizing and launch checks of every .cu",
 }

@@ -2,6 +2,7 @@
 #include "kernels/cpu_conv/fft.h"
 
 #include "generated/ddnet_config.h"
+#include "kernels/cpu_features.h"
 
 #include <algorithm>
 #include <cmath>
@@ -499,10 +500,6 @@ void product_block_scalar(const Product<R>& p, std::int64_t blk, bool accumulate
 }
 
 #if defined(__x86_64__)
-bool cpu_has_avx2_fma() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-}
 
 // AVX2 vectors of either precision: a block's 8 bins are two double vectors or one float vector.
 template <class R>

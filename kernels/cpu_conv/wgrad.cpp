@@ -12,6 +12,7 @@
 #include "engine/error.h"
 #include "engine/parallel.h"
 #include "engine/workspace.h"
+#include "kernels/cpu_features.h"
 
 namespace ddnet::kernels::cpu_conv::direct_wgrad {
 
@@ -147,11 +148,6 @@ TaskFn pick_cols(int nc) {
     default:
       return task<CO, 5>;
   }
-}
-
-bool cpu_has_avx2_fma() {
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
 }
 
 // ---- variant B: vectorised over 16 output channels, input values broadcast ----
