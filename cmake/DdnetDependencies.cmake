@@ -149,21 +149,5 @@ else()
   set(DDNET_HAVE_HDF5_01 0)
 endif()
 
-# The project's .cu files: CUDA sources for nvcc, or C++ for the emulator (sim flavour), where
-# the device language comes from tests/sim/include/cuda_runtime.h. `exact` lists the files that
-# must follow the CPU twin's float operations (no FMA contraction: -fmad=false with nvcc).
-function(ddnet_cuda_sources target)
-  cmake_parse_arguments(arg "" "" "SOURCES;EXACT" ${ARGN})
-  target_sources(${target} PRIVATE ${arg_SOURCES})
-  if(DDNET_CUDA_SIM)
-    # g++ does not know nvcc's #pragma unroll. __shared__ variables are thread-locals there, read
-    # on every access: the initial-exec model (our libraries are static) keeps that a load.
-    set(_opts -Wno-unknown-pragmas -ftls-model=initial-exec)
-    set_source_files_properties(${arg_SOURCES} PROPERTIES LANGUAGE CXX COMPILE_OPTIONS "${_opts}")
-    if(arg_EXACT)
-      set_source_files_properties(${arg_EXACT} PROPERTIES COMPILE_OPTIONS "${_opts};-ffp-contract=off")
-    endif()
-  elseif(arg_EXACT)
-    set_source_files_properties(${arg_EXACT} PROPERTIES COMPILE_OPTIONS "-fmad=false")
-  endif()
-endfunction()
+# The project's .cu files: CUDA sources for nvcc, or C++ for the emulator (sim flavour).
+include(${CMAKE_CURRENT_LIST_DIR}/ddnetCudaSources.cmake)

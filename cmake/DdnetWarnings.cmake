@@ -1,14 +1,17 @@
 # Warning flags for every target of ours, -Werror when DDNET_WERROR is on (CI), and sanitizers.
 add_library(ddnet_options INTERFACE)
+# The warnings (and -Werror) are the project's own: an installed ddnet (cmake/DdnetInstall.cmake)
+# passes its users only what they need to compile against it (includes, sanitizers, OpenMP).
 target_compile_options(ddnet_options INTERFACE
-  $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
-                            -Wunused -Woverloaded-virtual -Wnull-dereference -Wdouble-promotion
-                            -Wformat=2 -Wimplicit-fallthrough>
-  $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra --Werror=all-warnings
-                             --expt-relaxed-constexpr -lineinfo>)
+  $<BUILD_INTERFACE:$<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
+                            -Wcast-align -Wunused -Woverloaded-virtual -Wnull-dereference
+                            -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough>>
+  $<BUILD_INTERFACE:$<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Wall,-Wextra --Werror=all-warnings
+                             -lineinfo>>
+  $<$<COMPILE_LANGUAGE:CUDA>:--expt-relaxed-constexpr>)
 if(DDNET_WERROR)
   target_compile_options(ddnet_options INTERFACE
-    $<$<COMPILE_LANGUAGE:CXX>:-Werror> $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Werror>)
+    $<BUILD_INTERFACE:$<$<COMPILE_LANGUAGE:CXX>:-Werror> $<$<COMPILE_LANGUAGE:CUDA>:-Xcompiler=-Werror>>)
 endif()
 if(DDNET_SANITIZE)
   target_compile_options(ddnet_options INTERFACE
@@ -29,7 +32,9 @@ if(DDNET_SANITIZE_THREAD)
     $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=thread -fno-omit-frame-pointer>)
   target_link_options(ddnet_options INTERFACE -fsanitize=thread)
 endif()
-target_include_directories(ddnet_options INTERFACE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/generated)
+target_include_directories(ddnet_options INTERFACE
+  $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}> $<BUILD_INTERFACE:${PROJECT_BINARY_DIR}/generated>
+  $<INSTALL_INTERFACE:include/ddnet>)
 if(OpenMP_CXX_FOUND)
   target_link_libraries(ddnet_options INTERFACE OpenMP::OpenMP_CXX)
 endif()

@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <new>
+#include <utility>
 
 #include "engine/allocator.h"
 #include "engine/cuda_runtime_seam.h"
@@ -28,7 +29,24 @@ std::shared_ptr<Storage> Storage::allocate(std::size_t bytes, Device device) {
   return std::shared_ptr<Storage>(new Storage(p, bytes, device));
 }
 
+std::shared_ptr<Storage> Storage::borrow(void* data, std::size_t bytes, Device device,
+                                         std::function<void()> release) {
+  DDNET_CHECK(data != nullptr || bytes == 0, "Storage::borrow: a null pointer for ", bytes,
+              " bytes");
+  std::shared_ptr<Storage> s(new Storage(data, bytes, device));
+  s->borrowed_ = std::make_unique<std::function<void()>>(std::move(release));
+  return s;
+}
+
 Storage::~Storage() {
+  if (borrowed_) {
+    try {
+      if (*borrowed_) (*borrowed_)();
+    } catch (...) {
+      // The owner's release must not throw out of a destructor.
+    }
+    return;
+  }
   if (device_.is_cpu() && !host_caching_enabled()) {
     std::free(data_);
     return;
@@ -44,7 +62,8 @@ Storage::~Storage() {
 }
 
 void Storage::record_stream(const Stream& stream) {
-  if (device_.is_cuda()) cuda_allocator(device_.index()).record_stream(data_, stream.handle());
+  if (device_.is_cuda() && !borrowed_)
+    cuda_allocator(device_.index()).record_stream(data_, stream.handle());
 }
 
 PinnedBuffer::PinnedBuffer(std::size_t bytes) : bytes_(bytes) {

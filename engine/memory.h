@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 #include <memory>
 
 #include "engine/device.h"
@@ -15,6 +16,12 @@ class Storage {
  public:
   // `bytes` may be 0 (a valid, empty storage).
   static std::shared_ptr<Storage> allocate(std::size_t bytes, Device device);
+  // Memory someone else owns (a NumPy array, a DLPack capsule from PyTorch): the storage views
+  // it without copying and calls `release` (may be empty) when the last tensor viewing it is
+  // gone. The owner must keep the memory valid until then; on CUDA it must also order its own
+  // work on the memory against ours (the Python module synchronises at the exchange).
+  static std::shared_ptr<Storage> borrow(void* data, std::size_t bytes, Device device,
+                                         std::function<void()> release);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -22,6 +29,7 @@ class Storage {
   void* data() const { return data_; }
   std::size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+  bool borrowed() const { return static_cast<bool>(borrowed_); }
   // CUDA: the memory is also used on `stream`; it is not reused before that work completes.
   void record_stream(const Stream& stream);
 
@@ -31,6 +39,8 @@ class Storage {
   void* data_;
   std::size_t bytes_;
   Device device_;
+  // Set for borrowed memory: not ours to free; what tells the owner we are done.
+  std::unique_ptr<std::function<void()>> borrowed_;
 };
 
 class PinnedBuffer {

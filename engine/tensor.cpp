@@ -210,6 +210,18 @@ Tensor Tensor::view(const Shape& shape) const {
   return Tensor(std::move(v));
 }
 
+Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, const Shape& shape,
+                            const Shape& strides, std::int64_t storage_offset, DType dtype) {
+  DDNET_CHECK(storage != nullptr, "Tensor::from_storage: no storage");
+  auto impl = std::make_shared<Impl>();
+  impl->storage = std::move(storage);
+  impl->shape = Shape{0};
+  impl->strides = Shape{1};
+  impl->dtype = dtype;
+  // as_strided checks the view against the storage's size.
+  return Tensor(std::move(impl)).as_strided(shape, strides, storage_offset);
+}
+
 Tensor Tensor::as_strided(const Shape& shape, const Shape& strides, std::int64_t offset) const {
   DDNET_CHECK(shape.dim() == strides.dim(), "as_strided: shape ", shape.str(), " and strides ",
               strides.str(), " differ in rank");

@@ -35,6 +35,11 @@ class Tensor {
   static Tensor from_vector(const std::vector<std::int32_t>& values, const Shape& shape,
                             Device device = Device::cpu());
 
+  // A tensor over an existing storage (e.g. Storage::borrow of another framework's memory):
+  // any strides, bounds-checked against the storage as as_strided() is.
+  static Tensor from_storage(std::shared_ptr<Storage> storage, const Shape& shape,
+                             const Shape& strides, std::int64_t storage_offset, DType dtype);
+
   bool defined() const { return impl_ != nullptr; }
   const Shape& shape() const;
   const Shape& strides() const;

@@ -128,8 +128,14 @@ Tensor DDnet::decoder_stage(int l, const Tensor& from_below, const Tensor& skip)
               "DDnet: the skip of level ", l, " is not in a decoder buffer (skip_output)");
   const Tensor first_half = skip.as_strided(skip.shape(), skip.strides(),
                                             skip.storage_offset() - kFilters * skip.stride(1));
-  const Tensor up = F::copy_into(
-      F::upsample(from_below, 2, o_.up, o_.up == kernels::UpsampleMode::linear), first_half);
+  const bool align = o_.up == kernels::UpsampleMode::linear;
+  const Tensor up = upsample_into_
+                        ? upsample_into_(from_below, first_half, o_.up, align)
+                        : F::copy_into(F::upsample(from_below, 2, o_.up, align), first_half);
+  DDNET_CHECK(
+      up.shares_storage_with(first_half) && up.storage_offset() == first_half.storage_offset(),
+      "DDnet: the upsample-into override must return its destination (the first half of ",
+      "the decoder buffer), got ", up.str());
   const Tensor cat = F::concat({up, skip});  // adjacent halves of one buffer: a view
   const Tensor wide = lrelu(bn_conv(batch_[6 + 2 * stage], convT_[2 * stage + 1], cat));
   const Tensor h = bn_conv(batch_[7 + 2 * stage], convT_[2 * stage + 2], wide);

@@ -6,7 +6,9 @@
 //   (1x1) -> LReLU; the last one ends in 1 channel, LReLU included.
 #pragma once
 
+#include <functional>
 #include <memory>
+#include <utility>
 #include <vector>
 
 #include "graph/nn.h"
@@ -49,6 +51,15 @@ struct DDnetOptions {
   int recompute_from_level = 0;
 };
 
+// How a decoder stage writes the upsampled features (x, from the level below, upsampled by 2 on
+// every spatial axis with `mode` and `align_corners`) into `dst`, the first half of its
+// concatenation buffer (a channel slice: a view, not contiguous when N > 1), returning `dst` as
+// a differentiable tensor whose gradient reaches x. The default is F::copy_into(F::upsample(...),
+// dst). The extension point for an outside fused operator (examples/fused_op writes x straight
+// into dst, with no intermediate tensor and no copy); DDnet::set_upsample_into switches it in.
+using UpsampleInto = std::function<Tensor(const Tensor& x, const Tensor& dst,
+                                          kernels::UpsampleMode mode, bool align_corners)>;
+
 class DDnet : public nn::Module {
  public:
   explicit DDnet(const DDnetOptions& o = {});
@@ -73,6 +84,7 @@ class DDnet : public nn::Module {
   std::vector<Tensor> level_parameters(int from);  // those levels from..4 read
 
   DDnetOptions o_;
+  UpsampleInto upsample_into_;
   nn::BatchNorm* batch_[14] = {};
   nn::Conv* conv_[6] = {};
   nn::Conv* convT_[9] = {};

@@ -9,9 +9,11 @@ set -euo pipefail
 pkgs=(build-essential cmake ninja-build pkg-config git clang-format
       catch2 libbenchmark-dev libhdf5-dev hdf5-tools libopenmpi-dev openmpi-bin
       libcli11-dev nlohmann-json3-dev libfmt-dev libopenblas-dev libdnnl-dev libfftw3-dev
-      libinsighttoolkit5-dev libpng-dev zlib1g-dev)
+      libinsighttoolkit5-dev libpng-dev zlib1g-dev
+      pybind11-dev python3-pybind11 libdlpack-dev python3-venv python3-pip python3-pytest
+      python3-numpy python3-torch)  # the Python module (python/) and its tests
 case "${1:-}" in
-  --fixtures) pkgs+=(python3-torch python3-h5py python3-numpy python3-skimage) ;;  # run with /usr/bin/python3
+  --fixtures) pkgs+=(python3-h5py python3-skimage) ;;  # run with /usr/bin/python3
   --main) pkgs+=(invesalius-examples) ;;  # the real head CT of the README's main job
 esac
 

@@ -3,7 +3,8 @@
 # included when the toolkit is present, warnings as errors), runs the CPU suite and the emulated
 # CUDA suite (tests/sim: every CUDA path on the CPU emulator, entries named "emulated: ") under
 # address + undefined sanitizers, the emulated kernels under the thread sanitizer, then the
-# whole suite, whose GPU entries report SKIPPED without a device.
+# whole suite, whose GPU entries report SKIPPED without a device (with the outside projects built
+# against the installed CMake package), and the Python module's pytest suite.
 # Safe to run twice (incremental). Options: --no-sanitize to skip the sanitizer passes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,3 +46,6 @@ echo "== Full suite (build/ci: release, warnings as errors)"
 cmake --preset ci
 cmake --build build/ci -j "$jobs"
 ctest --test-dir build/ci -j "$jobs" --output-on-failure
+
+echo "== Python module (pip install . against the installed package, then pytest)"
+bash scripts/python-test.sh build/ci
