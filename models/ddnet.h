@@ -66,6 +66,10 @@ class DDnet : public nn::Module {
   // x: (N, 1, D, H, W) (3D) or (N, 1, H, W) (2D), spatial sizes divisible by 16.
   Tensor forward(const Tensor& x);
   int dims() const { return o_.dims; }
+  // Replaces the decoder's upsample-and-copy (UpsampleInto above); an empty function restores
+  // the built-in one. It must give the same values and gradients (tests/models/test_ddnet.cpp
+  // checks the extension point; examples/fused_op checks its operator against the built-in path).
+  void set_upsample_into(UpsampleInto f) { upsample_into_ = std::move(f); }
 
  private:
   // Level l (1..4, 1/2^l of the input's size): encoder level l from the level above's output,

@@ -4,6 +4,7 @@
 #include "engine/device.h"
 #include "engine/memory.h"
 #include "engine/tensor.h"
+#include "kernels/copy_ops.h"
 
 using namespace ddnet;
 using Catch::Matchers::Contains;
@@ -101,4 +102,31 @@ TEST_CASE("memory: pinned host buffers need CUDA and say so", "[memory]") {
     REQUIRE(moved.bytes() == 1024);
     REQUIRE(b.data() == nullptr);
   }
+}
+
+TEST_CASE("tensor: a borrowed storage views outside memory and releases it with its last view",
+          "[tensor]") {
+  std::vector<float> outside(12);
+  for (std::size_t i = 0; i < outside.size(); ++i) outside[i] = float(i);
+  int released = 0;
+  {
+    auto s = Storage::borrow(outside.data(), outside.size() * sizeof(float), Device::cpu(),
+                             [&released] { ++released; });
+    REQUIRE(s->borrowed());
+    // A transposed 3x4 view of the 4x3 row-major buffer: strides (1, 3).
+    Tensor t = Tensor::from_storage(s, Shape{3, 4}, Shape{1, 3}, 0, DType::f32);
+    s.reset();
+    REQUIRE(t.raw_data() == outside.data());
+    REQUIRE(kernels::contiguous(t).to_vector<float>() ==
+            std::vector<float>{0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11});
+    Tensor view = t.narrow(0, 1, 2);
+    t = Tensor();
+    REQUIRE(released == 0);  // a view still holds it
+    outside[4] = -1;         // no copy: the view sees the owner's writes
+    REQUIRE(kernels::contiguous(view).to_vector<float>()[1] == -1);
+  }
+  REQUIRE(released == 1);
+  auto s = Storage::borrow(outside.data(), 8 * sizeof(float), Device::cpu(), {});
+  REQUIRE_THROWS_WITH(Tensor::from_storage(s, Shape{3, 3}, Shape{3, 1}, 0, DType::f32),
+                      Contains("reaches element 8 of a storage of 8"));
 }

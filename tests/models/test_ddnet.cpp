@@ -75,3 +75,36 @@ TEST_CASE("arena: parameters and gradients become views of two buffers", "[graph
     norm += static_cast<double>(g) * static_cast<double>(g);
   REQUIRE(norm > 0);
 }
+
+TEST_CASE("ddnet: an upsample-into override is used, and must return its destination", "[models]") {
+  models::DDnetOptions o;
+  o.dims = 3;
+  o.seed = 5;
+  models::DDnet a(o), b(o);
+  a.train();
+  b.train();
+  int calls = 0;
+  // The built-in computation through the extension point: the same values and gradients.
+  b.set_upsample_into(
+      [&calls](const Tensor& x, const Tensor& dst, kernels::UpsampleMode mode, bool align) {
+        ++calls;
+        return F::copy_into(F::upsample(x, 2, mode, align), dst);
+      });
+  const Tensor x = Generator(6).uniform({1, 1, 16, 32, 32}, Device::cpu(), 0.f, 1.f);
+  // One graph at a time: backward releases the tape.
+  const Tensor ya = a.forward(x);
+  F::mean(ya).backward();
+  const Tensor yb = b.forward(x);
+  F::mean(yb).backward();
+  REQUIRE(calls == 4);  // one per decoder stage
+  REQUIRE(ya.to_vector<float>() == yb.to_vector<float>());
+  const auto pa = a.named_parameters(), pb = b.named_parameters();
+  for (std::size_t i = 0; i < pa.size(); ++i)
+    REQUIRE(pa[i].tensor->grad().to_vector<float>() == pb[i].tensor->grad().to_vector<float>());
+  b.set_upsample_into([](const Tensor& in, const Tensor&, kernels::UpsampleMode mode, bool align) {
+    return F::upsample(in, 2, mode, align);  // not written into the buffer
+  });
+  REQUIRE_THROWS_WITH(b.forward(x), Contains("must return its destination"));
+  b.set_upsample_into({});
+  REQUIRE(b.forward(x).to_vector<float>() == ya.to_vector<float>());
+}
