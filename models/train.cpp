@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/resource.h>
 #include <unistd.h>
 #include <atomic>
 #include <chrono>
@@ -37,6 +38,14 @@ namespace {
 namespace fs = std::filesystem;
 using json = nlohmann::json;
 using Clock = std::chrono::steady_clock;
+
+// User + system CPU time of the whole process (every thread), in seconds.
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
 
 std::atomic<int> g_signal{0};
 extern "C" void on_signal(int sig) {
@@ -187,7 +196,10 @@ class Trainer {
  private:
   bool train_epoch(std::int64_t epoch, BatchPrefetcher& batches);
   bool train_step(std::int64_t epoch, std::int64_t pos, BatchPrefetcher& batches);
-  double validation_loss(std::int64_t epoch);
+  struct Validation {
+    double loss = 0, mse = 0, msssim = 0;  // means over the validation items (and ranks)
+  };
+  Validation validate(std::int64_t epoch);
   void end_epoch(std::int64_t epoch);
   int stop_signal() const;
   void stop_non_finite(std::int64_t epoch, const StepLoss& loss);
@@ -196,7 +208,7 @@ class Trainer {
   void stop_interrupted(std::int64_t epoch, BatchPrefetcher& batches, int sig);
   void log_step(std::int64_t epoch, std::int64_t pos, const StepLoss& loss, double secs,
                 double voxels_per_s, const StepMemory& mem);
-  void log_epoch(std::int64_t epoch, double val, double val_secs);
+  void log_epoch(std::int64_t epoch, const Validation& val, double val_secs);
   void check_ranks_agree();
   void save(std::int64_t epochs_done, const std::string& path);
 
@@ -440,26 +452,39 @@ void Trainer::stop_interrupted(std::int64_t epoch, BatchPrefetcher& batches, int
   result_.steps = step_;
 }
 
-// Validation: the mean loss over the validation split (and over ranks), without gradients.
-double Trainer::validation_loss(std::int64_t epoch) {
+// Validation: the mean loss and its parts over the validation split (and over ranks), without
+// gradients.
+Trainer::Validation Trainer::validate(std::int64_t epoch) {
   NoGradGuard no_grad;
   net_.eval();
-  double val = 0;
+  Validation v;
   for (std::int64_t i = 0; i < val_items_; ++i) {
     const Sample s = samples_.get(1, epoch, i);
-    val += F::ddnet_loss(net_.forward(s.input.to(device_)), s.target.to(device_), c_.loss_gamma)
-               .total.item();
+    const F::LossParts l =
+        F::ddnet_loss(net_.forward(s.input.to(device_)), s.target.to(device_), c_.loss_gamma);
+    v.loss += l.total.item();
+    v.mse += l.mse.item();
+    v.msssim += l.msssim.item();
   }
-  if (val_items_) val /= static_cast<double>(val_items_);
-  if (sync_) val = sync_->mean(val);
-  return val;
+  if (val_items_) {
+    const auto n = static_cast<double>(val_items_);
+    v.loss /= n;
+    v.mse /= n;
+    v.msssim /= n;
+  }
+  if (sync_) {
+    v.loss = sync_->mean(v.loss);
+    v.mse = sync_->mean(v.mse);
+    v.msssim = sync_->mean(v.msssim);
+  }
+  return v;
 }
 
 // After an epoch's steps: validation, the learning-rate schedule, the log, the checkpoints.
 void Trainer::end_epoch(std::int64_t epoch) {
   const auto val_t0 = Clock::now();
-  const double val = validation_loss(epoch);
-  result_.last_val_loss = val;
+  const Validation val = validate(epoch);
+  result_.last_val_loss = val.loss;
   sched_.step();
   log_epoch(epoch, val, std::chrono::duration<double>(Clock::now() - val_t0).count());
   if ((epoch + 1) % c_.checkpoint_every == 0 || epoch + 1 == c_.epochs) {
@@ -509,18 +534,26 @@ void Trainer::log_step(std::int64_t epoch, std::int64_t pos, const StepLoss& l, 
   }
 }
 
-// Logging: the epoch's record (mean training loss, validation loss and time) and its line.
-void Trainer::log_epoch(std::int64_t epoch, double val, double val_secs) {
-  log_ << json{{"type", "epoch"},        {"epoch", epoch + 1},
-               {"step", step_},          {"train_loss", counted_ ? epoch_loss_ / counted_ : 0.0},
-               {"val_loss", val},        {"lr", adam_.lr()},
-               {"val_seconds", val_secs}}
+// Logging: the epoch's record (mean training loss, the validation loss and its parts, time:
+// the validation's wall time and the process's CPU time so far, which a busy machine does not
+// inflate) and its line.
+void Trainer::log_epoch(std::int64_t epoch, const Validation& val, double val_secs) {
+  log_ << json{{"type", "epoch"},
+               {"epoch", epoch + 1},
+               {"step", step_},
+               {"train_loss", counted_ ? epoch_loss_ / counted_ : 0.0},
+               {"val_loss", val.loss},
+               {"val_mse", val.mse},
+               {"val_msssim", val.msssim},
+               {"lr", adam_.lr()},
+               {"val_seconds", val_secs},
+               {"process_cpu_seconds", process_cpu_seconds()}}
               .dump()
        << "\n";
   log_.flush();
   if (c_.progress && root_)
-    std::fprintf(stderr, "epoch %lld: validation loss %.5f\n", static_cast<long long>(epoch + 1),
-                 val);
+    std::fprintf(stderr, "epoch %lld: validation loss %.5f (mse %.6f, msssim %.4f)\n",
+                 static_cast<long long>(epoch + 1), val.loss, val.mse, val.msssim);
 }
 
 // The ranks must have stayed in step: the same parameters, bit for bit.

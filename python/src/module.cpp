@@ -120,15 +120,16 @@ py::array_t<float> denoise(Model& self,
         throw Error("Model.denoise: tile is an int, (rows, cols) or (slices, rows, cols)");
     }
   }
-  std::vector<float> out;
+  auto* out = new std::vector<float>();
+  py::capsule owner(out, [](void* p) { delete static_cast<std::vector<float>*>(p); });
   {
     py::gil_scoped_release nogil;
-    out = models::denoise_volume(*self.m.net, hu.data(), d, h, w, o);
+    *out = models::denoise_volume(*self.m.net, hu.data(), d, h, w, o);
   }
-  py::array_t<float> result(plane ? std::vector<py::ssize_t>{h, w}
-                                  : std::vector<py::ssize_t>{d, h, w});
-  std::copy(out.begin(), out.end(), result.mutable_data());
-  return result;
+  // The array views the denoiser's own output (no copy); its base owns the vector.
+  const auto f = static_cast<py::ssize_t>(sizeof(float));
+  if (plane) return py::array_t<float>({h, w}, {w * f, f}, out->data(), owner);
+  return py::array_t<float>({d, h, w}, {h * w * f, w * f, f}, out->data(), owner);
 }
 
 py::dict scan_dict(const data::ScanInfo& s) {

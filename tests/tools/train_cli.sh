@@ -38,6 +38,17 @@ losses() { grep -o '"loss":[^,]*' "$1"; }
 [[ "$(losses "$tmp/a/train.jsonl")" == "$(losses "$tmp/r/train.jsonl")" ]] ||
   { echo "--recompute-from-level 1 changed the losses"; paste <(losses "$tmp/a/train.jsonl") <(losses "$tmp/r/train.jsonl"); exit 1; }
 [[ $(grep -c '"type":"epoch"' "$tmp/a/train.jsonl") == 2 ]] || { echo "expected 2 epoch records (override of epochs)"; exit 1; }
+# Each epoch record has the validation loss's parts and the process's CPU time (scripts/experiment.py
+# draws its curves from them): val_loss = val_mse + gamma (1 - val_msssim).
+python3 - "$tmp/a/train.jsonl" <<'PY' || exit 1
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1]) if '"type":"epoch"' in l]
+for r in recs:
+    for k in ("val_loss", "val_mse", "val_msssim", "process_cpu_seconds"):
+        assert k in r, f"epoch record without {k}: {r}"
+    assert abs(r["val_loss"] - (r["val_mse"] + 0.1 * (1 - r["val_msssim"]))) < 1e-6 * max(1, r["val_loss"]), r
+assert 0 < recs[0]["process_cpu_seconds"] <= recs[1]["process_cpu_seconds"], recs
+PY
 # Interrupted (--stop-after-steps raises SIGINT): the checkpoint, then exit 130, not 0.
 rc=0; "$ddnet" train --config "$tmp/config.json" --epochs 2 --out "$tmp/b" --stop-after-steps 3 2>"$tmp/b.log" || rc=$?
 [[ $rc == 130 ]] || { echo "SIGINT: exit $rc, expected 130"; cat "$tmp/b.log"; exit 1; }
