@@ -6,6 +6,10 @@
 # stage recompute's losses equal to the run without it.
 set -euo pipefail
 ddnet="$1"
+# An AddressSanitizer build? (Read ldd's whole output: `ldd | grep -q` under pipefail fails when
+# grep exits before ldd has written everything, SIGPIPE, and the answer flips.)
+asan=false
+if [[ $(ldd "$ddnet" 2>/dev/null) == *libasan* ]]; then asan=true; fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cat >"$tmp/config.json" <<JSON
@@ -18,7 +22,7 @@ done
 # The memory record of every step (issue 18): tensors held after forward and their peak, the
 # allocator's reserved peak and the convolution workspaces, in bytes and per voxel. (Builds with
 # AddressSanitizer bypass the host allocator: no record there.)
-if ! ldd "$ddnet" 2>/dev/null | grep -q libasan; then
+if ! $asan; then
   python3 - "$tmp/a/train.jsonl" <<'PY' || exit 1
 import json, sys
 steps = [json.loads(l) for l in open(sys.argv[1]) if '"type":"step"' in l]
@@ -119,7 +123,7 @@ grep -q "unknown key 'modle'" "$tmp/bad.log" || { cat "$tmp/bad.log"; exit 1; }
 # to allocate instead of taking the machine's memory; not with AddressSanitizer, whose shadow
 # memory needs terabytes of address space.)
 limit="ulimit -v 4000000"
-if ldd "$ddnet" 2>/dev/null | grep -q libasan; then limit=true; fi
+if $asan; then limit=true; fi
 start=$(date +%s)
 rc=0; ($limit; exec "$ddnet" train --model 2d --size 65536 --progress false \
   --out "$tmp/huge") >"$tmp/huge.log" 2>&1 || rc=$?
