@@ -168,7 +168,9 @@ def evaluate(args, out, name, checkpoints, labels, figures=0):
         cmd += ["--checkpoint", c, "--label", lab]
     if folder.exists():
         shutil.rmtree(folder)
+    t0 = time.time()
     run(cmd, out / "eval" / f"{name}.log")
+    (folder / "seconds.txt").write_text(f"{time.time() - t0:.1f}\n")
     return json.loads(report.read_text())
 
 
@@ -531,7 +533,13 @@ def main():
                              [f"epoch{e}" for e in range(1, n + 1)])
                 results["test_curves"][name] = [overall(r, f"epoch{e}")["mse"]
                                                 for e in range(1, n + 1)]
-    results["hours"] = (time.time() - t0) / 3600
+    # The experiment's cost on this machine: every training run's and pilot's wall time (steps
+    # and validation, from their logs) and every evaluation's.
+    spent = sum(train_seconds(out / "train" / run_name(a, f, s))[0]
+                for a in ARMS for f in FORMS for s in seeds)
+    spent += sum(train_seconds(f)[0] for f in (out / "pilot").glob("*-lr*") if f.is_dir())
+    spent += sum(float(f.read_text()) for f in (out / "eval").glob("*/seconds.txt"))
+    results["hours"] = spent / 3600
     if args.no_report:
         return
     # Figures of the first seed: 2D (published) and the best 3D arm by mean test MSE.
@@ -555,7 +563,7 @@ def main():
          "goal_3d_mse_10pct": verdict["goal_3d"], "rel_best": verdict["rel_best"],
          "hours": results["hours"]}, indent=2))
     write_results(lines)
-    log(f"done in {results['hours']:.2f} h")
+    log(f"done in {(time.time() - t0) / 3600:.2f} h (the whole experiment: {results['hours']:.2f} h)")
 
 
 if __name__ == "__main__":
