@@ -1,9 +1,6 @@
 // Catch2 runner of the CPU suite: exits with 77 (ctest: SKIPPED) when every test case that ran
 // was skipped (DDNET_SKIP) and none failed, and fails when the names given match no test case
 // (tests/runner.h).
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
 #include "tests/runner.h"
 
 int main(int argc, char** argv) {

@@ -3,9 +3,6 @@
 // (tests/skip.h: two ranks on a one-GPU machine). Listing tests works without a device. CPU
 // references run the pinned CPU convolutions (im2col + BLAS, kernels/cpu_conv/config.h), so what
 // CUDA results are compared against does not change with the machine.
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
 #include <cstring>
 #include <iostream>
 

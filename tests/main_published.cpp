@@ -1,9 +1,6 @@
 // Catch2 runner of the tests that use the published 2D-DDnet weights: every entry exits with 77
 // (ctest: SKIPPED) when ../shared/reference/2d-ddnet-published.h5 is absent. DDNET_SHARED_DIR in
 // the environment overrides where it is looked for.
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
 #include <cstdlib>
 #include <cstring>
 #include <fstream>

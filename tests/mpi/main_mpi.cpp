@@ -9,9 +9,6 @@
 //   `stall`:       rank 1 stops itself (SIGSTOP) while rank 0 waits in a barrier with a 2 s
 //                  timeout: rank 0 must end every rank after about 2 s, naming rank 1, having
 //                  used little CPU while it waited (it prints the seconds waited and used).
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -26,6 +23,7 @@
 #include "dist/world.h"
 #include "engine/error.h"
 #include "models/train.h"
+#include "tests/runner.h"
 #include "tools/data_parallel.h"
 #include "tools/sources.h"
 
@@ -121,7 +119,7 @@ int main(int argc, char** argv) {
       w.abort(e.what(), 3);
     }
   }
-  const int failed = Catch::Session().run(argc, argv);
+  const int failed = ddnet::test::run_plain_session(argc, argv);
   double worst = failed;
   w.allreduce_sum(&worst, 1);
   w.finalize();

@@ -1,8 +1,5 @@
 // Catch2 runner of the CPU tests. A test name or tag that selects no test case fails (exit 2)
 // instead of passing without running (Catch2 2.x passes), so a renamed test cannot go quiet.
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
 #include "runner.h"
 
 int main(int argc, char** argv) {

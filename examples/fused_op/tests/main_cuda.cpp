@@ -1,9 +1,6 @@
 // Catch2 runner of the CUDA tests: without a usable CUDA device (a machine without a GPU, an
 // install without CUDA) it exits with 77, which ctest reports as Skipped (SKIP_RETURN_CODE 77 in
 // CMakeLists.txt), never as passed. The emulated install has devices: the tests run there.
-#define CATCH_CONFIG_RUNNER
-#include <catch2/catch.hpp>
-
 #include <cstring>
 #include <iostream>
 
