@@ -58,25 +58,33 @@ namespace {
 bool updates_statistics(const BatchNorm& bn) {
   return bn.training() && !recomputing();
 }
+
+// Counts a training forward that updates the statistics; returns the update's factor.
+double count_batch(BatchNorm& bn) {
+  std::int32_t& count = bn.num_batches_tracked.data<std::int32_t>()[0];
+  count += 1;
+  return bn.momentum ? *bn.momentum : 1.0 / count;
+}
 }  // namespace
 
 Tensor BatchNorm::forward(const Tensor& x) {
   Tensor none;
   const bool update = updates_statistics(*this);
-  if (update) num_batches_tracked.data<std::int32_t>()[0] += 1;
+  const double factor = update ? count_batch(*this) : 0.0;
   const bool skip = training() && !update;
   return F::batch_norm(x, weight, bias, skip ? none : running_mean, skip ? none : running_var,
-                       training());
+                       training(), factor);
 }
 
 Tensor batch_norm_conv(BatchNorm& bn, Conv& conv, const Tensor& x, bool recompute) {
   if (!recompute) return conv.forward(bn.forward(x));
   Tensor none;
   const bool update = updates_statistics(bn);
-  if (update) bn.num_batches_tracked.data<std::int32_t>()[0] += 1;
+  const double factor = update ? count_batch(bn) : 0.0;
   const bool skip = bn.training() && !update;
-  const F::BatchNormArgs args{bn.weight, bn.bias, skip ? none : bn.running_mean,
-                              skip ? none : bn.running_var, bn.training()};
+  F::BatchNormArgs args{bn.weight, bn.bias, skip ? none : bn.running_mean,
+                        skip ? none : bn.running_var, bn.training()};
+  args.momentum = factor;
   return F::batch_norm_conv(x, args, conv.weight, conv.bias, conv.options(), conv.transpose());
 }
 

@@ -4,6 +4,8 @@
 // eps 1e-5. Names match PyTorch's ("weight", "bias", "running_mean", ...).
 #pragma once
 
+#include <optional>
+
 #include "engine/rng.h"
 #include "graph/module.h"
 #include "kernels/conv_ops.h"
@@ -30,6 +32,11 @@ class BatchNorm : public Module {
  public:
   explicit BatchNorm(std::int64_t channels);
   Tensor forward(const Tensor& x);
+  // The factor of the running statistics' update in training mode (PyTorch's momentum). Empty is
+  // PyTorch's momentum=None: each training forward weighs 1 / num_batches_tracked (after its
+  // count), so the statistics are the plain average of every batch since the count was 0 (what
+  // BatchNorm recalibration uses: models/recalibrate.h).
+  std::optional<double> momentum = 0.1;
   Tensor& weight;
   Tensor& bias;
   Tensor& running_mean;

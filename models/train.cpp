@@ -29,6 +29,7 @@
 #include "layers/loss.h"
 #include "models/checkpoint.h"
 #include "models/ddnet.h"
+#include "models/recalibrate.h"
 #include "models/transfer.h"
 
 namespace ddnet::models {
@@ -200,6 +201,7 @@ class Trainer {
     double loss = 0, mse = 0, msssim = 0;  // means over the validation items (and ranks)
   };
   Validation validate(std::int64_t epoch);
+  void recalibrate();
   void end_epoch(std::int64_t epoch);
   int stop_signal() const;
   void stop_non_finite(std::int64_t epoch, const StepLoss& loss);
@@ -228,8 +230,9 @@ class Trainer {
   bool memory_reported_ = false;
   CpuShare cpu_share_;  // the CPU threads follow the cores other processes leave free
   std::int64_t start_epoch_ = 0, step_ = 0;
-  double epoch_loss_ = 0;  // the sum of this epoch's step losses,
-  int counted_ = 0;        // over this many steps
+  double recalibrate_secs_ = 0;  // this epoch's BatchNorm recalibration
+  double epoch_loss_ = 0;        // the sum of this epoch's step losses,
+  int counted_ = 0;              // over this many steps
   TrainResult result_;
 };
 
@@ -480,8 +483,22 @@ Trainer::Validation Trainer::validate(std::int64_t epoch) {
   return v;
 }
 
-// After an epoch's steps: validation, the learning-rate schedule, the log, the checkpoints.
+// BatchNorm recalibration (TrainConfig::bn_recalibrate): over bn_recalibrate of this rank's
+// whole training volumes, spread evenly over them (all of them when there are fewer).
+void Trainer::recalibrate() {
+  const std::int64_t available = samples_.whole_size();
+  const std::int64_t n = std::min(c_.bn_recalibrate, available);
+  recalibrate_batch_norm(
+      net_, [this](const Tensor& x) { return net_.forward(x); }, n,
+      [&](std::int64_t i) { return samples_.whole(i * available / n).input; }, device_);
+}
+
+// After an epoch's steps: BatchNorm recalibration (when asked for), validation, the
+// learning-rate schedule, the log, the checkpoints.
 void Trainer::end_epoch(std::int64_t epoch) {
+  const auto recal_t0 = Clock::now();
+  if (c_.bn_recalibrate > 0) recalibrate();
+  recalibrate_secs_ = std::chrono::duration<double>(Clock::now() - recal_t0).count();
   const auto val_t0 = Clock::now();
   const Validation val = validate(epoch);
   result_.last_val_loss = val.loss;
@@ -535,21 +552,21 @@ void Trainer::log_step(std::int64_t epoch, std::int64_t pos, const StepLoss& l, 
 }
 
 // Logging: the epoch's record (mean training loss, the validation loss and its parts, time:
-// the validation's wall time and the process's CPU time so far, which a busy machine does not
-// inflate) and its line.
+// the validation's wall time, the BatchNorm recalibration's when it ran, and the process's CPU
+// time so far, which a busy machine does not inflate) and its line.
 void Trainer::log_epoch(std::int64_t epoch, const Validation& val, double val_secs) {
-  log_ << json{{"type", "epoch"},
-               {"epoch", epoch + 1},
-               {"step", step_},
-               {"train_loss", counted_ ? epoch_loss_ / counted_ : 0.0},
-               {"val_loss", val.loss},
-               {"val_mse", val.mse},
-               {"val_msssim", val.msssim},
-               {"lr", adam_.lr()},
-               {"val_seconds", val_secs},
-               {"process_cpu_seconds", process_cpu_seconds()}}
-              .dump()
-       << "\n";
+  json rec{{"type", "epoch"},
+           {"epoch", epoch + 1},
+           {"step", step_},
+           {"train_loss", counted_ ? epoch_loss_ / counted_ : 0.0},
+           {"val_loss", val.loss},
+           {"val_mse", val.mse},
+           {"val_msssim", val.msssim},
+           {"lr", adam_.lr()},
+           {"val_seconds", val_secs},
+           {"process_cpu_seconds", process_cpu_seconds()}};
+  if (c_.bn_recalibrate > 0) rec["bn_recalibrate_seconds"] = recalibrate_secs_;
+  log_ << rec.dump() << "\n";
   log_.flush();
   if (c_.progress && root_)
     std::fprintf(stderr, "epoch %lld: validation loss %.5f (mse %.6f, msssim %.4f)\n",
@@ -573,9 +590,18 @@ void Trainer::save(std::int64_t epochs_done, const std::string& path) {
 
 }  // namespace
 
+Sample SampleSource::whole(std::int64_t index) const {
+  DDNET_FAIL(
+      "this sample source has no whole training volumes (item ", index,
+      "): BatchNorm recalibration (bn_recalibrate) needs a dataset loader or synthetic data");
+}
+
 TrainResult train(const TrainConfig& c, const SampleSource& samples, bool resume,
                   GradientSync* sync) {
   c.validate();
+  DDNET_CHECK(c.bn_recalibrate == 0 || samples.whole_size() > 0, "bn_recalibrate ",
+              c.bn_recalibrate,
+              ": the training data has no whole volumes to recalibrate BatchNorm on");
   Trainer t(c, samples, sync);
   if (resume) t.resume();
   if (sync) t.attach_sync();

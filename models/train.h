@@ -27,6 +27,11 @@ class SampleSource {
   virtual ~SampleSource() = default;
   virtual std::int64_t size(int split) const = 0;  // split 0 = train, 1 = validation
   virtual Sample get(int split, std::int64_t epoch, std::int64_t index) const = 0;
+  // Whole (uncropped) training volumes, for BatchNorm recalibration (TrainConfig::bn_recalibrate):
+  // how many, and one by index (the same every epoch). A source that does not crop may give its
+  // training items; the default has none.
+  virtual std::int64_t whole_size() const { return 0; }
+  virtual Sample whole(std::int64_t index) const;
 };
 
 struct TrainResult {

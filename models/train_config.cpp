@@ -48,6 +48,9 @@ const std::vector<TrainConfigField>& train_config_fields() {
       {"fill", &C::fill, "Transfer fill: centre, all or random"},
       {"freeze_bn", &C::freeze_bn,
        "BatchNorm keeps its running statistics while training (fine-tuning; true/false)"},
+      {"bn_recalibrate", &C::bn_recalibrate,
+       "BatchNorm statistics recomputed over N whole training volumes before each validation "
+       "(for networks trained on crops; 0: off)"},
       {"out", &C::out, "Output folder"},
       {"checkpoint_every", &C::checkpoint_every, "Checkpoint every N epochs"},
       {"progress", &C::progress, "Progress output (true/false)"},
@@ -176,6 +179,10 @@ void TrainConfig::validate() const {
   DDNET_CHECK(donor.empty() || model == "3d",
               "a transfer-learning donor needs model 3d (2D weights -> 3D-DDnet)");
   DDNET_CHECK(checkpoint_every >= 1, "checkpoint_every must be >= 1, got ", checkpoint_every);
+  DDNET_CHECK(bn_recalibrate >= 0, "bn_recalibrate must be >= 0 (0: off), got ", bn_recalibrate);
+  DDNET_CHECK(bn_recalibrate == 0 || !freeze_bn,
+              "bn_recalibrate and freeze_bn exclude each other: frozen BatchNorm layers train with "
+              "their running statistics, which recalibration would change under them");
 }
 
 }  // namespace ddnet::models

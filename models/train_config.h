@@ -43,6 +43,10 @@ struct TrainConfig {
   // BatchNorm layers use (and keep) their running statistics while training: for fine-tuning a
   // transferred model on crops, whose per-sample statistics differ from whole slices'.
   bool freeze_bn = false;
+  // N > 0: before each validation and checkpoint, the BatchNorm running statistics are recomputed
+  // as the average over N whole (uncropped) training volumes (models/recalibrate.h): for a
+  // network trained on crops, the statistics of the volumes it will denoise. 0: off.
+  std::int64_t bn_recalibrate = 0;
   std::string out = "runs/ddnet";
   int checkpoint_every = 1;  // epochs
   bool progress = true;

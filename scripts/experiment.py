@@ -22,6 +22,11 @@ Arms (each in the published form and in the residual form, same rules for all):
 All: Adam with ExponentialLR 0.8 per epoch (the published schedule), batch 1, MSE + 0.1
 (1 - MS-SSIM), HU window [-1024, 2048] -> [0, 1]; 3D samples are 16 x 64 x 64 crops, 60 per
 epoch (about the voxels of one 2D epoch of 52 whole slices). Budgets per plan below.
+BatchNorm: every 3D arm recalibrates its running statistics over 4 whole (16 x 256 x 256)
+training slabs before each validation and checkpoint (`ddnet train --bn-recalibrate 4`): trained
+at batch 1 on crops, its running statistics are an average over crops (air, bone, brain) that
+suits no whole slab; the first run, without it, scored every 3D arm far below its own input on
+the whole test slab. 2D trains on whole slices and needs none.
 The learning rate follows one rule for every arm, on the validation slab only: a pilot epoch
 (seed 1000; 3D: 20 crops) at each of 1e-3 (published), 1e-4 and 1e-5, and the rate with the
 lowest validation loss is used for all seeds of that arm. (A first look showed why a rule is
@@ -44,10 +49,10 @@ SCAN = "/usr/share/doc/invesalius-examples/examples/Cranium.inv3"
 PLANS = {
     # About 2 hours on 2 CPU cores with 3 seeds (one 2D epoch ~30 s, one 3D epoch ~60 s there).
     "default": {"epochs_2d": 8, "epochs_3d": 4, "samples_per_scan": 60, "size_3d": 64,
-                "pilot_samples": 20},
+                "pilot_samples": 20, "bn_recalibrate_3d": 4},
     # A few minutes: checks that every stage runs (tests, and a first look).
     "smoke": {"epochs_2d": 1, "epochs_3d": 1, "samples_per_scan": 4, "size_3d": 32,
-              "pilot_samples": 2},
+              "pilot_samples": 2, "bn_recalibrate_3d": 1},
 }
 DATASETS = {  # name: (dose, geometry); "d025" is the training set
     "d025": (0.25, "parallel"),
@@ -109,6 +114,8 @@ def train_command(args, out, plan, arm, form, seed, folder, lr, epochs, samples,
         if arm == "3D-TL-GDL":
             donor = out / "train" / run_name("2D", form, donor_seed) / "final.h5"
             cmd += ["--donor", donor, "--fill", "centre"]
+        if plan["bn_recalibrate_3d"]:
+            cmd += ["--bn-recalibrate", plan["bn_recalibrate_3d"]]
     return cmd
 
 
@@ -258,7 +265,9 @@ def build_report(args, out, plan, seeds, results):
         pass
     lines += [f"Run: commit {commit}, finished {time.strftime('%Y-%m-%d %H:%M')}, plan "
               f"`{args.plan}` ({plan['epochs_2d']} 2D epochs, {plan['epochs_3d']} 3D epochs of "
-              f"{plan['samples_per_scan']} crops of 16 x {plan['size_3d']} x {plan['size_3d']}), "
+              f"{plan['samples_per_scan']} crops of 16 x {plan['size_3d']} x {plan['size_3d']}, "
+              f"BatchNorm recalibrated over {plan['bn_recalibrate_3d']} whole training slabs "
+              "before each validation), "
               f"seeds {', '.join(map(str, seeds))}, device {args.device}, {os.cpu_count()} cores"
               + (f" ({cpu})" if cpu else "") + ".",
               f"Reproduce: `scripts/experiment.sh --plan {args.plan} --seeds "

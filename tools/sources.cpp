@@ -36,6 +36,15 @@ class SyntheticSource final : public models::SampleSource {
     auto p = data::synthetic_pair(dims_, c_.slices, c_.size, c_.size, c_.seed, split, i);
     return {p.input, p.target, detail::concat("synthetic phantom ", i)};
   }
+  // Phantoms are not cropped: the whole volumes are the training items, in their own order.
+  std::int64_t whole_size() const override { return size(0); }
+  models::Sample whole(std::int64_t index) const override {
+    DDNET_CHECK(index >= 0 && index < whole_size(), "synthetic whole volumes: item ", index,
+                " out of range (", whole_size(), " per rank)");
+    const std::int64_t i = (index * world_ + rank_) % c_.train_samples;
+    auto p = data::synthetic_pair(dims_, c_.slices, c_.size, c_.size, c_.seed, 0, i);
+    return {p.input, p.target, detail::concat("synthetic phantom ", i)};
+  }
 
  private:
   models::TrainConfig c_;
@@ -62,13 +71,20 @@ class DatasetSource final : public models::SampleSource {
     train_ = std::make_unique<data::VolumeLoader>(ds, data::Split::train, o);
     if (!ds->scans_in(data::Split::val).empty())
       val_ = std::make_unique<data::VolumeLoader>(ds, data::Split::val, o);
-    for (const auto* l : {train_.get(), val_.get()}) {
+    if (c.bn_recalibrate > 0) {  // the same loader on whole slices
+      data::LoaderOptions w = o;
+      w.crop = 0;
+      whole_ = std::make_unique<data::VolumeLoader>(ds, data::Split::train, w);
+    }
+    for (const auto* l : {train_.get(), val_.get(), whole_.get()}) {
       if (!l) continue;
       const auto s = l->spec(0, 0);
       DDNET_CHECK(s.rows % 16 == 0 && s.cols % 16 == 0, c.dataset, ": samples of ", s.rows, "x",
                   s.cols, " (scan '", ds->scans()[s.scan].name,
-                  "') must be multiples of 16 in each dimension for DDnet's four 2x poolings; "
-                  "set size (the crop) to a multiple of 16");
+                  "') must be multiples of 16 in each dimension for DDnet's four 2x poolings; ",
+                  l == whole_.get() ? "BatchNorm recalibration (bn_recalibrate) runs on whole "
+                                      "slices, which must be too"
+                                    : "set size (the crop) to a multiple of 16");
     }
   }
   std::int64_t size(int split) const override {
@@ -80,9 +96,18 @@ class DatasetSource final : public models::SampleSource {
             detail::concat("scan '", s.scan, "' (slices ", s.spec.slices.front(), "..",
                            s.spec.slices.back(), ")")};
   }
+  // The training loader's items on whole slices, as in its first epoch.
+  std::int64_t whole_size() const override { return whole_ ? whole_->size() : 0; }
+  models::Sample whole(std::int64_t index) const override {
+    DDNET_CHECK(whole_, "whole training volumes: the source was made without bn_recalibrate");
+    const auto s = whole_->get(0, index);
+    return {s.input, s.target,
+            detail::concat("scan '", s.scan, "' (whole slices ", s.spec.slices.front(), "..",
+                           s.spec.slices.back(), ")")};
+  }
 
  private:
-  std::unique_ptr<data::VolumeLoader> train_, val_;
+  std::unique_ptr<data::VolumeLoader> train_, val_, whole_;
 };
 
 }  // namespace

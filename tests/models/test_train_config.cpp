@@ -33,6 +33,7 @@ TEST_CASE("train config: every field round-trips through JSON", "[models]") {
   c.donor = "d.h5";
   c.fill = "all";
   c.freeze_bn = true;
+  c.bn_recalibrate = 4;  // excludes freeze_bn (validate), but the round trip does not validate
   c.out = "runs/x";
   c.checkpoint_every = 3;
   c.progress = false;
@@ -41,6 +42,7 @@ TEST_CASE("train config: every field round-trips through JSON", "[models]") {
   CHECK(r.to_json() == c.to_json());
   CHECK(r.residual);
   CHECK(r.freeze_bn);
+  CHECK(r.bn_recalibrate == 4);
   CHECK(r.dataset == "data/ct.h5");
   CHECK(r.window_lo == -200);
   CHECK(r.samples_per_scan == 5);
