@@ -17,13 +17,6 @@ if(DDNET_SANITIZE)
   target_compile_options(ddnet_options INTERFACE
     $<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all>)
   target_link_options(ddnet_options INTERFACE -fsanitize=address,undefined)
-  # Our own code at -O1 in a sanitized Debug build (ASan's advice for speed): the sanitized suite
-  # ran in 497 s instead of about 750 s at -O0, for about a minute more of compiling. Under the
-  # sanitizers with optimisation GCC 12's -Wmaybe-uninitialized reports false positives inside
-  # libstdc++ (<regex>'s std::function moves), so it is off here; the release build (CI's last
-  # pass) keeps it, as an error.
-  target_compile_options(ddnet_options INTERFACE
-    $<BUILD_INTERFACE:$<$<AND:$<COMPILE_LANGUAGE:CXX>,$<CONFIG:Debug>>:-O1 -Wno-maybe-uninitialized>>)
 endif()
 if(DDNET_LIBFUZZER)
   # Coverage instrumentation for libFuzzer in every library; the fuzz_<target> executables link
