@@ -49,8 +49,8 @@ const std::vector<TrainConfigField>& train_config_fields() {
       {"freeze_bn", &C::freeze_bn,
        "BatchNorm keeps its running statistics while training (fine-tuning; true/false)"},
       {"bn_recalibrate", &C::bn_recalibrate,
-       "BatchNorm statistics recomputed over N whole training volumes before each validation "
-       "(for networks trained on crops; 0: off)"},
+       "BatchNorm statistics recomputed over N whole training volumes before each validation, "
+       "which then runs on whole volumes too (for networks trained on crops; 0: off)"},
       {"out", &C::out, "Output folder"},
       {"checkpoint_every", &C::checkpoint_every, "Checkpoint every N epochs"},
       {"progress", &C::progress, "Progress output (true/false)"},

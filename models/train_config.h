@@ -45,7 +45,8 @@ struct TrainConfig {
   bool freeze_bn = false;
   // N > 0: before each validation and checkpoint, the BatchNorm running statistics are recomputed
   // as the average over N whole (uncropped) training volumes (models/recalibrate.h): for a
-  // network trained on crops, the statistics of the volumes it will denoise. 0: off.
+  // network trained on crops, the statistics of the volumes it will denoise. The dataset loaders
+  // then validate on whole volumes too, one per validation scan. 0: off.
   std::int64_t bn_recalibrate = 0;
   std::string out = "runs/ddnet";
   int checkpoint_every = 1;  // epochs

@@ -23,10 +23,11 @@ All: Adam with ExponentialLR 0.8 per epoch (the published schedule), batch 1, MS
 (1 - MS-SSIM), HU window [-1024, 2048] -> [0, 1]; 3D samples are 16 x 64 x 64 crops, 60 per
 epoch (about the voxels of one 2D epoch of 52 whole slices). Budgets per plan below.
 BatchNorm: every 3D arm recalibrates its running statistics over 4 whole (16 x 256 x 256)
-training slabs before each validation and checkpoint (`ddnet train --bn-recalibrate 4`): trained
-at batch 1 on crops, its running statistics are an average over crops (air, bone, brain) that
-suits no whole slab; the first run, without it, scored every 3D arm far below its own input on
-the whole test slab. 2D trains on whole slices and needs none.
+training slabs before each validation and checkpoint (`ddnet train --bn-recalibrate 4`), and
+validates on a whole slab of the validation split: trained at batch 1 on crops, its running
+statistics are an average over crops (air, bone, brain) that suits no whole slab; the first run,
+without it, scored every 3D arm far below its own input on the whole test slab. 2D trains and
+validates on whole slices and needs none.
 The learning rate follows one rule for every arm, on the validation slab only: a pilot epoch
 (seed 1000; 3D: 20 crops) at each of 1e-3 (published), 1e-4 and 1e-5, and the rate with the
 lowest validation loss is used for all seeds of that arm. (A first look showed why a rule is

@@ -52,7 +52,8 @@ class SyntheticSource final : public models::SampleSource {
 };
 
 // The HDF5 dataset through the loaders: training items from the train split, validation from
-// the val split (fixed: no shuffle, centred crops).
+// the val split (fixed: no shuffle, centred crops; whole volumes, one per scan, with
+// bn_recalibrate), and with bn_recalibrate whole training volumes.
 class DatasetSource final : public models::SampleSource {
  public:
   DatasetSource(const models::TrainConfig& c, int rank, int world, bool allow_external) {
@@ -69,13 +70,18 @@ class DatasetSource final : public models::SampleSource {
     o.rank = rank;
     o.world = world;
     train_ = std::make_unique<data::VolumeLoader>(ds, data::Split::train, o);
-    if (!ds->scans_in(data::Split::val).empty())
-      val_ = std::make_unique<data::VolumeLoader>(ds, data::Split::val, o);
-    if (c.bn_recalibrate > 0) {  // the same loader on whole slices
-      data::LoaderOptions w = o;
+    data::LoaderOptions v = o;
+    if (c.bn_recalibrate > 0) {
+      // Recalibrated for whole volumes, so validated on whole volumes: one per validation scan
+      // (each costs crop-to-slice-area times a crop's forward).
+      v.crop = 0;
+      v.samples_per_scan = 1;
+      data::LoaderOptions w = o;  // the training loader on whole slices
       w.crop = 0;
       whole_ = std::make_unique<data::VolumeLoader>(ds, data::Split::train, w);
     }
+    if (!ds->scans_in(data::Split::val).empty())
+      val_ = std::make_unique<data::VolumeLoader>(ds, data::Split::val, v);
     for (const auto* l : {train_.get(), val_.get(), whole_.get()}) {
       if (!l) continue;
       const auto s = l->spec(0, 0);

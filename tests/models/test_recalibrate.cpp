@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "data/dataset.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/rng.h"
@@ -24,6 +25,22 @@ using namespace ddnet;
 using Catch::Matchers::Contains;
 
 namespace {
+
+// A dataset of 20 x 64 x 64 scans: one to train on, one to validate on.
+std::string make_set(const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/set.h5";
+  data::DatasetWriter w(path);
+  data::Volume nd(20, 64, 64), ld(20, 64, 64);
+  for (std::size_t i = 0; i < nd.voxels.size(); ++i) {
+    nd.voxels[i] = static_cast<float>(static_cast<int>(i * 37 % 900)) - 500.f;
+    ld.voxels[i] = nd.voxels[i] + static_cast<float>(static_cast<int>(i * 11 % 60)) - 30.f;
+  }
+  w.add_scan("a", data::Split::train, nd, &ld);
+  w.add_scan("b", data::Split::val, nd, &ld);
+  w.commit();
+  return path;
+}
 
 // Per-channel mean and unbiased variance of x (N, C, spatial...), in double.
 void channel_stats(const Tensor& x, std::vector<double>& mean, std::vector<double>& var) {
@@ -180,6 +197,33 @@ TEST_CASE("train: --bn-recalibrate leaves the recalibrated statistics of the tra
     if (line.find("\"type\":\"epoch\"") != std::string::npos) last_epoch = line;
   CHECK_THAT(last_epoch, Contains("\"bn_recalibrate_seconds\""));
   std::filesystem::remove_all(out);
+}
+
+TEST_CASE(
+    "train: with --bn-recalibrate the dataset loaders give whole volumes and validate on them",
+    "[models][recalibrate]") {
+  const std::string dir = "/tmp/ddnet_test_bn_recalibrate_set";
+  std::filesystem::remove_all(dir);
+  models::TrainConfig c;
+  c.dataset = make_set(dir);
+  c.model = "3d";
+  c.loader = "random";
+  c.slices = 16;
+  c.size = 32;
+  c.samples_per_scan = 3;
+  const auto crops = tools::make_sample_source(c);
+  CHECK(crops->whole_size() == 0);
+  CHECK(crops->size(1) == 3);
+  CHECK(crops->get(1, 0, 0).input.shape() == Shape{1, 1, 16, 32, 32});
+  c.bn_recalibrate = 2;
+  const auto whole = tools::make_sample_source(c);
+  CHECK(whole->size(0) == 3);  // training: crops, as before
+  CHECK(whole->get(0, 0, 0).input.shape() == Shape{1, 1, 16, 32, 32});
+  CHECK(whole->whole_size() == 3);
+  CHECK(whole->whole(2).input.shape() == Shape{1, 1, 16, 64, 64});
+  CHECK(whole->size(1) == 1);  // one whole volume per validation scan
+  CHECK(whole->get(1, 0, 0).input.shape() == Shape{1, 1, 16, 64, 64});
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("train: --bn-recalibrate is checked", "[models][recalibrate]") {
