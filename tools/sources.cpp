@@ -88,9 +88,10 @@ class DatasetSource final : public models::SampleSource {
       DDNET_CHECK(s.rows % 16 == 0 && s.cols % 16 == 0, c.dataset, ": samples of ", s.rows, "x",
                   s.cols, " (scan '", ds->scans()[s.scan].name,
                   "') must be multiples of 16 in each dimension for DDnet's four 2x poolings; ",
-                  l == whole_.get() ? "BatchNorm recalibration (bn_recalibrate) runs on whole "
-                                      "slices, which must be too"
-                                    : "set size (the crop) to a multiple of 16");
+                  l == whole_.get() || (l == val_.get() && c.bn_recalibrate > 0)
+                      ? "BatchNorm recalibration (bn_recalibrate) recalibrates and validates on "
+                        "whole slices, which must be too"
+                      : "set size (the crop) to a multiple of 16");
     }
   }
   std::int64_t size(int split) const override {

@@ -26,12 +26,12 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-// A dataset of 20 x 64 x 64 scans: one to train on, one to validate on.
-std::string make_set(const std::string& dir) {
+// A dataset of 20 x side x side scans: one to train on, one to validate on.
+std::string make_set(const std::string& dir, std::int64_t side = 64) {
   std::filesystem::create_directories(dir);
-  const std::string path = dir + "/set.h5";
+  const std::string path = dir + "/set" + std::to_string(side) + ".h5";
   data::DatasetWriter w(path);
-  data::Volume nd(20, 64, 64), ld(20, 64, 64);
+  data::Volume nd(20, side, side), ld(20, side, side);
   for (std::size_t i = 0; i < nd.voxels.size(); ++i) {
     nd.voxels[i] = static_cast<float>(static_cast<int>(i * 37 % 900)) - 500.f;
     ld.voxels[i] = nd.voxels[i] + static_cast<float>(static_cast<int>(i * 11 % 60)) - 30.f;
@@ -223,6 +223,14 @@ TEST_CASE(
   CHECK(whole->whole(2).input.shape() == Shape{1, 1, 16, 64, 64});
   CHECK(whole->size(1) == 1);  // one whole volume per validation scan
   CHECK(whole->get(1, 0, 0).input.shape() == Shape{1, 1, 16, 64, 64});
+  // Slices of 40 x 40 train in crops of 32, but cannot be recalibrated on whole.
+  c.dataset = make_set(dir, 40);
+  c.bn_recalibrate = 0;
+  CHECK_NOTHROW(tools::make_sample_source(c));
+  c.bn_recalibrate = 2;
+  REQUIRE_THROWS_WITH(tools::make_sample_source(c),
+                      Contains("set40.h5: samples of 40x40") &&
+                          Contains("recalibrates and validates on whole slices"));
   std::filesystem::remove_all(dir);
 }
 
