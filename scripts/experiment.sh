@@ -6,7 +6,7 @@
 #
 #   scripts/experiment.sh [--plan default|smoke] [--seeds 0,1,2] [--device cpu|cuda] [--out DIR]
 #
-# default: about 4 hours on 2 CPU cores with 3 seeds (run it in the background:
+# default: about 2 hours on 2 CPU cores with 3 seeds (run it in the background:
 #   nohup scripts/experiment.sh > runs/experiment.log 2>&1 &). Resumable: run it again and it
 # continues where it stopped. Writes runs/experiment/<plan>/ and docs/results.md (between its
 # GENERATED markers) with docs/results/*.png.
