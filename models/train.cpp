@@ -210,7 +210,7 @@ class Trainer {
   void stop_interrupted(std::int64_t epoch, BatchPrefetcher& batches, int sig);
   void log_step(std::int64_t epoch, std::int64_t pos, const StepLoss& loss, double secs,
                 double voxels_per_s, const StepMemory& mem);
-  void log_epoch(std::int64_t epoch, const Validation& val, double val_secs);
+  void log_epoch(std::int64_t epoch, const Validation& val, double val_secs, double recal_secs);
   void check_ranks_agree();
   void save(std::int64_t epochs_done, const std::string& path);
 
@@ -230,9 +230,8 @@ class Trainer {
   bool memory_reported_ = false;
   CpuShare cpu_share_;  // the CPU threads follow the cores other processes leave free
   std::int64_t start_epoch_ = 0, step_ = 0;
-  double recalibrate_secs_ = 0;  // this epoch's BatchNorm recalibration
-  double epoch_loss_ = 0;        // the sum of this epoch's step losses,
-  int counted_ = 0;              // over this many steps
+  double epoch_loss_ = 0;  // the sum of this epoch's step losses,
+  int counted_ = 0;        // over this many steps
   TrainResult result_;
 };
 
@@ -498,12 +497,12 @@ void Trainer::recalibrate() {
 void Trainer::end_epoch(std::int64_t epoch) {
   const auto recal_t0 = Clock::now();
   if (c_.bn_recalibrate > 0) recalibrate();
-  recalibrate_secs_ = std::chrono::duration<double>(Clock::now() - recal_t0).count();
+  const double recal_secs = std::chrono::duration<double>(Clock::now() - recal_t0).count();
   const auto val_t0 = Clock::now();
   const Validation val = validate(epoch);
   result_.last_val_loss = val.loss;
   sched_.step();
-  log_epoch(epoch, val, std::chrono::duration<double>(Clock::now() - val_t0).count());
+  log_epoch(epoch, val, std::chrono::duration<double>(Clock::now() - val_t0).count(), recal_secs);
   if ((epoch + 1) % c_.checkpoint_every == 0 || epoch + 1 == c_.epochs) {
     save(epoch + 1, latest_);
     save(epoch + 1, detail::concat(c_.out, "/checkpoint_epoch", epoch + 1, ".h5"));
@@ -554,7 +553,8 @@ void Trainer::log_step(std::int64_t epoch, std::int64_t pos, const StepLoss& l, 
 // Logging: the epoch's record (mean training loss, the validation loss and its parts, time:
 // the validation's wall time, the BatchNorm recalibration's when it ran, and the process's CPU
 // time so far, which a busy machine does not inflate) and its line.
-void Trainer::log_epoch(std::int64_t epoch, const Validation& val, double val_secs) {
+void Trainer::log_epoch(std::int64_t epoch, const Validation& val, double val_secs,
+                        double recal_secs) {
   json rec{{"type", "epoch"},
            {"epoch", epoch + 1},
            {"step", step_},
@@ -565,7 +565,7 @@ void Trainer::log_epoch(std::int64_t epoch, const Validation& val, double val_se
            {"lr", adam_.lr()},
            {"val_seconds", val_secs},
            {"process_cpu_seconds", process_cpu_seconds()}};
-  if (c_.bn_recalibrate > 0) rec["bn_recalibrate_seconds"] = recalibrate_secs_;
+  if (c_.bn_recalibrate > 0) rec["bn_recalibrate_seconds"] = recal_secs;
   log_ << rec.dump() << "\n";
   log_.flush();
   if (c_.progress && root_)
