@@ -1,7 +1,10 @@
 // The machine's own limits, measured, that `ddnet bench` reads every case against (the roofline):
 //  - copy bandwidth: 256 MiB copied to another 256 MiB buffer, counted as 2 x 256 MiB moved (each
 //    byte read once and written once, as our cases count theirs; the write-allocate reads a CPU
-//    also does are not counted), on all threads; on CUDA a device-to-device copy;
+//    also does are not counted), on all threads in 1 MiB memcpy pieces (glibc's regular stores:
+//    its non-temporal threshold is far above a piece); on CUDA a device-to-device copy;
+//  - the same copy with non-temporal stores (CPU, BM_machine_copy_nt), for context: the kernels
+//    that write more than the last-level cache in one call use such stores (kernels/cpu_stream.h);
 //  - FMA peak (CPU): independent fused multiply-add chains, 12 per thread (enough to cover the
 //    4-cycle latency of two FMA pipes), 8 lanes (AVX2) or 16 (AVX-512) wide, on all threads.
 //    Counter FLOP/s = 2 per lane per FMA. A GPU's peak comes from its datasheet instead.
@@ -16,6 +19,7 @@
 
 #include "bench/bench_util.h"
 #include "engine/tensor.h"
+#include "kernels/cpu_stream.h"
 
 using namespace ddnet;
 
@@ -39,6 +43,24 @@ void BM_machine_copy(benchmark::State& state, bool cuda) {
 #pragma omp parallel for schedule(static)
     for (std::int64_t off = 0; off < kCopyBytes; off += chunk)
       std::memcpy(d + off, s + off, static_cast<std::size_t>(chunk));
+    benchmark::ClobberMemory();
+  });
+}
+
+void BM_machine_copy_nt(benchmark::State& state) {
+  const std::int64_t n = kCopyBytes / 4;
+  Tensor src = Tensor::full(Shape{n}, 1.0), dst = Tensor::zeros(Shape{n});
+  const char* s = static_cast<const char*>(src.raw_data());
+  char* d = static_cast<char*>(dst.raw_data());
+  const std::int64_t chunk = 1 << 20;
+  bench::timed(state, Device::cpu(), 2.0 * kCopyBytes, [&] {
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+      for (std::int64_t off = 0; off < kCopyBytes; off += chunk)
+        kernels::cpu::copy_streaming(d + off, s + off, static_cast<std::size_t>(chunk));
+      kernels::cpu::stream_fence();
+    }
     benchmark::ClobberMemory();
   });
 }
@@ -102,6 +124,7 @@ void BM_machine_fma(benchmark::State& state) {
 
 BENCHMARK_CAPTURE(BM_machine_copy, cpu, false)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_machine_copy, cuda, true)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_machine_copy_nt)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_machine_fma)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 BENCHMARK_MAIN();

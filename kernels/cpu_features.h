@@ -3,12 +3,31 @@
 // plain x86-64.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
+
+#include <string>
+
 namespace ddnet::kernels {
+
+namespace detail {
+// Set by tests (ForceBaselineIsa) to run the baseline x86-64 twins on an AVX2 machine, so that
+// the twins can be compared bit for bit.
+inline std::atomic<bool>& force_baseline_isa() {
+  static std::atomic<bool> yes{false};
+  return yes;
+}
+// Set by tests (ForceStreamStores) to take the non-temporal paths on small tensors.
+inline std::atomic<bool>& force_stream_stores() {
+  static std::atomic<bool> yes{false};
+  return yes;
+}
+}  // namespace detail
 
 inline bool cpu_has_avx2() {
 #if defined(__x86_64__)
   static const bool yes = __builtin_cpu_supports("avx2");
-  return yes;
+  return yes && !detail::force_baseline_isa().load(std::memory_order_relaxed);
 #else
   return false;
 #endif
@@ -17,10 +36,47 @@ inline bool cpu_has_avx2() {
 inline bool cpu_has_avx2_fma() {
 #if defined(__x86_64__)
   static const bool yes = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return yes;
+  return yes && !detail::force_baseline_isa().load(std::memory_order_relaxed);
 #else
   return false;
 #endif
 }
+
+// While one lives, cpu_has_avx2() and cpu_has_avx2_fma() say no (for tests; not thread-safe
+// against kernels running at the same time).
+class ForceBaselineIsa {
+ public:
+  ForceBaselineIsa() { detail::force_baseline_isa().store(true); }
+  ~ForceBaselineIsa() { detail::force_baseline_isa().store(false); }
+  ForceBaselineIsa(const ForceBaselineIsa&) = delete;
+  ForceBaselineIsa& operator=(const ForceBaselineIsa&) = delete;
+};
+
+// Non-temporal stores. A kernel that writes more than the last-level cache in one call (the
+// upsampling forward, concatenation and split) writes with non-temporal stores: what it writes
+// would leave the cache before anyone reads it, and a plain store first reads the line it writes
+// (read-for-ownership), a third more memory traffic than a copy needs.
+// DDNET_CPU_STREAM_STORES=auto (that rule, the default) | on (always) | off (never); read once.
+enum class StreamStores { automatic, always, never };
+StreamStores stream_stores_from_environment();  // a bad value is an error naming the variable
+StreamStores stream_stores();                   // the setting in force (read once)
+
+// The last-level cache's size in bytes (sysconf), 8 MiB when the system does not say.
+std::size_t cpu_last_level_cache_bytes();
+
+// Whether a call writing this many bytes uses non-temporal stores.
+bool cpu_stream_stores_for(std::size_t bytes_written);
+
+// One line for `ddnet info` and `ddnet bench`.
+std::string stream_stores_summary();
+
+// While one lives, every call takes the non-temporal path (for tests, like ForceBaselineIsa).
+class ForceStreamStores {
+ public:
+  ForceStreamStores() { detail::force_stream_stores().store(true); }
+  ~ForceStreamStores() { detail::force_stream_stores().store(false); }
+  ForceStreamStores(const ForceStreamStores&) = delete;
+  ForceStreamStores& operator=(const ForceStreamStores&) = delete;
+};
 
 }  // namespace ddnet::kernels

@@ -35,7 +35,10 @@ NO_AUTOGRAD = {"adam": "the optimiser's update, not a differentiable op"}
 # Files of kernels/ that belong to no single op, and why.
 KERNELS_SHARED = {
     "CMakeLists.txt": "the build",
-    "cpu_features.h": "the CPU feature checks behind the AVX2 versions of CPU loops",
+    "cpu_features.h": "the CPU feature checks behind the AVX2 versions of CPU loops, and the "
+                      "non-temporal store switch (DDNET_CPU_STREAM_STORES)",
+    "cpu_features.cpp": "the non-temporal store switch and the last-level cache size",
+    "cpu_stream.h": "the non-temporal copy of the CPU kernels that write more than the cache",
     "dispatch.h": "the entry points' dispatch helpers",
     "launch.cuh": "grid sizing and launch checks of every .cu",
 }
@@ -162,7 +165,7 @@ def check(root):
                                       "belongs in an op's kernels/<op>_ops.cpp")
                     if top in ABOVE_KERNELS and inc.startswith("kernels/") and not (
                             re.fullmatch(r"kernels/\w+_ops\.h", inc) or
-                            inc == "kernels/cpu_conv/config.h"):
+                            inc in ("kernels/cpu_conv/config.h", "kernels/cpu_features.h")):
                         errors.append(f"{rel} includes {inc}: above kernels/, include an op's "
                                       "entry point kernels/<op>_ops.h")
     return errors

@@ -39,6 +39,10 @@ struct MachineLimits {
   double copy_bytes_per_s = 0;  // the best of the samples
   double peak_flops = 0;
   std::vector<double> copy_samples, peak_samples;
+  // CPU only, for context (not a limit): the same copy with non-temporal stores, which the
+  // kernels writing more than the last-level cache use; its best sample.
+  double stream_copy_bytes_per_s = 0;
+  std::vector<double> stream_copy_samples;
   std::string copy_source, peak_source;
 };
 

@@ -30,6 +30,7 @@
 #include "engine/parallel.h"
 #include "generated/ddnet_config.h"
 #include "kernels/cpu_conv/config.h"
+#include "kernels/cpu_features.h"
 #include "tools/bench_cases.h"
 #include "tools/bench_report.h"
 #include "tools/commands.h"
@@ -396,7 +397,8 @@ int run_bench(const BenchOptions& o) {
                                       (DDNET_WITH_NCCL ? "yes" : "no") + ", oneDNN " +
                                       (DDNET_WITH_DNNL ? "yes" : "no") + ", FFTW " +
                                       (DDNET_WITH_FFTW ? "yes" : "no")},
-                   {"cpu_convolutions", kernels::cpu_conv::config().summary()}};
+                   {"cpu_convolutions", kernels::cpu_conv::config().summary()},
+                   {"cpu_stream_stores", kernels::stream_stores_summary()}};
   for (const auto& s : servers)
     run.baselines.push_back({"PyTorch " + s->info().value("torch", std::string("?")), s->python(),
                              s->info().value("torch", std::string("?"))});
@@ -415,6 +417,13 @@ int run_bench(const BenchOptions& o) {
           std::max(run.limits.copy_bytes_per_s, run.limits.copy_samples.back());
     }
     if (cuda) return;
+    const Sample stream_copy =
+        run_ours(machine.string(), "BM_machine_copy_nt/real_time", 0.3, env, err_path);
+    if (stream_copy.error.empty()) {
+      run.limits.stream_copy_samples.push_back(2.0 * (256 << 20) / stream_copy.seconds);
+      run.limits.stream_copy_bytes_per_s =
+          std::max(run.limits.stream_copy_bytes_per_s, run.limits.stream_copy_samples.back());
+    }
     std::string out;
     std::ostringstream cmd;
     cmd << env << quote(machine.string())
@@ -444,7 +453,8 @@ int run_bench(const BenchOptions& o) {
   } else {
     run.limits.peak_source = "measured: independent FMA chains on " + std::to_string(threads) +
                              " threads (bench_machine), the best sample";
-    run.limits.copy_source = "measured: 256 MiB memcpy on " + std::to_string(threads) +
+    run.limits.copy_source = "measured: 256 MiB memcpy in 1 MiB pieces on " +
+                             std::to_string(threads) +
                              " threads, read + write counted (bench_machine), the best sample";
   }
 

@@ -13,6 +13,7 @@
 #include "engine/parallel.h"
 #include "generated/ddnet_config.h"
 #include "kernels/cpu_conv/config.h"
+#include "kernels/cpu_features.h"
 #include "tools/commands.h"
 
 using namespace ddnet;
@@ -35,7 +36,8 @@ int info() {
                           " times, then sleep (GOMP_SPINCOUNT)"
                     : std::string("libgomp's default"))
             << "\n"
-            << "  CPU convolutions: " << kernels::cpu_conv::config().summary() << "\n";
+            << "  CPU convolutions: " << kernels::cpu_conv::config().summary() << "\n"
+            << "  CPU stores: " << kernels::stream_stores_summary() << "\n";
   const dist::World& w = dist::World::get();
   std::cout << "  processes: " << w.size()
             << (w.uses_mpi() ? " (MPI world; this is rank " + std::to_string(w.rank()) +

@@ -2,9 +2,13 @@
 // a dense-block-shaped graph passes a gradient check through conv_into + concat views.
 #include <catch2/catch.hpp>
 
+#include <cstdlib>
+#include <string>
+
 #include "engine/rng.h"
 #include "kernels/concat_ops.h"
 #include "kernels/copy_ops.h"
+#include "kernels/cpu_features.h"
 #include "layers/conv_autograd.h"
 #include "layers/functional.h"
 #include "tests/op_harness.h"
@@ -35,6 +39,35 @@ TEST_CASE("concat: kernel values, split inverts it, errors", "[concat]") {
     test::check_close(pieces[i], many[i], 0, 0, "split of 37");
   REQUIRE_THROWS_WITH(kernels::concat({g.uniform({1, 2, 3}), g.uniform({1, 2, 4})}),
                       Contains("only the channel dimension may differ"));
+}
+
+TEST_CASE("concat: the non-temporal copies give the same bytes as memcpy", "[concat]") {
+  // Parts of 1, 3 and 7 channels of 5x7 planes: pieces that start and end off a 16-byte boundary.
+  Generator g(2);
+  std::vector<Tensor> parts = {g.uniform({2, 1, 5, 7}), g.uniform({2, 3, 5, 7}),
+                               g.uniform({2, 7, 5, 7})};
+  const Tensor plain = kernels::concat(parts);
+  kernels::ForceStreamStores stream;
+  REQUIRE(kernels::concat(parts).to_vector<float>() == plain.to_vector<float>());
+  const auto back = kernels::split_channels(plain, {1, 3, 7});
+  for (std::size_t i = 0; i < parts.size(); ++i)
+    REQUIRE(back[i].to_vector<float>() == parts[i].to_vector<float>());
+}
+
+TEST_CASE("concat: DDNET_CPU_STREAM_STORES is checked when read", "[concat]") {
+  const char* old = std::getenv("DDNET_CPU_STREAM_STORES");
+  const std::string saved = old ? old : "";
+  ::setenv("DDNET_CPU_STREAM_STORES", "sometimes", 1);
+  CHECK_THROWS_WITH(
+      kernels::stream_stores_from_environment(),
+      Contains("DDNET_CPU_STREAM_STORES='sometimes'") && Contains("expected auto, on or off"));
+  ::setenv("DDNET_CPU_STREAM_STORES", "off", 1);
+  CHECK(kernels::stream_stores_from_environment() == kernels::StreamStores::never);
+  if (old)
+    ::setenv("DDNET_CPU_STREAM_STORES", saved.c_str(), 1);
+  else
+    ::unsetenv("DDNET_CPU_STREAM_STORES");
+  CHECK_THAT(kernels::stream_stores_summary(), Contains("DDNET_CPU_STREAM_STORES"));
 }
 
 TEST_CASE("concat: the zero-copy view and the kernel agree, forward and backward", "[concat]") {

@@ -1,10 +1,11 @@
 // The CUDA kernels of upsample_into: one thread per output element (forward), written where the
 // destination's batch item lies, and one per input element (backward), a gather over the outputs
 // that read it through the transposed tables: deterministic, no atomics. Every element is the
-// CPU twin's operations in the CPU twin's order (kernels/upsample_cpu.cpp of the engine: a W
-// pass per input row, then the (D, H) neighbours' terms of nonzero weight, in a fixed order), so
-// CUDA and CPU agree bit for bit; CMakeLists.txt compiles this file EXACT (no FMA contraction).
-// Launched with DDNET_LAUNCH, so the same file runs on the engine's CPU emulator of CUDA.
+// CPU twin's operations in the CPU twin's order (kernels/upsample_cpu.cpp of the engine; forward:
+// a W pass per input row, then the (D, H) neighbours' terms of nonzero weight, in a fixed order;
+// backward: along D, then H, then W), so CUDA and CPU agree bit for bit; CMakeLists.txt compiles
+// this file EXACT (no FMA contraction). Launched with DDNET_LAUNCH, so the same file runs on the
+// engine's CPU emulator of CUDA.
 #include "fused_op/upsample_into.h"
 #include "kernels/launch.cuh"
 
@@ -49,8 +50,8 @@ __global__ void upsample_into_forward_kernel(const T* __restrict__ x, T* __restr
 }
 
 // dx[item, c, id, ih, iw] = sum over the outputs ow reading iw (W's transposed table) of
-// weight * m[ow], m[ow] = sum over the (D, H) outputs reading (id, ih) of their weights' product
-// times dy: the twin's row mix, then its transposed W gather, element by element.
+// weight * u[ow], u = sum over the outputs oh reading ih of weight * t[oh], t = sum over the
+// outputs od reading id of weight * dy: the twin's D, H and W stages, element by element.
 template <class T>
 __global__ void upsample_into_backward_kernel(const T* __restrict__ dy, T* __restrict__ dx,
                                               BatchLayout b, std::int64_t n, AxisView<T> d,
@@ -62,17 +63,36 @@ __global__ void upsample_into_backward_kernel(const T* __restrict__ dy, T* __res
     const std::int64_t plane = i / in_plane;
     const std::int64_t item = plane / b.planes, c = plane % b.planes;
     const T* g = dy + item * b.out_item + c * out_plane;
+    // The twin's order: along D, then H, then W, each a sum from its first term of nonzero
+    // weight (none: 0), and the W sum + 0 at the end.
     T acc = 0;
+    bool first_w = true;
     for (std::int32_t q = w.start[iw]; q < w.start[iw + 1]; ++q) {
+      if (w.weight[q] == T(0)) continue;
       const std::int64_t ow = w.src[q];
-      T m = 0;
-      for (std::int32_t a = d.start[id]; a < d.start[id + 1]; ++a)
-        for (std::int32_t e = h.start[ih]; e < h.start[ih + 1]; ++e) {
-          const T kde = d.weight[a] * h.weight[e];
-          m += kde * g[(static_cast<std::int64_t>(d.src[a]) * h.out + h.src[e]) * w.out + ow];
+      T u = 0;
+      bool first_h = true;
+      for (std::int32_t e = h.start[ih]; e < h.start[ih + 1]; ++e) {
+        if (h.weight[e] == T(0)) continue;
+        const std::int64_t oh = h.src[e];
+        T t = 0;
+        bool first_d = true;
+        for (std::int32_t a = d.start[id]; a < d.start[id + 1]; ++a) {
+          if (d.weight[a] == T(0)) continue;
+          const T v =
+              d.weight[a] * g[(static_cast<std::int64_t>(d.src[a]) * h.out + oh) * w.out + ow];
+          t = first_d ? v : t + v;
+          first_d = false;
         }
-      acc += w.weight[q] * m;
+        const T hv = h.weight[e] * t;
+        u = first_h ? hv : u + hv;
+        first_h = false;
+      }
+      const T wv = w.weight[q] * u;
+      acc = first_w ? wv : acc + wv;
+      first_w = false;
     }
+    acc = acc + T(0);
     dx[item * b.in_item + c * in_plane + i % in_plane] = acc;
   }
 }
