@@ -86,4 +86,35 @@ bool allow_tf32();
 void set_conv_workspace_limit(std::size_t bytes);
 std::size_t conv_workspace_limit();
 
+// Depth split. One convolution call takes tensors of at most `max_elements` elements each
+// (default 2^31 - 1: cuDNN's legacy descriptors take int). A call with a bigger input, output or
+// gradient runs sample by sample, in chunks of depth rows with their halos (the rows the kernel
+// reaches beyond the chunk, zeros beyond the volume), through contiguous buffers of at most
+// `chunk_elements` each (default 2^28, 1 GiB of float32), on every device, so the CPU runs the
+// code a GPU needs. Values are those of one call up to the summation order (the weight and bias
+// gradients sum over chunks). Not supported: the input gradient of a convolution strided along
+// depth (DDnet has none); it is refused with a message. Tests lower both limits.
+struct ConvSplitLimits {
+  std::int64_t max_elements = 2147483647;
+  std::int64_t chunk_elements = std::int64_t{1} << 28;
+};
+void set_conv_split_limits(ConvSplitLimits limits);
+ConvSplitLimits conv_split_limits();
+// Calls of the three primitives that ran split, since the process started (all threads).
+std::int64_t conv_split_count();
+void note_conv_split();
+// Sets the limits for a scope (tests).
+class ScopedConvSplitLimits {
+ public:
+  explicit ScopedConvSplitLimits(ConvSplitLimits limits) : saved_(conv_split_limits()) {
+    set_conv_split_limits(limits);
+  }
+  ~ScopedConvSplitLimits() { set_conv_split_limits(saved_); }
+  ScopedConvSplitLimits(const ScopedConvSplitLimits&) = delete;
+  ScopedConvSplitLimits& operator=(const ScopedConvSplitLimits&) = delete;
+
+ private:
+  ConvSplitLimits saved_;
+};
+
 }  // namespace ddnet::kernels

@@ -51,10 +51,31 @@ std::atomic<std::size_t>& workspace_cap() {
   static std::atomic<std::size_t> cap{std::size_t{1} << 30};
   return cap;
 }
+std::atomic<std::int64_t>& split_max_elements() {
+  static std::atomic<std::int64_t> v{ConvSplitLimits{}.max_elements};
+  return v;
+}
+std::atomic<std::int64_t>& split_calls() {
+  static std::atomic<std::int64_t> v{0};
+  return v;
+}
+std::atomic<std::int64_t>& split_chunk_elements() {
+  static std::atomic<std::int64_t> v{ConvSplitLimits{}.chunk_elements};
+  return v;
+}
+
+// CBLAS takes int: the depth split (conv_ops.cpp) keeps every call's planes under 2^31.
+void check_blas_sizes(std::int64_t m, std::int64_t n, std::int64_t k, std::int64_t lda,
+                      std::int64_t ldb, std::int64_t ldc) {
+  DDNET_CHECK(std::max({m, n, k, lda, ldb, ldc}) <= 2147483647,
+              "conv: a matrix size or leading dimension over 2^31 - 1 for BLAS (", m, ", ", n, ", ",
+              k, ", ", lda, ", ", ldb, ", ", ldc, ")");
+}
 
 void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
           std::int64_t ldc) {
+  check_blas_sizes(m, n, k, lda, ldb, ldc);
   cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
               static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
@@ -62,6 +83,7 @@ void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, floa
 void gemm(bool ta, bool tb, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
           const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta,
           double* c, std::int64_t ldc) {
+  check_blas_sizes(m, n, k, lda, ldb, ldc);
   cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
               static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), alpha, a,
               static_cast<int>(lda), b, static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
@@ -78,7 +100,9 @@ template <class T>
 std::int64_t tile_size(const ConvGeometry& g) {
   const std::int64_t rows = g.cin * g.kvol();
   const std::int64_t budget = (std::int64_t{32} << 20) / static_cast<std::int64_t>(sizeof(T));
-  return std::clamp<std::int64_t>(budget / std::max<std::int64_t>(rows, 1), 64, g.out_plane());
+  const std::int64_t plane = g.out_plane();
+  return std::clamp<std::int64_t>(budget / std::max<std::int64_t>(rows, 1),
+                                  std::min<std::int64_t>(64, plane), plane);
 }
 
 // Decomposes an output position p into (od, oh, ow).
@@ -168,6 +192,23 @@ void set_conv_workspace_limit(std::size_t bytes) {
 }
 std::size_t conv_workspace_limit() {
   return workspace_cap();
+}
+void set_conv_split_limits(ConvSplitLimits limits) {
+  DDNET_CHECK(limits.max_elements >= 1 && limits.chunk_elements >= 1 &&
+                  limits.chunk_elements <= limits.max_elements,
+              "conv: split limits must be positive with chunk_elements <= max_elements, got ",
+              limits.max_elements, " and ", limits.chunk_elements);
+  split_max_elements() = limits.max_elements;
+  split_chunk_elements() = limits.chunk_elements;
+}
+ConvSplitLimits conv_split_limits() {
+  return {split_max_elements().load(), split_chunk_elements().load()};
+}
+std::int64_t conv_split_count() {
+  return split_calls().load();
+}
+void note_conv_split() {
+  ++split_calls();
 }
 
 namespace cpu {

@@ -100,14 +100,14 @@ __global__ void minmax_kernel(const T* x, const T* y, std::int64_t n, double* pm
 __global__ void range_kernel(const double* pmax, const double* pmin, const int* pbad, int blocks,
                              double fixed, double* range, int* nonfinite) {
   double mx = -INFINITY, mn = INFINITY;
-  int bad = 0;
+  long long bad = 0;  // x and y together: up to twice 2^31 elements
   for (int b = 0; b < blocks; ++b) {
     mx = fmax(mx, pmax[b]);
     mn = fmin(mn, pmin[b]);
     bad += pbad[b];
   }
   *range = fixed > 0 ? fixed : (mx > 128.0 ? 255.0 : 1.0) - (mn < -0.001 ? -0.1 : 0.0);
-  if (nonfinite) *nonfinite = bad;
+  if (nonfinite) *nonfinite = bad > 2147483647LL ? 2147483647 : static_cast<int>(bad);
 }
 
 // W pass of the five maps: in (planes, d, h, w) -> out (planes, d, h, w - s + 1), 5 arrays.

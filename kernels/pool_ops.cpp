@@ -29,6 +29,13 @@ PoolGeometry pool_geometry(const char* op, const Shape& x, int kernel, int strid
   return g;
 }
 
+void check_argmax_range(const char* op, const PoolGeometry& g) {
+  const std::int64_t volume = g.in[0] * g.in[1] * g.in[2];
+  DDNET_CHECK(volume <= 2147483647, op, ": one channel's input has ", volume, " elements (",
+              g.in[0], "x", g.in[1], "x", g.in[2],
+              "); max pooling's argmax indexes a channel with 32 bits (at most 2^31 - 1)");
+}
+
 Shape pool_output_shape(const PoolGeometry& g, const Shape& x) {
   Shape s = x;
   const int dims = x.dim() - 2;
@@ -45,6 +52,7 @@ void check_input(const char* op, const Tensor& x) {
 MaxPoolResult max_pool(const Tensor& x, int kernel, int stride, int padding) {
   check_input("max_pool", x);
   const PoolGeometry g = pool_geometry("max_pool", x.shape(), kernel, stride, padding);
+  check_argmax_range("max_pool", g);
   const Shape ys = pool_output_shape(g, x.shape());
   MaxPoolResult r{Tensor::empty(ys, x.device(), x.dtype()),
                   Tensor::empty(ys, x.device(), DType::i32)};

@@ -9,6 +9,9 @@
 namespace ddnet::kernels {
 
 PoolGeometry pool_geometry(const char* op, const Shape& x, int kernel, int stride, int padding);
+// Max pooling stores its argmax as an int32 index within one channel's input volume: refuses a
+// volume of 2^31 elements or more, naming it.
+void check_argmax_range(const char* op, const PoolGeometry& g);
 Shape pool_output_shape(const PoolGeometry& g, const Shape& x);
 
 struct MaxPoolResult {

@@ -97,3 +97,37 @@ TEST_CASE("gpu conv: gradients with input and output gradient as channel slices,
   test::check_close(db_gpu, db_cpu, 1e-5, 1e-5, "bias gradient");
   test::check_close(dx_gpu, dx_cpu, 1e-4, 1e-4, "data gradient");
 }
+
+TEST_CASE("gpu conv: calls over the element limit run in depth chunks on the device",
+          "[gpu][conv][split]") {
+  // Limits far below cuDNN's 2^31 - 1 so that small tensors take the path a 512x512x256 volume
+  // takes: every primitive runs by samples and depth chunks with halos (kernels/conv.h).
+  struct C {
+    Shape x, w;
+    kernels::ConvOptions o;
+    bool transpose;
+    kernels::ConvSplitLimits limits;
+  };
+  const std::vector<C> cases = {
+      {{2, 3, 9, 6, 5}, {4, 3, 3, 3, 3}, {1, 1}, false, {2000, 500}},
+      {{1, 1, 13, 7, 5}, {2, 1, 7, 7, 7}, {1, 3}, false, {900, 1}},
+      {{3, 2, 7, 8}, {4, 2, 3, 3}, {1, 1}, false, {600, 600}},
+      {{1, 4, 7, 5, 6}, {4, 2, 5, 5, 5}, {1, 2}, true, {800, 700}},
+  };
+  for (const auto& c : cases) {
+    const Shape bias{c.transpose ? c.w[1] : c.w[0]};
+    test::OpCase op{c.transpose ? "conv_transpose" : "conv",
+                    {c.x, c.w, bias},
+                    [o = c.o, t = c.transpose](const auto& in) {
+                      return t ? F::conv_transpose(in[0], in[1], in[2], o)
+                               : F::conv(in[0], in[1], in[2], o);
+                    }};
+    op.rtol = 1e-4;
+    op.atol = 1e-4;
+    const std::int64_t before = kernels::conv_split_count();
+    const kernels::ScopedConvSplitLimits scope(c.limits);
+    test::check_cuda_matches_cpu(op);
+    // Forward and both gradients, on the device and on the CPU reference.
+    REQUIRE(kernels::conv_split_count() - before == 6);
+  }
+}

@@ -5,7 +5,9 @@
 // tests/fixtures/gen_conv.py): output and the gradients of input, weight and bias, rtol 1e-4.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdlib>
+#include <optional>
 #include <string>
 
 #include "engine/rng.h"
@@ -14,6 +16,8 @@
 #include "kernels/cpu_conv/config.h"
 #include "kernels/reduce_ops.h"
 #include "layers/conv_autograd.h"
+#include "layers/elementwise_autograd.h"
+#include "layers/reduce_autograd.h"
 #include "tests/fixtures.h"
 #include "tests/op_harness.h"
 #include "tests/skip.h"
@@ -208,4 +212,145 @@ TEST_CASE("conv parity: PyTorch conv and conv_transpose, forward and backward", 
     test::check_close(w.grad(), fx.tensor(c, "dw"), 1e-4, 1e-4, c + " weight gradient");
     test::check_close(b.grad(), fx.tensor(c, "db"), 1e-4, 1e-4, c + " bias gradient");
   }
+}
+
+namespace {
+
+// Forward value and the gradients of every input of L = sum(fn(in) * r), on the CPU in float64
+// (the im2col reference) or float32 (the fast paths of kernels/cpu_conv/).
+std::vector<Tensor> value_and_grads(const test::OpCase& c, DType dtype = DType::f64) {
+  std::vector<Tensor> in = test::random_inputs(c, Device::cpu(), dtype, 5);
+  for (Tensor& t : in) t.set_requires_grad();
+  Tensor y = c.fn(in);
+  Generator gen(6);
+  Tensor r = gen.uniform(y.shape());
+  if (dtype == DType::f64) r = test::to_f64(r);
+  F::sum(F::mul(y, r)).backward();
+  std::vector<Tensor> out = {y};
+  for (const Tensor& t : in) out.push_back(t.grad());
+  return out;
+}
+
+// Limits under which every primitive of `g` runs split: max_elements one below the largest
+// tensor's elements (it must hold one depth row of one sample with its halo); chunk buffers of
+// one row (variant 0), about two rows (1) or as large as allowed (2).
+kernels::ConvSplitLimits split_limits(const ConvGeometry& g, int variant) {
+  const std::int64_t x_row = g.cin * g.in[1] * g.in[2], y_row = g.cout * g.out[1] * g.out[2];
+  const std::int64_t need = std::max(g.k[0] * x_row, g.k[0] * y_row);
+  const std::int64_t largest = std::max(g.n * g.in[0] * x_row, g.n * g.out[0] * y_row);
+  REQUIRE(need < largest);
+  const std::int64_t max = largest - 1;
+  return {max, variant == 0 ? 1 : variant == 1 ? std::min(2 * need, max) : max};
+}
+
+}  // namespace
+
+TEST_CASE("conv: a call over the element limit runs in depth chunks with halos, as one call",
+          "[conv][split]") {
+  struct C {
+    Shape x, w;
+    ConvOptions o;
+    bool transpose;
+  };
+  const std::vector<C> cases = {
+      {{2, 3, 9, 6, 5}, {4, 3, 3, 3, 3}, {1, 1}, false},   // two samples, k3 p1
+      {{1, 1, 13, 7, 5}, {2, 1, 7, 7, 7}, {1, 3}, false},  // the first conv: halo 6
+      {{1, 4, 8, 5, 6}, {3, 4, 1, 1, 1}, {1, 0}, false},   // pointwise: no halo
+      {{1, 3, 9, 5, 4}, {5, 3, 5, 5, 5}, {1, 2}, false},   // k5 p2
+      {{3, 2, 7, 8}, {4, 2, 3, 3}, {1, 1}, false},         // 2D: by samples
+      {{1, 4, 7, 5, 6}, {4, 2, 5, 5, 5}, {1, 2}, true},    // ConvTranspose k5 p2
+      {{2, 4, 6, 5, 3}, {4, 3, 1, 1, 1}, {1, 0}, true},    // ConvTranspose pointwise
+  };
+  for (const auto& c : cases) {
+    const Shape bias{c.transpose ? c.w[1] : c.w[0]};
+    const test::OpCase op{c.transpose ? "conv_transpose" : "conv",
+                          {c.x, c.w, bias},
+                          [o = c.o, t = c.transpose](const auto& in) {
+                            return t ? F::conv_transpose(in[0], in[1], in[2], o)
+                                     : F::conv(in[0], in[1], in[2], o);
+                          }};
+    const Tensor x0 = Tensor::zeros(c.x, Device::cpu(), DType::f64);
+    const Tensor w0 = Tensor::zeros(c.w, Device::cpu(), DType::f64);
+    const ConvGeometry g = c.transpose ? kernels::conv_transpose_geometry("t", x0, w0, c.o)
+                                       : kernels::conv_geometry("c", x0, w0, c.o);
+    const std::vector<Tensor> whole = value_and_grads(op);
+    for (const int variant : {0, 1, 2}) {
+      INFO(g.str() << (c.transpose ? " (transposed)" : "") << ", chunk variant " << variant);
+      const std::int64_t before = kernels::conv_split_count();
+      std::vector<Tensor> split;
+      {
+        const kernels::ScopedConvSplitLimits scope(split_limits(g, variant));
+        split = value_and_grads(op);
+      }
+      // Forward, input gradient, weight gradient, bias gradient: each primitive ran split.
+      REQUIRE(kernels::conv_split_count() - before == 3);
+      const char* names[] = {"output", "input gradient", "weight gradient", "bias gradient"};
+      for (std::size_t i = 0; i < whole.size(); ++i)
+        test::check_close(split[i], whole[i], 1e-12, 1e-12, names[i]);
+      // float32: the chunks' geometries (depth padding 0, or k - 1 for the input gradient,
+      // unlike the other axes) through the fast paths.
+      std::vector<Tensor> split32;
+      {
+        const kernels::ScopedConvSplitLimits scope(split_limits(g, variant));
+        split32 = value_and_grads(op, DType::f32);
+      }
+      for (std::size_t i = 0; i < whole.size(); ++i)
+        test::check_close(test::to_f64(split32[i]), whole[i], 1e-4, 1e-4, names[i]);
+    }
+    // The split path's own gradients against finite differences.
+    const kernels::ScopedConvSplitLimits scope(split_limits(g, 1));
+    test::check_gradient(op);
+  }
+}
+
+TEST_CASE("conv: split calls accumulate, write channel slices, and refuse what they cannot split",
+          "[conv][split]") {
+  Generator gen(8);
+  const Tensor x = test::to_f64(gen.uniform({2, 3, 7, 5, 4}));
+  const Tensor w = test::to_f64(gen.uniform({4, 3, 3, 3, 3}));
+  const Tensor b = test::to_f64(gen.uniform({4}));
+  const ConvGeometry g = kernels::conv_geometry("conv", x, w, {1, 1});
+  const Tensor dy = test::to_f64(gen.uniform({2, 4, 7, 5, 4}));
+  // Input and weight gradients added onto what is there, into a channel slice.
+  auto run = [&](bool split) {
+    std::optional<kernels::ScopedConvSplitLimits> scope;
+    if (split) scope.emplace(split_limits(g, 1));
+    Tensor dxbuf = test::to_f64(Generator(9).uniform({2, 7, 7, 5, 4}));
+    Tensor dx = dxbuf.narrow(1, 2, 3);
+    kernels::conv_backward_data_t(g, dy, w, dx, /*accumulate=*/true);
+    Tensor dw = test::to_f64(Generator(10).uniform({4, 3, 3, 3, 3}));
+    Tensor db = test::to_f64(Generator(11).uniform({4}));
+    kernels::conv_backward_filter_t(g, dxbuf.narrow(1, 4, 3), dy, dw, &db, /*accumulate=*/true);
+    Tensor ybuf = Tensor::zeros({2, 9, 7, 5, 4}, Device::cpu(), DType::f64);
+    Tensor y = ybuf.narrow(1, 3, 4);
+    kernels::conv_into(x, w, b, {1, 1}, y);
+    return std::vector<Tensor>{dxbuf, dw, db, ybuf};
+  };
+  const std::int64_t before = kernels::conv_split_count();
+  const auto split = run(true);
+  REQUIRE(kernels::conv_split_count() - before == 3);
+  const auto whole = run(false);
+  for (std::size_t i = 0; i < whole.size(); ++i)
+    test::check_close(split[i], whole[i], 1e-12, 1e-12, "accumulated / sliced");
+
+  // The input gradient of a convolution strided along depth is not split.
+  const Tensor xs = Tensor::zeros({1, 2, 9, 5, 5}, Device::cpu(), DType::f64);
+  const Tensor ws = Tensor::zeros({2, 2, 3, 3, 3}, Device::cpu(), DType::f64);
+  const ConvGeometry gs = kernels::conv_geometry("conv", xs, ws, {2, 1});
+  {
+    const kernels::ScopedConvSplitLimits scope(split_limits(gs, 0));
+    Tensor ys = kernels::conv(xs, ws, Tensor(), {2, 1});  // forward: fine
+    Tensor dxs = Tensor::zeros(xs.shape(), Device::cpu(), DType::f64);
+    REQUIRE_THROWS_WITH(kernels::conv_backward_data_t(gs, ys, ws, dxs, false),
+                        Contains("strided along depth is not split"));
+  }
+  // One depth row with its halo over the limit: named, with the geometry.
+  {
+    const kernels::ScopedConvSplitLimits scope({100, 100});
+    REQUIRE_THROWS_WITH(
+        kernels::conv(x, w, b, {1, 1}),
+        Contains("has a tensor over 100 elements") && Contains("cannot be split along depth"));
+  }
+  REQUIRE_THROWS_WITH(kernels::set_conv_split_limits({100, 200}),
+                      Contains("chunk_elements <= max_elements"));
 }

@@ -56,6 +56,13 @@ TEST_CASE("pool: errors name the problem", "[pool]") {
                       Contains("smaller than the kernel"));
   REQUIRE_THROWS_WITH(kernels::avg_pool(Tensor::zeros({8, 8}), 2, 2),
                       Contains("must be (N, C, H, W)"));
+  // The argmax's 32-bit range, checked on the geometry (no 8 GiB tensor needed): a 2^31-element
+  // channel is refused, 512x512x256 channels (2^26) and many of them are fine.
+  const auto big = kernels::pool_geometry("max_pool", Shape{1, 1, 2048, 1024, 1024}, 3, 2, 1);
+  REQUIRE_THROWS_WITH(kernels::check_argmax_range("max_pool", big),
+                      Contains("2147483648 elements (2048x1024x1024)"));
+  REQUIRE_NOTHROW(kernels::check_argmax_range(
+      "max_pool", kernels::pool_geometry("max_pool", Shape{1, 32, 256, 512, 512}, 3, 2, 1)));
 }
 
 TEST_CASE("pool: gradient checks, 2D and 3D", "[pool][gradcheck]") {
