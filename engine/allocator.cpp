@@ -30,6 +30,8 @@ CachingAllocator::~CachingAllocator() {
       for (void* e : p.events) backend_->destroy_event(e);
     for (auto& [key, ptrs] : free_)
       for (void* ptr : ptrs) backend_->raw_free(ptr);
+    for (auto& [ptr, piece] : pieces_)
+      if (piece.free && !piece.prev && !piece.next) backend_->raw_free(ptr);
   } catch (const Error&) {
     // At process exit the CUDA context may be gone already.
   }
@@ -55,7 +57,10 @@ void CachingAllocator::process_pending_locked() {
       continue;
     }
     for (void* e : it->events) backend_->destroy_event(e);
-    free_[{it->block.stream, it->block.size}].push_back(it->block.ptr);
+    if (it->block.large)
+      free_piece_locked(static_cast<char*>(it->block.ptr));
+    else
+      free_[{it->block.stream, it->block.size}].push_back(it->block.ptr);
     it = pending_.erase(it);
   }
 }
@@ -69,6 +74,94 @@ void CachingAllocator::release_cached_locked() {
     }
   }
   free_.clear();
+  // Large pool: the segments that are one free piece.
+  for (auto it = pieces_.begin(); it != pieces_.end();) {
+    const Piece& pc = it->second;
+    if (!pc.free || pc.prev || pc.next) {
+      ++it;
+      continue;
+    }
+    free_pieces_.erase({pc.stream, pc.size, it->first});
+    backend_->raw_free(it->first);
+    stats_.reserved_bytes -= static_cast<std::int64_t>(pc.size);
+    ++stats_.num_backend_frees;
+    it = pieces_.erase(it);
+  }
+}
+
+// Splits piece p so that it keeps `size` bytes; the rest becomes a free piece when it is at
+// least kLargeRequest (else p keeps it all).
+void CachingAllocator::split_piece_locked(char* p, std::size_t size) {
+  Piece& pc = pieces_.at(p);
+  if (pc.size - size < kLargeRequest) return;
+  char* rest = p + size;
+  Piece r;
+  r.size = pc.size - size;
+  r.stream = pc.stream;
+  r.prev = p;
+  r.next = pc.next;
+  if (pc.next) pieces_.at(pc.next).prev = rest;
+  pc.next = rest;
+  pc.size = size;
+  r.free = false;
+  pieces_[rest] = r;
+  free_piece_locked(rest);
+}
+
+// Marks piece p free, merges it with free neighbours and files the result for reuse.
+void CachingAllocator::free_piece_locked(char* p) {
+  Piece* pc = &pieces_.at(p);
+  pc->free = true;
+  if (pc->next) {
+    const auto next_it = pieces_.find(pc->next);
+    if (next_it->second.free) {
+      const Piece& n = next_it->second;
+      free_pieces_.erase({n.stream, n.size, next_it->first});
+      pc->size += n.size;
+      pc->next = n.next;
+      if (n.next) pieces_.at(n.next).prev = p;
+      pieces_.erase(next_it);
+      pc = &pieces_.at(p);
+    }
+  }
+  if (pc->prev) {
+    char* q = pc->prev;
+    Piece& pv = pieces_.at(q);
+    if (pv.free) {
+      free_pieces_.erase({pv.stream, pv.size, q});
+      pv.size += pc->size;
+      pv.next = pc->next;
+      if (pc->next) pieces_.at(pc->next).prev = q;
+      pieces_.erase(p);
+      p = q;
+      pc = &pieces_.at(p);
+    }
+  }
+  free_pieces_.insert({pc->stream, pc->size, p});
+}
+
+void* CachingAllocator::allocate_large_locked(std::size_t bytes, void* stream, std::size_t* got) {
+  const std::size_t size = (bytes + 511) / 512 * 512;
+  // The smallest free piece of this stream that holds the request.
+  const auto it = free_pieces_.lower_bound({stream, size, nullptr});
+  char* p = nullptr;
+  if (it != free_pieces_.end() && std::get<0>(*it) == stream) {
+    p = std::get<2>(*it);
+    free_pieces_.erase(it);
+    ++stats_.num_cache_hits;
+  } else {
+    const std::size_t segment =
+        (size + kSegmentGranularity - 1) / kSegmentGranularity * kSegmentGranularity;
+    p = static_cast<char*>(backend_alloc_locked(segment, bytes));
+    Piece fresh;
+    fresh.size = segment;
+    fresh.stream = stream;
+    pieces_[p] = fresh;
+  }
+  pieces_.at(p).free = false;
+  split_piece_locked(p, size);
+  *got = pieces_.at(p).size;
+  return p;
 }
 
 void* CachingAllocator::backend_alloc_locked(std::size_t size, std::size_t requested) {
@@ -92,10 +185,20 @@ void* CachingAllocator::backend_alloc_locked(std::size_t size, std::size_t reque
 }
 
 void* CachingAllocator::allocate(std::size_t bytes, void* stream) {
-  const std::size_t size = bin_size(bytes);
   std::lock_guard<std::mutex> lock(mu_);
   ++stats_.num_allocs;
   if (!pending_.empty()) process_pending_locked();
+  if (bytes > kLargeRequest) {
+    std::size_t got = 0;
+    void* p = allocate_large_locked(bytes, stream, &got);
+    in_use_[p] = Block{p, got, bytes, stream, {}, true};
+    stats_.allocated_bytes += static_cast<std::int64_t>(got);
+    stats_.requested_bytes += static_cast<std::int64_t>(bytes);
+    stats_.peak_requested_bytes = std::max(stats_.peak_requested_bytes, stats_.requested_bytes);
+    stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
+    return p;
+  }
+  const std::size_t size = bin_size(bytes);
   void* p = nullptr;
   std::size_t got = size;
   // The smallest cached block of this stream in this bin or a larger one up to twice the size.
@@ -109,7 +212,7 @@ void* CachingAllocator::allocate(std::size_t bytes, void* stream) {
     break;
   }
   if (!p) p = backend_alloc_locked(size, bytes);
-  in_use_[p] = Block{p, got, bytes, stream, {}};
+  in_use_[p] = Block{p, got, bytes, stream, {}, false};
   stats_.allocated_bytes += static_cast<std::int64_t>(got);
   stats_.requested_bytes += static_cast<std::int64_t>(bytes);
   stats_.peak_requested_bytes = std::max(stats_.peak_requested_bytes, stats_.requested_bytes);
@@ -137,7 +240,10 @@ void CachingAllocator::deallocate(void* p) {
   stats_.allocated_bytes -= static_cast<std::int64_t>(b.size);
   stats_.requested_bytes -= static_cast<std::int64_t>(b.requested);
   if (b.other_streams.empty()) {
-    free_[{b.stream, b.size}].push_back(p);
+    if (b.large)
+      free_piece_locked(static_cast<char*>(p));
+    else
+      free_[{b.stream, b.size}].push_back(p);
     return;
   }
   Pending pend{b, {}};

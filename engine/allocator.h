@@ -1,11 +1,17 @@
 // The caching device allocator: size-binned, stream-aware, with statistics.
 //
-// Freed blocks are not returned to the driver; they wait in a free list keyed by (stream, bin)
-// and are handed out again to the next request on the same stream of the same bin or, when that
-// bin has none, the smallest cached one up to twice its size (blocks are not split: without this
-// a 3D-DDnet training step, whose backward asks for other sizes than its forward, reserved about
-// 1.5 times the peak of what it used; docs/memory.md), so the
-// steady state of a training loop makes no cudaMalloc/cudaFree calls. A block used on another
+// Freed blocks are not returned to the driver, so the steady state of a training loop makes no
+// cudaMalloc/cudaFree calls. Two pools:
+// - small requests (up to 1 MiB) get bins of 512 B multiples; a freed block waits in a free list
+//   keyed by (stream, bin) and serves the next request of that stream and bin, or, when that
+//   bin has none, the smallest cached one up to twice its size;
+// - larger requests are carved out of segments (one device allocation each, a multiple of
+//   2 MiB): the smallest free piece of the stream that holds the request (512 B multiples) is
+//   split, the rest staying free when it is 1 MiB or more, and a freed piece merges with its free
+//   neighbours, so memory freed by one phase of a step serves the other phase's different sizes.
+//   Without splitting, a 3D-DDnet step with stage recompute reserved 2.06 times the peak of what
+//   it used at 512x512x32 (docs/memory.md). empty_cache returns the segments wholly free. A block
+//   used on another
 // stream (record_stream) is reused only after an event recorded on that stream has completed.
 // Keys are raw stream handles, which the driver recycles; Stream (engine/stream.h) therefore
 // synchronizes a stream before destroying it, so blocks filed under a dead stream's handle have
@@ -20,7 +26,9 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
@@ -61,7 +69,10 @@ class CachingAllocator {
   CachingAllocator& operator=(const CachingAllocator&) = delete;
 
   // Bin sizes: multiples of 512 B below 1 MiB, then 8 bins per power of two (<= 12.5% waste).
+  // Only the small pool uses bins above 512 B granularity since the large pool splits segments.
   static std::size_t bin_size(std::size_t bytes);
+  static constexpr std::size_t kLargeRequest = std::size_t{1} << 20;  // above: the large pool
+  static constexpr std::size_t kSegmentGranularity = std::size_t{2} << 20;
 
   // A block of at least `bytes` for use on `stream`. Throws ddnet::Error on out of memory with
   // the request, the statistics and the backend's memory report.
@@ -80,11 +91,23 @@ class CachingAllocator {
  private:
   struct Block {
     void* ptr = nullptr;
-    std::size_t size = 0;       // bin size
+    std::size_t size = 0;       // bin size (small pool) or piece size (large pool)
     std::size_t requested = 0;  // what the user asked for
     void* stream = nullptr;     // the stream it was allocated for
     std::vector<void*> other_streams;
+    bool large = false;
   };
+  // A piece of a large-pool segment; pieces of one segment are linked by address.
+  struct Piece {
+    std::size_t size = 0;
+    void* stream = nullptr;  // the segment's stream
+    bool free = false;
+    char* prev = nullptr;  // adjacent pieces of the same segment (nullptr at its ends)
+    char* next = nullptr;
+  };
+  void* allocate_large_locked(std::size_t bytes, void* stream, std::size_t* got);
+  void free_piece_locked(char* p);
+  void split_piece_locked(char* p, std::size_t size);
   struct Pending {
     Block block;
     std::vector<void*> events;
@@ -98,6 +121,8 @@ class CachingAllocator {
   mutable std::mutex mu_;
   std::unordered_map<void*, Block> in_use_;
   std::map<std::pair<void*, std::size_t>, std::vector<void*>> free_;  // (stream, bin) -> ptrs
+  std::unordered_map<char*, Piece> pieces_;                           // large pool, by address
+  std::set<std::tuple<void*, std::size_t, char*>> free_pieces_;       // (stream, size, ptr)
   std::vector<Pending> pending_;
   AllocatorStats stats_;
 };

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "kernels/conv_ops.h"
 #include "models/ddnet.h"
 #include "models/denoise.h"
 
@@ -30,6 +31,21 @@ double training_bytes_per_voxel(int dims, bool lean, int recompute_from_level) {
   if (recompute_from_level == 1) return dims == 3 ? 1300.0 : 2200.0;
   if (dims == 3) return lean ? 1650.0 : 1900.0;
   return lean ? 2300.0 : 3070.0;
+}
+// Training on a GPU, where only device memory counts: the tensors' peak per input voxel that the
+// step accounting measures (the allocator's requested bytes, the same on every device;
+// bench/memory.sh), times the caching allocator's reserve over it (its reserved peak over the
+// tensors' peak, the same allocator code on the host; docs/memory.md), plus the convolution
+// workspace cap and the depth split's chunk buffers (added in estimate_training_memory).
+// Measured 2026-12-05 (Intel Xeon, CPU, `ddnet train` on the synthetic loader): 3D at
+// 512x512x32 (lean, recompute) and 512x512x16 (fast), 2D at 1024^2; the tensors' peak per voxel
+// is the same at every size measured (16x64^2 up). The reserve is the largest of 2D's and 3D's.
+double gpu_tensor_peak_per_voxel(int dims, bool lean, int recompute_from_level) {
+  if (dims == 3) return recompute_from_level == 1 ? 516.0 : lean ? 763.0 : 1215.0;
+  return recompute_from_level == 1 ? 861.0 : lean ? 1089.0 : 1964.0;
+}
+double allocator_reserve(bool lean, int recompute_from_level) {
+  return recompute_from_level == 1 ? 1.40 : lean ? 1.15 : 1.10;
 }
 // The process before the tensors of a run and the size-independent part of the workspaces
 // (libraries, thread pools, the allocator's arenas): the fits' intercepts less the parameters.
@@ -64,6 +80,7 @@ std::string MemoryEstimate::str() const {
                   " for " + std::to_string(voxels) + " input voxels at once, " + parameters_are +
                   " " + bytes_str(parameters);
   if (volumes > 0) s += ", whole-scan buffers " + bytes_str(volumes);
+  if (workspaces > 0) s += ", convolution workspaces " + bytes_str(workspaces);
   if (runtime > 0) s += ", runtime " + bytes_str(runtime);
   return s + ")";
 }
@@ -93,6 +110,18 @@ MemoryEstimate estimate_training_memory(int dims, std::int64_t voxels_per_step,
   e.activations = training_bytes_per_voxel(dims, lean, recompute_from_level) *
                   static_cast<double>(voxels_per_step);
   e.runtime = device.is_cpu() ? runtime_bytes(dims) : 0;
+  if (device.is_cuda()) {
+    e.activations = gpu_tensor_peak_per_voxel(dims, lean, recompute_from_level) *
+                    allocator_reserve(lean, recompute_from_level) *
+                    static_cast<double>(voxels_per_step);
+    // cuDNN's workspace (at most the cap per call, from the same allocator) and, when the widest
+    // full-resolution tensor (32 channels) is over one convolution call's elements, the depth
+    // split's two chunk buffers.
+    e.workspaces = static_cast<double>(kernels::conv_workspace_limit());
+    const kernels::ConvSplitLimits split = kernels::conv_split_limits();
+    if (32 * voxels_per_step > split.max_elements)
+      e.workspaces += 2.0 * 4.0 * static_cast<double>(split.chunk_elements);
+  }
   return e;
 }
 

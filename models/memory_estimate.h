@@ -12,8 +12,10 @@
 //   volumes       denoising: the scan in and out, the padded copy and the blending sums,
 //   runtime       the process before any tensor: libraries, thread pools (CPU only).
 // On a GPU only the device memory is estimated: the parameters and activations, with the
-// allocator-peak figure of models/denoise.h for denoising (the training figure is the CPU one,
-// not yet measured on a GPU).
+// allocator-peak figure of models/denoise.h for denoising; for training the tensors' peak per
+// voxel of the step accounting (device-independent) times the caching allocator's measured
+// reserve, plus cuDNN's workspace cap and the depth split's buffers (docs/memory.md; measured on
+// the CPU's host allocator, which is the same code: no GPU has run it).
 // The available memory is MemAvailable of /proc/meminfo (bounded by the cgroup's memory.max when
 // one is set) on the CPU, cudaMemGetInfo's free memory on a GPU; DDNET_MEMORY_LIMIT_MIB sets a
 // lower limit by hand (a batch job's share of a node).
@@ -31,9 +33,10 @@ struct MemoryEstimate {
   double activations = 0;                     // per step / per forward pass
   double volumes = 0;                         // denoising: whole-scan buffers
   double runtime = 0;                         // CPU: the process's fixed part
+  double workspaces = 0;                      // GPU training: cuDNN's, the depth split's
   std::int64_t voxels = 0;                    // input voxels per step / forward pass
   const char* parameters_are = "parameters";  // what `parameters` holds, for str()
-  double total() const { return parameters + activations + volumes + runtime; }
+  double total() const { return parameters + activations + volumes + runtime + workspaces; }
   // "about 3.1 GiB (activations 2.9 GiB for 1048576 input voxels at once, parameters,
   // gradients and Adam moments 40 MiB, runtime 115 MiB)"
   std::string str() const;

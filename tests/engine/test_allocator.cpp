@@ -83,7 +83,7 @@ TEST_CASE("allocator: reuse, statistics and peak reset", "[allocator]") {
   REQUIRE(a.stats().peak_allocated_bytes == 1024 + (3 << 20));
   a.reset_peak_stats();
   REQUIRE(a.stats().peak_allocated_bytes == 1024);
-  REQUIRE(a.stats().peak_reserved_bytes == 1024 + (3 << 20));
+  REQUIRE(a.stats().peak_reserved_bytes == 1024 + (4 << 20));  // a segment of 2 MiB multiples
   a.empty_cache();
   REQUIRE(a.stats().reserved_bytes == 1024);
   REQUIRE(a.stats().num_backend_frees == 1);
@@ -120,33 +120,91 @@ TEST_CASE("allocator: record_stream delays reuse until the other stream's event"
   a.deallocate(r);
 }
 
-TEST_CASE("allocator: a cached block up to twice the size serves a smaller request",
+TEST_CASE("allocator: a small cached block up to twice the size serves a smaller request",
           "[allocator]") {
   std::set<void*> events;
   CachingAllocator a(std::make_unique<FakeBackend>(64 << 20, &events), "fake");
-  void* big = a.allocate(4 << 20, kStreamA);
-  void* bigger = a.allocate(6 << 20, kStreamA);
+  void* big = a.allocate(400 << 10, kStreamA);
+  void* bigger = a.allocate(900 << 10, kStreamA);
   a.deallocate(bigger);
-  a.deallocate(big);  // 4 and 6 MiB cached on stream A
-  // 3 MiB: the smallest cached block within twice the size (4 MiB), counted at its size.
-  void* p = a.allocate(3 << 20, kStreamA);
+  a.deallocate(big);  // 400 and 900 KiB cached on stream A
+  // 300 KiB: the smallest cached block within twice the size (400 KiB), counted at its size.
+  void* p = a.allocate(300 << 10, kStreamA);
   CHECK(p == big);
-  CHECK(a.stats().allocated_bytes == (4 << 20));
-  CHECK(a.stats().num_backend_allocs == 2);
-  // 2 MiB: the 6 MiB block is more than twice that: a new block; and not another stream's.
-  void* q = a.allocate(2 << 20, kStreamA);
+  CHECK(a.stats().allocated_bytes == (400 << 10));
+  // 200 KiB: the 900 KiB block is more than twice that: a new block; and not another stream's.
+  void* q = a.allocate(200 << 10, kStreamA);
   CHECK(q != bigger);
-  void* r = a.allocate(5 << 20, kStreamB);
+  void* r = a.allocate(800 << 10, kStreamB);
   CHECK(r != bigger);
   CHECK(a.stats().num_backend_allocs == 4);
   a.deallocate(p);
   a.deallocate(q);
   a.deallocate(r);
-  // Freed, the 4 MiB block goes back to its own bin: an exact request finds it.
-  void* again = a.allocate(4 << 20, kStreamA);
-  CHECK(again == big);
-  CHECK(a.stats().num_backend_allocs == 4);
-  a.deallocate(again);
+}
+
+TEST_CASE("allocator: large requests are carved out of segments, freed pieces merge",
+          "[allocator]") {
+  std::set<void*> events;
+  CachingAllocator a(std::make_unique<FakeBackend>(64 << 20, &events), "fake");
+  char* four = static_cast<char*>(a.allocate(4 << 20, kStreamA));
+  char* six = static_cast<char*>(a.allocate(6 << 20, kStreamA));
+  CHECK(a.stats().reserved_bytes == (10 << 20));
+  a.deallocate(six);
+  a.deallocate(four);  // two free segments of 4 and 6 MiB on stream A
+  // 3 MiB: the smallest free piece that holds it (4 MiB), split: 3 MiB used, 1 MiB free.
+  void* p = a.allocate(3 << 20, kStreamA);
+  CHECK(p == four);
+  CHECK(a.stats().allocated_bytes == (3 << 20));
+  // 1 MiB + 1 byte: too large for the 1 MiB rest, so the 6 MiB piece is split.
+  void* q = a.allocate((1 << 20) + 1, kStreamA);
+  CHECK(q == six);
+  CHECK(a.stats().allocated_bytes == (3 << 20) + (1 << 20) + 512);
+  // 4.5 MiB fits in the 6 MiB segment's rest (5 MiB - 512 B): no new segment.
+  void* r = a.allocate((9 << 20) / 2, kStreamA);
+  CHECK(r == six + (1 << 20) + 512);
+  CHECK(a.stats().num_backend_allocs == 2);
+  // Another stream's request never takes stream A's pieces.
+  void* other = a.allocate(2 << 20, kStreamB);
+  CHECK(a.stats().num_backend_allocs == 3);
+  // Freed, pieces merge with free neighbours: the whole 6 MiB segment serves 6 MiB again.
+  a.deallocate(q);
+  a.deallocate(r);
+  void* whole = a.allocate(6 << 20, kStreamA);
+  CHECK(whole == six);
+  CHECK(a.stats().num_backend_allocs == 3);
+  // empty_cache returns only the segments that are wholly free.
+  a.deallocate(whole);
+  a.empty_cache();
+  CHECK(a.stats().reserved_bytes == (4 << 20) + (2 << 20));  // `four` (p in use) and stream B's
+  a.deallocate(p);
+  a.deallocate(other);
+  a.empty_cache();
+  CHECK(a.stats().reserved_bytes == 0);
+  CHECK(a.stats().allocated_bytes == 0);
+  CHECK(a.stats().requested_bytes == 0);
+}
+
+TEST_CASE("allocator: a large piece used on another stream merges only after its event",
+          "[allocator]") {
+  std::set<void*> events;
+  CachingAllocator a(std::make_unique<FakeBackend>(64 << 20, &events), "fake");
+  char* p = static_cast<char*>(a.allocate(2 << 20, kStreamA));
+  char* q = static_cast<char*>(a.allocate(2 << 20, kStreamA));
+  a.record_stream(q, kStreamB);
+  a.deallocate(q);  // pending on stream B's event
+  a.deallocate(p);
+  void* r = a.allocate(2 << 20, kStreamA);  // p again; q is not free yet
+  CHECK(r == p);
+  a.deallocate(r);
+  CHECK(a.stats().num_backend_allocs == 2);
+  events.clear();  // stream B is done: q is freed at the next call, and nothing merges across
+                   // segments (each request had its own)
+  void* s = a.allocate(4 << 20, kStreamA);
+  CHECK(a.stats().num_backend_allocs == 3);
+  a.deallocate(s);
+  a.empty_cache();
+  CHECK(a.stats().reserved_bytes == 0);
 }
 
 TEST_CASE("allocator: out of memory empties the cache, retries, then says what it had",
@@ -154,15 +212,15 @@ TEST_CASE("allocator: out of memory empties the cache, retries, then says what i
   std::set<void*> events;
   CachingAllocator a(std::make_unique<FakeBackend>(4 << 20, &events), "fake");
   void* p = a.allocate(3 << 20, kStreamA);
-  a.deallocate(p);  // 3 MiB cached
-  // 1.25 MiB: the cached block is more than twice that, so not handed out; and a new block does
-  // not fit next to it: the cache is emptied and the allocation retried.
-  void* q = a.allocate(5 << 18, kStreamA);
+  a.deallocate(p);  // a free 4 MiB segment on stream A
+  // Stream B cannot use it, and a new segment does not fit beside it: the cache is emptied and
+  // the allocation retried.
+  void* q = a.allocate(7 << 19, kStreamB);
   REQUIRE(a.stats().num_oom_retries == 1);
-  REQUIRE(a.stats().reserved_bytes == (5 << 18));
+  REQUIRE(a.stats().reserved_bytes == (4 << 20));
   REQUIRE_THROWS_WITH(
       a.allocate(3 << 20, kStreamA),
-      Contains("fake: out of memory allocating 3 MiB") && Contains("reserved 1.25 MiB"));
+      Contains("fake: out of memory allocating 3 MiB") && Contains("reserved 4 MiB"));
   a.deallocate(q);
   REQUIRE_THROWS_WITH(a.deallocate(reinterpret_cast<void*>(0x1234)), Contains("did not allocate"));
 }

@@ -81,3 +81,30 @@ TEST_CASE("memory estimate: a run that cannot fit is refused with the estimate a
                                          2 * static_cast<int>(available / small.total()) + 2, ""),
                     Contains("per process, x"));
 }
+
+TEST_CASE("memory estimate: training on a GPU counts device memory only, from the accounting",
+          "[models][memory]") {
+  const Device gpu(Device::Type::cuda, 0);  // unchecked: no GPU needed to estimate
+  constexpr double kGiB = 1024.0 * kMiB;
+  // 3D-DDnet on a whole 512x512x256 volume: the tensors' peak (763 B/voxel lean) times the
+  // allocator's reserve (1.15), cuDNN's workspace cap and the depth split's two chunk buffers
+  // (its 32-channel full-resolution tensors have 2^31 elements).
+  const std::int64_t voxels = std::int64_t{512} * 512 * 256;
+  const auto lean = models::estimate_training_memory(3, voxels, gpu, true, 0);
+  CHECK(lean.runtime == 0);
+  CHECK(lean.activations == Approx(763.0 * 1.15 * static_cast<double>(voxels)));
+  CHECK(lean.workspaces == Approx(3 * kGiB));
+  CHECK(lean.total() < 70 * kGiB);  // fits an 80 GB GPU
+  CHECK_THAT(lean.str(), Contains("convolution workspaces 3.0 GiB"));
+  const auto fast = models::estimate_training_memory(3, voxels, gpu, false, 0);
+  CHECK(fast.total() > 80 * kGiB);  // does not
+  const auto recompute = models::estimate_training_memory(3, voxels, gpu, true, 1);
+  CHECK(recompute.total() < lean.total());
+  // Under the split limit: cuDNN's cap only.
+  const auto small = models::estimate_training_memory(3, 16 * 64 * 64, gpu, true, 0);
+  CHECK(small.workspaces == Approx(1 * kGiB));
+  // The CPU estimate is unchanged by it: resident memory, with the runtime.
+  const auto cpu = models::estimate_training_memory(3, 16 * 64 * 64, Device::cpu(), true, 0);
+  CHECK(cpu.workspaces == 0);
+  CHECK(cpu.runtime > 0);
+}
