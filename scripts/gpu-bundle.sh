@@ -14,6 +14,10 @@
 #       racecheck  the engine's own kernels under racecheck (cuDNN's excluded: slow and not ours)
 #       synccheck  the engine's own kernels under synccheck (barriers and warp syncs)
 #       bench      `ddnet bench --device cuda`: every case beside PyTorch, paired ($OUT/ddnet-bench)
+#       memory     3D-DDnet training steps on whole 512x512 slabs of 16, 128 and 256 slices (lean;
+#                  the last one's full-resolution convolutions split along depth): each step's
+#                  memory record (tensors held and peak, reserved, workspaces) and time, from
+#                  train.jsonl, beside the estimate `ddnet train` prints (docs/memory.md)
 #       baselines  the PyTorch baselines on the GPU (conv, MS-SSIM, 3D-DDnet step at 16x64x64
 #                  and 16x512x512 with peak memory), TF32 off and cudnn.benchmark on
 #       all        every stage above in one device call, each under its own time limit (the
@@ -107,6 +111,15 @@ run() {
         --python "env -u LD_LIBRARY_PATH -u OMPI_MCA_mca_base_component_path python3" \
         --repeat 5 --min-time 0.2 --out "$OUT/ddnet-bench" 2>&1 | tee -a "$log" | tail -n 40
       ;;
+    memory)
+      for slices in 16 128 256; do
+        rm -rf "$OUT/mem-$slices"
+        ours "$bundle/bin/ddnet" train --device cuda --model 3d --loader synthetic --slices "$slices" \
+          --size 512 --batch 1 --train-samples 2 --val-samples 1 --epochs 1 --progress false \
+          --out "$OUT/mem-$slices" 2>&1 | grep -E "memory|estimate|error|ddnet:" | tee -a "$log"
+        grep '"type":"step"' "$OUT/mem-$slices/train.jsonl" 2>/dev/null | tail -n 1 | tee -a "$log"
+      done
+      ;;
     baselines)
       {
         python3 bench/torch/conv_baseline.py --device cuda --repeat 10
@@ -116,7 +129,7 @@ run() {
       } 2>&1 | tee -a "$OUT/baselines.txt"
       ;;
     *)
-      echo "usage: scripts/gpu-bundle.sh run tests|memcheck|racecheck|synccheck|bench|baselines|all" >&2
+      echo "usage: scripts/gpu-bundle.sh run tests|memcheck|racecheck|synccheck|bench|memory|baselines|all" >&2
       exit 2
       ;;
   esac
@@ -136,7 +149,7 @@ run_all() {
     echo "|---|---|---|---|"
   } >"$report"
   # Limits add up to 570 s: the device call's 600 s less room to return the files.
-  for entry in tests:120 memcheck:120 racecheck:90 synccheck:60 bench:150 baselines:30; do
+  for entry in tests:110 memcheck:100 racecheck:80 synccheck:50 bench:150 memory:50 baselines:30; do
     stage=${entry%%:*}
     limit=${entry##*:}
     t0=$(date +%s)
@@ -158,5 +171,5 @@ run_all() {
 case "${1:-}" in
   build) build ;;
   run) if [[ "${2:-}" == all ]]; then run_all; else run "${2:-}"; fi ;;
-  *) echo "usage: scripts/gpu-bundle.sh build | run tests|memcheck|racecheck|synccheck|bench|baselines|all" >&2; exit 2 ;;
+  *) echo "usage: scripts/gpu-bundle.sh build | run tests|memcheck|racecheck|synccheck|bench|memory|baselines|all" >&2; exit 2 ;;
 esac
