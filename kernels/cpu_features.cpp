@@ -1,8 +1,12 @@
 // The non-temporal store switch (cpu_features.h): parsed once from the environment.
 #include "kernels/cpu_features.h"
 
+#include <sched.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #if __has_include(<unistd.h>)
 #include <unistd.h>
@@ -66,6 +70,18 @@ std::size_t cpu_last_level_cache_bytes() {
   return bytes;
 }
 
+std::size_t cpu_stream_store_threshold_bytes() {
+  static const std::size_t bytes = [] {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    std::size_t cpus = std::thread::hardware_concurrency();
+    if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
+    cpus = std::max<std::size_t>(cpus, 1);
+    return std::min(cpu_last_level_cache_bytes(), cpus * (std::size_t{16} << 20));
+  }();
+  return bytes;
+}
+
 bool cpu_stream_stores_for(std::size_t bytes_written) {
   if (detail::force_stream_stores().load(std::memory_order_relaxed)) return true;
   switch (stream_stores()) {
@@ -74,12 +90,13 @@ bool cpu_stream_stores_for(std::size_t bytes_written) {
     case StreamStores::never:
       return false;
     default:
-      return bytes_written >= cpu_last_level_cache_bytes();
+      return bytes_written >= cpu_stream_store_threshold_bytes();
   }
 }
 
 std::string stream_stores_summary() {
-  const auto mib = static_cast<double>(cpu_last_level_cache_bytes()) / (1024.0 * 1024.0);
+  const auto mib = static_cast<double>(cpu_stream_store_threshold_bytes()) / (1024.0 * 1024.0);
+  const auto llc = static_cast<double>(cpu_last_level_cache_bytes()) / (1024.0 * 1024.0);
   std::string s;
   switch (stream_stores()) {
     case StreamStores::always:
@@ -89,8 +106,9 @@ std::string stream_stores_summary() {
       s = "never";
       break;
     default:
-      s = ::ddnet::detail::concat("for calls writing at least the last-level cache (", mib,
-                                  " MiB)");
+      s = ::ddnet::detail::concat("for calls writing at least ", mib,
+                                  " MiB (the last-level cache, ", llc,
+                                  " MiB, or 16 MiB per CPU, whichever is less)");
   }
   return "non-temporal stores " + s + " (DDNET_CPU_STREAM_STORES)";
 }
