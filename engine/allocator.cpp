@@ -188,31 +188,27 @@ void* CachingAllocator::allocate(std::size_t bytes, void* stream) {
   std::lock_guard<std::mutex> lock(mu_);
   ++stats_.num_allocs;
   if (!pending_.empty()) process_pending_locked();
-  if (bytes > kLargeRequest) {
-    std::size_t got = 0;
-    void* p = allocate_large_locked(bytes, stream, &got);
-    in_use_[p] = Block{p, got, bytes, stream, {}, true};
-    stats_.allocated_bytes += static_cast<std::int64_t>(got);
-    stats_.requested_bytes += static_cast<std::int64_t>(bytes);
-    stats_.peak_requested_bytes = std::max(stats_.peak_requested_bytes, stats_.requested_bytes);
-    stats_.peak_allocated_bytes = std::max(stats_.peak_allocated_bytes, stats_.allocated_bytes);
-    return p;
-  }
-  const std::size_t size = bin_size(bytes);
+  const bool large = bytes > kLargeRequest;
   void* p = nullptr;
-  std::size_t got = size;
-  // The smallest cached block of this stream in this bin or a larger one up to twice the size.
-  for (auto it = free_.lower_bound({stream, size});
-       it != free_.end() && it->first.first == stream && it->first.second <= 2 * size; ++it) {
-    if (it->second.empty()) continue;
-    p = it->second.back();
-    it->second.pop_back();
-    got = it->first.second;
-    ++stats_.num_cache_hits;
-    break;
+  std::size_t got = 0;
+  if (large) {
+    p = allocate_large_locked(bytes, stream, &got);
+  } else {
+    const std::size_t size = bin_size(bytes);
+    got = size;
+    // The smallest cached block of this stream in this bin or a larger one up to twice the size.
+    for (auto it = free_.lower_bound({stream, size});
+         it != free_.end() && it->first.first == stream && it->first.second <= 2 * size; ++it) {
+      if (it->second.empty()) continue;
+      p = it->second.back();
+      it->second.pop_back();
+      got = it->first.second;
+      ++stats_.num_cache_hits;
+      break;
+    }
+    if (!p) p = backend_alloc_locked(size, bytes);
   }
-  if (!p) p = backend_alloc_locked(size, bytes);
-  in_use_[p] = Block{p, got, bytes, stream, {}, false};
+  in_use_[p] = Block{p, got, bytes, stream, {}, large};
   stats_.allocated_bytes += static_cast<std::int64_t>(got);
   stats_.requested_bytes += static_cast<std::int64_t>(bytes);
   stats_.peak_requested_bytes = std::max(stats_.peak_requested_bytes, stats_.requested_bytes);

@@ -242,27 +242,38 @@ ConvGeometry forward_chunk(const ConvGeometry& g, std::int64_t o0, std::int64_t 
   return c;
 }
 
-void forward_split(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
-                   Tensor& y) {
-  note_conv_split();
-  const Tensor x5 = as_5d(x), y5 = as_5d(y);
+// Runs `each(c, n, o0, xc, yc)` for every chunk of output rows of every sample: c is the chunk's
+// geometry, o0 its first output row, xc its input rows with their halo gathered from x5, and yc
+// a buffer for its output rows. The forward and the weight gradient walk the same chunks.
+template <class Each>
+void for_each_output_chunk(const char* op, const ConvGeometry& g, const Tensor& x5, Each each) {
   const std::int64_t hw_in = g.in[1] * g.in[2], hw_out = g.out[1] * g.out[2];
-  const std::int64_t rows = rows_per_chunk("conv", g, g.out[0], g.stride[0], g.k[0] - g.stride[0],
+  const std::int64_t rows = rows_per_chunk(op, g, g.out[0], g.stride[0], g.k[0] - g.stride[0],
                                            g.cin * hw_in, g.cout * hw_out);
   const ConvGeometry widest = forward_chunk(g, 0, rows);
-  Tensor xbuf = Tensor::empty(Shape({g.cin * widest.in[0] * hw_in}), x.device(), x.dtype());
-  Tensor ybuf = Tensor::empty(Shape({g.cout * rows * hw_out}), x.device(), x.dtype());
+  Tensor xbuf = Tensor::empty(Shape({g.cin * widest.in[0] * hw_in}), x5.device(), x5.dtype());
+  Tensor ybuf = Tensor::empty(Shape({g.cout * rows * hw_out}), x5.device(), x5.dtype());
   for (std::int64_t n = 0; n < g.n; ++n) {
     for (std::int64_t o0 = 0; o0 < g.out[0]; o0 += rows) {
-      const std::int64_t o1 = std::min(o0 + rows, g.out[0]);
-      const ConvGeometry c = forward_chunk(g, o0, o1);
+      const ConvGeometry c = forward_chunk(g, o0, std::min(o0 + rows, g.out[0]));
       Tensor xc = chunk_view(xbuf, g.cin, c.in[0], g.in[1], g.in[2]);
       Tensor yc = chunk_view(ybuf, g.cout, c.out[0], g.out[1], g.out[2]);
       gather_rows(x5, n, o0 * g.stride[0] - g.pad[0], c.in[0], xc);
-      forward_call(c, xc, w, bias, yc);
-      scatter_rows(yc, y5, n, o0);
+      each(c, n, o0, xc, yc);
     }
   }
+}
+
+void forward_split(const ConvGeometry& g, const Tensor& x, const Tensor& w, const Tensor& bias,
+                   Tensor& y) {
+  note_conv_split();
+  const Tensor y5 = as_5d(y);
+  for_each_output_chunk(
+      "conv", g, as_5d(x),
+      [&](const ConvGeometry& c, std::int64_t n, std::int64_t o0, const Tensor& xc, Tensor& yc) {
+        forward_call(c, xc, w, bias, yc);
+        scatter_rows(yc, y5, n, o0);
+      });
 }
 
 void backward_data_split(const ConvGeometry& g, const Tensor& dy, const Tensor& w, Tensor& dx,
@@ -301,26 +312,15 @@ void backward_data_split(const ConvGeometry& g, const Tensor& dy, const Tensor& 
 void backward_filter_split(const ConvGeometry& g, const Tensor& x, const Tensor& dy, Tensor& dw,
                            Tensor* dbias, bool accumulate) {
   note_conv_split();
-  const Tensor x5 = as_5d(x), dy5 = as_5d(dy);
-  const std::int64_t hw_in = g.in[1] * g.in[2], hw_out = g.out[1] * g.out[2];
-  const std::int64_t rows = rows_per_chunk("conv backward", g, g.out[0], g.stride[0],
-                                           g.k[0] - g.stride[0], g.cin * hw_in, g.cout * hw_out);
-  const ConvGeometry widest = forward_chunk(g, 0, rows);
-  Tensor xbuf = Tensor::empty(Shape({g.cin * widest.in[0] * hw_in}), x.device(), x.dtype());
-  Tensor dybuf = Tensor::empty(Shape({g.cout * rows * hw_out}), x.device(), x.dtype());
+  const Tensor dy5 = as_5d(dy);
   bool add = accumulate;
-  for (std::int64_t n = 0; n < g.n; ++n) {
-    for (std::int64_t o0 = 0; o0 < g.out[0]; o0 += rows) {
-      const std::int64_t o1 = std::min(o0 + rows, g.out[0]);
-      const ConvGeometry c = forward_chunk(g, o0, o1);
-      Tensor xc = chunk_view(xbuf, g.cin, c.in[0], g.in[1], g.in[2]);
-      Tensor dyc = chunk_view(dybuf, g.cout, c.out[0], g.out[1], g.out[2]);
-      gather_rows(x5, n, o0 * g.stride[0] - g.pad[0], c.in[0], xc);
-      gather_rows(dy5, n, o0, c.out[0], dyc);
-      backward_filter_call(c, xc, dyc, dw, dbias, add);
-      add = true;
-    }
-  }
+  for_each_output_chunk(
+      "conv backward", g, as_5d(x),
+      [&](const ConvGeometry& c, std::int64_t n, std::int64_t o0, const Tensor& xc, Tensor& dyc) {
+        gather_rows(dy5, n, o0, c.out[0], dyc);
+        backward_filter_call(c, xc, dyc, dw, dbias, add);
+        add = true;
+      });
 }
 
 }  // namespace

@@ -12,6 +12,21 @@
 
 using namespace ddnet;
 
+namespace {
+// Conv or ConvTranspose with a bias, against the CPU in float64 at 1e-4.
+test::OpCase conv_case(const Shape& x, const Shape& w, kernels::ConvOptions o, bool transpose) {
+  const Shape bias{transpose ? w[1] : w[0]};
+  test::OpCase op{
+      transpose ? "conv_transpose" : "conv", {x, w, bias}, [o, transpose](const auto& in) {
+        return transpose ? F::conv_transpose(in[0], in[1], in[2], o)
+                         : F::conv(in[0], in[1], in[2], o);
+      }};
+  op.rtol = 1e-4;
+  op.atol = 1e-4;
+  return op;
+}
+}  // namespace
+
 TEST_CASE("gpu conv: cuDNN conv and conv_transpose match the CPU", "[gpu][conv]") {
   REQUIRE_FALSE(kernels::allow_tf32());
   struct C {
@@ -30,15 +45,7 @@ TEST_CASE("gpu conv: cuDNN conv and conv_transpose match the CPU", "[gpu][conv]"
                                 {{1, 32, 8, 8, 8}, {32, 16, 1, 1, 1}, {1, 0}, true},
                                 {{2, 6, 7, 8}, {6, 4, 5, 5}, {1, 2}, true}};
   for (const auto& c : cases) {
-    const Shape bias{c.transpose ? c.w[1] : c.w[0]};
-    test::OpCase op{c.transpose ? "conv_transpose" : "conv",
-                    {c.x, c.w, bias},
-                    [o = c.o, t = c.transpose](const auto& in) {
-                      return t ? F::conv_transpose(in[0], in[1], in[2], o)
-                               : F::conv(in[0], in[1], in[2], o);
-                    }};
-    op.rtol = 1e-4;
-    op.atol = 1e-4;
+    const test::OpCase op = conv_case(c.x, c.w, c.o, c.transpose);
     test::check_cuda_matches_cpu(op);
   }
 }
@@ -115,15 +122,7 @@ TEST_CASE("gpu conv: calls over the element limit run in depth chunks on the dev
       {{1, 4, 7, 5, 6}, {4, 2, 5, 5, 5}, {1, 2}, true, {800, 700}},
   };
   for (const auto& c : cases) {
-    const Shape bias{c.transpose ? c.w[1] : c.w[0]};
-    test::OpCase op{c.transpose ? "conv_transpose" : "conv",
-                    {c.x, c.w, bias},
-                    [o = c.o, t = c.transpose](const auto& in) {
-                      return t ? F::conv_transpose(in[0], in[1], in[2], o)
-                               : F::conv(in[0], in[1], in[2], o);
-                    }};
-    op.rtol = 1e-4;
-    op.atol = 1e-4;
+    const test::OpCase op = conv_case(c.x, c.w, c.o, c.transpose);
     const std::int64_t before = kernels::conv_split_count();
     const kernels::ScopedConvSplitLimits scope(c.limits);
     test::check_cuda_matches_cpu(op);
