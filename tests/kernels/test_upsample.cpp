@@ -66,11 +66,12 @@ TEST_CASE("upsample: gradient checks, every mode, 2D and 3D", "[upsample][gradch
 TEST_CASE("upsample: the AVX2 and baseline twins and the streaming stores give the same bits",
           "[upsample]") {
   // Shapes past the 8-row blocks and 8-column tiles of the AVX2 path (the last one too narrow for
-  // the forward's windows), with odd tails and rows that start off a 32-byte boundary; against
-  // the float64 path (the scalar loops) too.
+  // the forward's windows), with odd tails and rows that start off a 32-byte boundary; widths of
+  // 37 and 64 give the backward's factor-2 interior (Stride2Table) several groups of 8 and a
+  // tail; against the float64 path (the scalar loops) too.
   Generator g(7);
-  for (const Shape& s :
-       {Shape{1, 2, 5, 17, 19}, Shape{2, 3, 16, 24}, Shape{1, 1, 3, 8, 8}, Shape{1, 1, 2, 9, 5}})
+  for (const Shape& s : {Shape{1, 2, 5, 17, 19}, Shape{2, 3, 16, 24}, Shape{1, 1, 3, 8, 8},
+                         Shape{1, 1, 2, 9, 5}, Shape{1, 2, 3, 5, 37}, Shape{2, 1, 6, 64}})
     for (int factor : {2, 3})
       for (int m = 0; m < 3; ++m) {
         const auto mode = m == 0 ? UpsampleMode::nearest : UpsampleMode::linear;
