@@ -159,6 +159,11 @@ Device Tensor::device() const {
 const std::shared_ptr<Storage>& Tensor::storage() const {
   return impl().storage;
 }
+bool Tensor::sole_owner() const {
+  return defined() && impl_.use_count() == 1 && impl_->storage && impl_->storage.use_count() == 1 &&
+         !impl_->storage->borrowed();
+}
+
 bool Tensor::shares_storage_with(const Tensor& other) const {
   return defined() && other.defined() && impl_->storage == other.impl_->storage;
 }

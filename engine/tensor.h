@@ -64,6 +64,10 @@ class Tensor {
   void* raw_data() const;
   const std::shared_ptr<Storage>& storage() const;
   bool shares_storage_with(const Tensor& other) const;
+  // No other handle, view or borrower reaches this tensor's memory: writing over it is seen by
+  // no one else (a backward pass writes an input's gradient over the output gradient it consumed
+  // when that gradient is its own: kernels::leaky_relu_backward_inplace, batch_norm_backward).
+  bool sole_owner() const;
 
   // Views (share storage; no autograd history).
   Tensor narrow(int dim, std::int64_t start, std::int64_t length) const;

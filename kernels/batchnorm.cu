@@ -176,12 +176,12 @@ __global__ void backward_finish_kernel(const double* __restrict__ partial_dy,
 }
 
 template <class T>
-__global__ void backward_input_kernel(const T* __restrict__ dy, const T* __restrict__ x,
+// dx may be dy (batch_norm_backward's overwrite_dy): those two are not __restrict__.
+__global__ void backward_input_kernel(const T* dy, const T* __restrict__ x,
                                       const T* __restrict__ mean, const T* __restrict__ invstd,
                                       const T* __restrict__ weight, const T* __restrict__ sum_dy,
-                                      const T* __restrict__ sum_dy_xhat, T* __restrict__ dx,
-                                      std::int64_t planes, std::int64_t C, std::int64_t S,
-                                      double count, bool training) {
+                                      const T* __restrict__ sum_dy_xhat, T* dx, std::int64_t planes,
+                                      std::int64_t C, std::int64_t S, double count, bool training) {
   for (std::int64_t p = blockIdx.y; p < planes; p += gridDim.y) {
     const std::int64_t c = p % C;
     const double is = static_cast<double>(invstd[c]);

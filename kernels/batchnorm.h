@@ -40,7 +40,7 @@ template <class T>
 void batch_norm_backward_reduce(const T* dy, const T* x, const T* mean, const T* invstd, T* sum_dy,
                                 T* sum_dy_xhat, std::int64_t N, std::int64_t C, std::int64_t S);
 // training: dx = weight * invstd * (dy - sum_dy / n - xhat * sum_dy_xhat / n), n = N * S;
-// eval: dx = dy * weight * invstd (sum_dy, sum_dy_xhat unused, may be null).
+// eval: dx = dy * weight * invstd (sum_dy, sum_dy_xhat unused, may be null). dx may be dy.
 template <class T>
 void batch_norm_backward_input(const T* dy, const T* x, const T* mean, const T* invstd,
                                const T* weight, const T* sum_dy, const T* sum_dy_xhat, T* dx,
@@ -71,7 +71,7 @@ template <class T>
 void batch_norm_backward_input(const T* dy, const T* x, const T* mean, const T* invstd,
                                const T* weight, const T* sum_dy, const T* sum_dy_xhat, T* dx,
                                std::int64_t N, std::int64_t C, std::int64_t S, bool training,
-                               void* stream);
+                               void* stream);  // dx may be dy
 }  // namespace cuda
 
 }  // namespace ddnet::kernels

@@ -147,7 +147,8 @@ Tensor batch_norm_apply(const Tensor& x_in, const Tensor& mean, const Tensor& in
 
 BatchNormGrads batch_norm_backward(const Tensor& dy_in, const Tensor& x_in, const Tensor& weight,
                                    const Tensor& mean, const Tensor& invstd, bool training,
-                                   bool need_dx, bool need_dweight, bool need_dbias) {
+                                   bool need_dx, bool need_dweight, bool need_dbias,
+                                   bool overwrite_dy) {
   const char* op = "batch_norm backward";
   const Dims d = dims_of(op, x_in);
   DDNET_CHECK(dy_in.defined() && dy_in.shape() == x_in.shape(), op, ": gradient ",
@@ -168,7 +169,12 @@ BatchNormGrads batch_norm_backward(const Tensor& dy_in, const Tensor& x_in, cons
     sum_dy = channel_tensor(d, x);
     sum_dy_xhat = channel_tensor(d, x);
   }
-  if (need_dx) g.dx = Tensor::empty(x.shape(), x.device(), x.dtype());
+  // Over dy: the reduction reads dy before the elementwise pass writes each element (in order
+  // on the stream), and that pass reads each element of dy before writing it.
+  if (need_dx)
+    g.dx = overwrite_dy && dy.shares_storage_with(dy_in)
+               ? dy
+               : Tensor::empty(x.shape(), x.device(), x.dtype());
   if (d.C > 0) {
     const bool cpu = x.device().is_cpu();
     dispatch_float(x, op, [&](auto z) {

@@ -30,9 +30,12 @@ struct BatchNormGrads {
   Tensor dx, dweight, dbias;  // undefined where not asked for
 };
 
-// The gradients for dy (the shape of x), given the forward's mean / invstd.
+// The gradients for dy (the shape of x), given the forward's mean / invstd. With overwrite_dy,
+// dx is written over dy when dy is contiguous (the caller owns it: Tensor::sole_owner; dx is then
+// dy's storage), the same bits: backward holds one tensor of that size instead of two.
 BatchNormGrads batch_norm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight,
                                    const Tensor& mean, const Tensor& invstd, bool training,
-                                   bool need_dx, bool need_dweight, bool need_dbias);
+                                   bool need_dx, bool need_dweight, bool need_dbias,
+                                   bool overwrite_dy = false);
 
 }  // namespace ddnet::kernels

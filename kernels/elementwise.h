@@ -1,6 +1,7 @@
 // Elementwise kernels: raw pointers and sizes. Each has a CPU twin (template, float and double;
 // multi-threaded above a grain size) and a CUDA launcher (float and double) on a given stream.
-// Tensor-level entry points that check shapes and dispatch on the device: kernels/elementwise_ops.h.
+// Tensor-level entry points that check shapes and dispatch on the device:
+// kernels/elementwise_ops.h.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +24,7 @@ template <class T>
 void scale_by_scalar(const T* x, const T* s, T alpha, T* y, std::int64_t n);
 template <class T>
 void leaky_relu(const T* x, T slope, T* y, std::int64_t n);
-// dx = dy * (x > 0 ? 1 : slope)
+// dx = dy * (x > 0 ? 1 : slope); dx may be dy (here and on CUDA)
 template <class T>
 void leaky_relu_backward(const T* x, const T* dy, T slope, T* dx, std::int64_t n);
 }  // namespace cpu

@@ -110,9 +110,9 @@ Tensor leaky_relu(const Tensor& x, double slope) {
   return y;
 }
 
-Tensor leaky_relu_backward(const Tensor& x, const Tensor& dy, double slope) {
-  check_same("leaky_relu_backward", x, dy);
-  Tensor dx = Tensor::empty(x.shape(), x.device(), x.dtype());
+namespace {
+// dx = leaky_relu'(x) * dy; dx may be dy (each element read before it is written).
+void leaky_relu_backward_to(const Tensor& x, const Tensor& dy, double slope, Tensor& dx) {
   dispatch_float(x, "leaky_relu_backward", [&](auto z) {
     using T = decltype(z);
     const T k = static_cast<T>(slope);
@@ -122,7 +122,21 @@ Tensor leaky_relu_backward(const Tensor& x, const Tensor& dy, double slope) {
       DDNET_CUDA_CALL(cuda::leaky_relu_backward(x.data<T>(), dy.data<T>(), k, dx.data<T>(),
                                                 x.numel(), stream_of(x)));
   });
+}
+}  // namespace
+
+Tensor leaky_relu_backward(const Tensor& x, const Tensor& dy, double slope) {
+  check_same("leaky_relu_backward", x, dy);
+  Tensor dx = Tensor::empty(x.shape(), x.device(), x.dtype());
+  leaky_relu_backward_to(x, dy, slope, dx);
   return dx;
+}
+
+void leaky_relu_backward_inplace(const Tensor& x, Tensor& dy, double slope) {
+  check_same("leaky_relu_backward", x, dy);
+  DDNET_CHECK(dy.is_contiguous(), "leaky_relu_backward_inplace: the gradient ", dy.str(),
+              " is not contiguous");
+  leaky_relu_backward_to(x, dy, slope, dy);
 }
 
 }  // namespace ddnet::kernels

@@ -19,5 +19,8 @@ void fill_(Tensor& y, double value);
 Tensor scale_by_scalar(const Tensor& x, const Tensor& s, double alpha, const Shape& shape);
 Tensor leaky_relu(const Tensor& x, double slope = 0.01);
 Tensor leaky_relu_backward(const Tensor& x, const Tensor& dy, double slope = 0.01);
+// The same gradient written over dy (contiguous; the caller owns it: Tensor::sole_owner), the
+// same bits: backward holds one tensor of that size instead of two.
+void leaky_relu_backward_inplace(const Tensor& x, Tensor& dy, double slope = 0.01);
 
 }  // namespace ddnet::kernels

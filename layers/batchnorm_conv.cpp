@@ -3,6 +3,7 @@
 
 #include "engine/autograd.h"
 #include "kernels/batchnorm_ops.h"
+#include "kernels/copy_ops.h"
 #include "layers/conv_autograd.h"
 
 namespace ddnet::F {
@@ -26,22 +27,28 @@ Tensor batch_norm_conv(const Tensor& x, const BatchNormArgs& bn, const Tensor& w
           mean = fw.mean, invstd = fw.invstd, training = bn.training](GradContext& ctx) {
            Tensor dy = ctx.take_grad_output();
            if (!dy.defined()) return;
+           dy = kernels::contiguous(dy);  // once, for both of the convolution's gradients
            const bool need_x = ctx.needs_input_grad(0);
            const bool need_bw = bn_weight.defined() && ctx.needs_input_grad(3);
            const bool need_bb = bn_bias.defined() && ctx.needs_input_grad(4);
+           // One full-size tensor besides dy at a time: the recomputed input for the weight
+           // gradient, freed before the input's gradient is made; dy freed before the
+           // normalisation's backward, which writes its gradient over the convolution's.
            ConvGrads c;
-           {
+           if (ctx.needs_input_grad(1) || (has_bias && ctx.needs_input_grad(2))) {
              const Tensor t = kernels::batch_norm_apply(x, mean, invstd, bn_weight, bn_bias);
-             c = conv_grads(g, transpose, t, w, dy, need_x || need_bw || need_bb,
-                            ctx.needs_input_grad(1), has_bias && ctx.needs_input_grad(2));
-             dy = Tensor();
-           }  // the recomputed input and the output's gradient are freed before the
-              // normalisation's backward
+             c = conv_grads(g, transpose, t, w, dy, false, ctx.needs_input_grad(1),
+                            has_bias && ctx.needs_input_grad(2));
+           }
            ctx.accumulate(1, c.dw);
            ctx.accumulate(2, c.db);
-           if (!c.dx.defined()) return;
-           const kernels::BatchNormGrads b = kernels::batch_norm_backward(
-               c.dx, x, bn_weight, mean, invstd, training, need_x, need_bw, need_bb);
+           if (!(need_x || need_bw || need_bb)) return;
+           // x stands in for the normalised input: only its shape is read for dx.
+           Tensor dxhat = conv_grads(g, transpose, x, w, dy, true, false, false).dx;
+           dy = Tensor();
+           const kernels::BatchNormGrads b =
+               kernels::batch_norm_backward(dxhat, x, bn_weight, mean, invstd, training, need_x,
+                                            need_bw, need_bb, /*overwrite_dy=*/true);
            ctx.accumulate(0, b.dx);
            ctx.accumulate(3, b.dweight);
            ctx.accumulate(4, b.dbias);

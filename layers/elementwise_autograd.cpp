@@ -37,6 +37,21 @@ Tensor scale(const Tensor& x, double alpha) {
   return y;
 }
 
+namespace {
+// LeakyReLU's input gradient from the output's, written over it when the gradient is this
+// entry's alone (Tensor::sole_owner: no other entry or view reads it) and contiguous: the same
+// bits, one full-size tensor less in flight during backward.
+Tensor leaky_relu_grad(const Tensor& saved, GradContext& ctx, double slope) {
+  Tensor dy = ctx.take_grad_output();
+  if (!dy.defined()) return dy;
+  if (dy.sole_owner() && dy.is_contiguous()) {
+    kernels::leaky_relu_backward_inplace(saved, dy, slope);
+    return dy;
+  }
+  return kernels::leaky_relu_backward(saved, kernels::contiguous(dy), slope);
+}
+}  // namespace
+
 Tensor leaky_relu(const Tensor& x, double slope) {
   Tensor y = kernels::leaky_relu(x, slope);
   if (!should_record({&x})) return y;
@@ -46,7 +61,7 @@ Tensor leaky_relu(const Tensor& x, double slope) {
   // the next op. The gradient is bit for bit the same.
   const Tensor& saved = slope >= 0 ? y : x;
   record("leaky_relu", {x}, {y}, [saved, slope](GradContext& ctx) {
-    ctx.accumulate(0, kernels::leaky_relu_backward(saved, ctx.grad_output(), slope));
+    ctx.accumulate(0, leaky_relu_grad(saved, ctx, slope));
   });
   return y;
 }
@@ -66,8 +81,7 @@ Tensor leaky_relu_into(const Tensor& x, const Tensor& dst, double slope) {
   if (!should_record({&x})) return out;
   const Tensor& saved = slope >= 0 ? out : x;  // as in leaky_relu
   record("leaky_relu_into", {x}, {out}, [saved, slope](GradContext& ctx) {
-    ctx.accumulate(0, kernels::leaky_relu_backward(kernels::contiguous(saved),
-                                                   kernels::contiguous(ctx.grad_output()), slope));
+    ctx.accumulate(0, leaky_relu_grad(kernels::contiguous(saved), ctx, slope));
   });
   return out;
 }

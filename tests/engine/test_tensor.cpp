@@ -130,3 +130,26 @@ TEST_CASE("tensor: a borrowed storage views outside memory and releases it with 
   REQUIRE_THROWS_WITH(Tensor::from_storage(s, Shape{3, 3}, Shape{3, 1}, 0, DType::f32),
                       Contains("reaches element 8 of a storage of 8"));
 }
+
+TEST_CASE("tensor: sole_owner is true only while no other handle, view or owner reaches the memory",
+          "[tensor]") {
+  Tensor t = Tensor::zeros({4, 3});
+  CHECK(t.sole_owner());
+  {
+    const Tensor copy = t;  // another handle
+    CHECK_FALSE(t.sole_owner());
+  }
+  CHECK(t.sole_owner());
+  {
+    const Tensor view = t.narrow(0, 1, 2);  // another tensor over the same storage
+    CHECK_FALSE(t.sole_owner());
+    CHECK_FALSE(view.sole_owner());
+  }
+  CHECK(t.sole_owner());
+  std::vector<float> outside(6, 1.f);
+  const Tensor borrowed = Tensor::from_storage(
+      Storage::borrow(outside.data(), outside.size() * sizeof(float), Device::cpu(), {}), {6}, {1},
+      0, DType::f32);
+  CHECK_FALSE(borrowed.sole_owner());  // someone else's memory
+  CHECK_FALSE(Tensor().sole_owner());
+}

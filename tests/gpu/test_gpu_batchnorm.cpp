@@ -146,3 +146,31 @@ TEST_CASE(
            2.f});
     }
 }
+
+TEST_CASE("gpu batch_norm backward: overwrite_dy writes over dy on the device, as on the CPU",
+          "[gpu][batchnorm]") {
+  const Device gpu = Device::cuda(0);
+  Generator g(31);
+  for (const Shape& s : {Shape{2, 3, 5, 7}, Shape{1, 16, 3, 5, 33}})
+    for (bool training : {true, false}) {
+      INFO("shape " << s.str() << ", training " << training);
+      const std::int64_t C = s[1];
+      const Tensor x = g.uniform(s, Device::cpu(), -2.f, 3.f), dy = g.uniform(s, Device::cpu());
+      const Tensor w = running(C, 0.5, 0.25, Device::cpu());
+      Tensor rm = running(C, 0.1, 0.01, Device::cpu()), rv = running(C, 1.2, 0.1, Device::cpu());
+      Tensor rmg = rm.to(gpu), rvg = rv.to(gpu);
+      const Tensor xg = x.to(gpu), wg = w.to(gpu);
+      const kernels::BatchNormForward fw =
+          kernels::batch_norm_forward(x, w, Tensor(), rm, rv, training);
+      const kernels::BatchNormForward fwg =
+          kernels::batch_norm_forward(xg, wg, Tensor(), rmg, rvg, training);
+      const kernels::BatchNormGrads want =
+          kernels::batch_norm_backward(dy, x, w, fw.mean, fw.invstd, training, true, true, true);
+      const Tensor dyg = dy.to(gpu);
+      const kernels::BatchNormGrads got = kernels::batch_norm_backward(
+          dyg, xg, wg, fwg.mean, fwg.invstd, training, true, true, true, true);
+      CHECK(got.dx.shares_storage_with(dyg));
+      test::check_close(got.dx, want.dx, 1e-4, 1e-5, "dx over dy");
+      test::check_close(got.dweight, want.dweight, 1e-4, 1e-4, "dweight");
+    }
+}

@@ -33,3 +33,18 @@ TEST_CASE("gpu kernels: axpy and fill match the CPU", "[gpu]") {
   kernels::fill_(yg, -3.5);
   for (float f : yg.to_vector<float>()) REQUIRE(f == -3.5f);
 }
+
+TEST_CASE("gpu kernels: leaky_relu_backward_inplace writes over dy on the device, as on the CPU",
+          "[gpu]") {
+  const Device gpu = Device::cuda(0);
+  Generator g(6);
+  for (const Shape& s : {Shape{7}, Shape{3, 7, 2, 5, 9}}) {
+    const Tensor x = g.uniform(s, Device::cpu(), -1.f, 1.f), dy = g.uniform(s);
+    const Tensor want = kernels::leaky_relu_backward(x, dy, 0.01);
+    Tensor dyg = dy.to(gpu);
+    const void* where = dyg.raw_data();
+    kernels::leaky_relu_backward_inplace(x.to(gpu), dyg, 0.01);
+    CHECK(dyg.raw_data() == where);
+    CHECK(dyg.to(Device::cpu()).to_vector<float>() == want.to_vector<float>());
+  }
+}

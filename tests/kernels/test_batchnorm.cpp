@@ -156,6 +156,50 @@ TEST_CASE("batch_norm: backward by hand", "[batchnorm]") {
   }
 }
 
+TEST_CASE("batch_norm: backward with overwrite_dy writes dx over dy, the same bits",
+          "[batchnorm]") {
+  Generator g(21);
+  for (const Shape& s : {Shape{2, 3, 5, 7}, Shape{1, 4, 3, 9, 17}})
+    for (int f64 = 0; f64 < 2; ++f64)
+      for (bool training : {true, false})
+        for (bool affine : {true, false}) {
+          INFO("shape " << s.str() << (f64 ? ", float64" : ", float32") << ", training " << training
+                        << ", affine " << affine);
+          Tensor x = g.uniform(s, Device::cpu(), -2.f, 3.f), dy = g.uniform(s, Device::cpu());
+          if (f64) {
+            x = test::to_f64(x);
+            dy = test::to_f64(dy);
+          }
+          const std::int64_t C = s[1];
+          const Tensor w = affine ? channel_values(x, C, 0.5, 0.25) : Tensor();
+          const Tensor b = affine ? channel_values(x, C, -0.1, 0.05) : Tensor();
+          Tensor rm = channel_values(x, C, 0.1, 0.01), rv = channel_values(x, C, 1.2, 0.1);
+          const kernels::BatchNormForward fw =
+              kernels::batch_norm_forward(x, w, b, rm, rv, training);
+          const kernels::BatchNormGrads want = kernels::batch_norm_backward(
+              dy, x, w, fw.mean, fw.invstd, training, true, affine, affine);
+          const kernels::BatchNormGrads got = kernels::batch_norm_backward(
+              dy, x, w, fw.mean, fw.invstd, training, true, affine, affine, true);
+          CHECK(got.dx.shares_storage_with(dy));
+          CHECK(test::same_bits(got.dx, want.dx));
+          if (affine) {
+            CHECK(test::same_bits(got.dweight, want.dweight));
+            CHECK(test::same_bits(got.dbias, want.dbias));
+          }
+        }
+  // A strided dy is read through a contiguous copy, so it is left as it was.
+  Tensor x = g.uniform({2, 3, 4, 5}), rm = test::vec({0, 0, 0}), rv = test::vec({1, 1, 1});
+  const Tensor buf = g.uniform({2, 5, 4, 5});
+  const Tensor dy = buf.narrow(1, 1, 3);
+  const auto before = buf.to_vector<float>();
+  const kernels::BatchNormForward fw =
+      kernels::batch_norm_forward(x, Tensor(), Tensor(), rm, rv, true);
+  const kernels::BatchNormGrads got = kernels::batch_norm_backward(
+      dy, x, Tensor(), fw.mean, fw.invstd, true, true, false, false, true);
+  CHECK_FALSE(got.dx.shares_storage_with(buf));
+  CHECK(buf.to_vector<float>() == before);
+}
+
 TEST_CASE("batch_norm: gradient checks of x, weight and bias, training and eval, 2D and 3D",
           "[batchnorm][gradcheck]") {
   const std::vector<Shape> train_shapes = {

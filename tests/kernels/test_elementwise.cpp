@@ -82,3 +82,48 @@ TEST_CASE("elementwise: leaky_relu_into a channel slice equals copying leaky_rel
   CHECK_THROWS_WITH(F::leaky_relu_into(x, Tensor::zeros({2, 4})),
                     Catch::Matchers::Contains("leaky_relu_into: output"));
 }
+
+TEST_CASE("elementwise: leaky_relu_backward_inplace writes leaky_relu_backward's bits over dy",
+          "[kernels][elementwise]") {
+  Generator g(11);
+  // 300001 elements: the multi-threaded path too.
+  for (const Shape& s : {Shape{7}, Shape{2, 3, 5, 4, 9}, Shape{300001}})
+    for (int f64 = 0; f64 < 2; ++f64)
+      for (double slope : {0.01, -0.5}) {
+        INFO("shape " << s.str() << (f64 ? ", float64" : ", float32") << ", slope " << slope);
+        Tensor x = g.uniform(s, Device::cpu(), -1.f, 1.f),
+               dy = g.uniform(s, Device::cpu(), -1.f, 1.f);
+        if (f64) {
+          x = test::to_f64(x);
+          dy = test::to_f64(dy);
+        }
+        const Tensor want = kernels::leaky_relu_backward(x, dy, slope);
+        const void* where = dy.raw_data();
+        kernels::leaky_relu_backward_inplace(x, dy, slope);
+        CHECK(dy.raw_data() == where);
+        CHECK(test::same_bits(dy, want));
+      }
+  Tensor strided = Tensor::zeros({2, 4}).narrow(1, 0, 2);
+  CHECK_THROWS_WITH(kernels::leaky_relu_backward_inplace(Tensor::zeros({2, 2}), strided),
+                    Contains("strided view"));
+}
+
+TEST_CASE(
+    "elementwise: LeakyReLU's backward writes over its output gradient only when it is its own",
+    "[kernels][elementwise]") {
+  // y1 + y2 hands the same gradient tensor to both LeakyReLUs: the first to run may not write
+  // over it, or the second would read its result. Both against the formula.
+  {
+    Generator g(12);
+    Tensor x1 = g.uniform({3, 40}, Device::cpu(), -1.f, 1.f).set_requires_grad();
+    Tensor x2 = g.uniform({3, 40}, Device::cpu(), -1.f, 1.f).set_requires_grad();
+    const Tensor y1 = F::leaky_relu(x1, 0.1), y2 = F::leaky_relu(x2, 0.2);
+    F::sum(F::add(y1, y2)).backward();
+    const auto g1 = x1.grad().to_vector<float>(), g2 = x2.grad().to_vector<float>();
+    const auto v1 = x1.to_vector<float>(), v2 = x2.to_vector<float>();
+    for (std::size_t i = 0; i < g1.size(); ++i) {
+      CHECK(g1[i] == (v1[i] > 0 ? 1.f : 0.1f));
+      CHECK(g2[i] == (v2[i] > 0 ? 1.f : 0.2f));
+    }
+  }
+}
