@@ -7,6 +7,7 @@
 #include "layers/batchnorm_autograd.h"
 #include "layers/batchnorm_conv.h"
 #include "layers/conv_autograd.h"
+#include "layers/elementwise_autograd.h"
 
 namespace ddnet::nn {
 
@@ -76,16 +77,40 @@ Tensor BatchNorm::forward(const Tensor& x) {
                        training(), factor);
 }
 
+namespace {
+// A BatchNorm's arguments for a composite entry, counting the batch as BatchNorm::forward does.
+// Refers to `none` in place of the running statistics when they are not updated (so not
+// copyable).
+struct CompositeBatchNorm {
+  explicit CompositeBatchNorm(BatchNorm& bn)
+      : skip(bn.training() && !updates_statistics(bn)),
+        args{bn.weight, bn.bias, skip ? none : bn.running_mean, skip ? none : bn.running_var,
+             bn.training()} {
+    args.momentum = updates_statistics(bn) ? count_batch(bn) : 0.0;
+  }
+  CompositeBatchNorm(const CompositeBatchNorm&) = delete;
+  CompositeBatchNorm& operator=(const CompositeBatchNorm&) = delete;
+  bool skip;
+  Tensor none;
+  F::BatchNormArgs args;
+};
+}  // namespace
+
 Tensor batch_norm_conv(BatchNorm& bn, Conv& conv, const Tensor& x, bool recompute) {
   if (!recompute) return conv.forward(bn.forward(x));
-  Tensor none;
-  const bool update = updates_statistics(bn);
-  const double factor = update ? count_batch(bn) : 0.0;
-  const bool skip = bn.training() && !update;
-  F::BatchNormArgs args{bn.weight, bn.bias, skip ? none : bn.running_mean,
-                        skip ? none : bn.running_var, bn.training()};
-  args.momentum = factor;
-  return F::batch_norm_conv(x, args, conv.weight, conv.bias, conv.options(), conv.transpose());
+  const CompositeBatchNorm b(bn);
+  return F::batch_norm_conv(x, b.args, conv.weight, conv.bias, conv.options(), conv.transpose());
+}
+
+Tensor bottleneck_conv(BatchNorm& bn1, Conv& conv1, double slope, BatchNorm& bn2, Conv& conv2,
+                       const Tensor& x, bool recompute) {
+  DDNET_CHECK(!conv1.transpose() && !conv2.transpose(),
+              "bottleneck_conv: plain convolutions only, not transposed ones");
+  if (!recompute)
+    return conv2.forward(bn2.forward(F::leaky_relu(conv1.forward(bn1.forward(x)), slope)));
+  const CompositeBatchNorm b1(bn1), b2(bn2);
+  return F::bottleneck_conv(x, b1.args, {conv1.weight, conv1.bias, conv1.options()}, slope, b2.args,
+                            {conv2.weight, conv2.bias, conv2.options()});
 }
 
 }  // namespace ddnet::nn

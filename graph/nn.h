@@ -49,4 +49,12 @@ class BatchNorm : public Module {
 // gradients and running statistics, one activation fewer held (DDnet's lean memory mode).
 Tensor batch_norm_conv(BatchNorm& bn, Conv& conv, const Tensor& x, bool recompute);
 
+// A dense layer's bottleneck and convolution: conv2.forward(bn2.forward(leaky_relu(
+// conv1.forward(bn1.forward(x)), slope))), plain convolutions. With `recompute`, as one tape
+// entry that keeps x and the normalisations' statistics only and recomputes the rest in backward
+// (F::bottleneck_conv): the same values, gradients and running statistics, the bottleneck's
+// activation not held (DDnet's lean memory mode).
+Tensor bottleneck_conv(BatchNorm& bn1, Conv& conv1, double slope, BatchNorm& bn2, Conv& conv2,
+                       const Tensor& x, bool recompute);
+
 }  // namespace ddnet::nn

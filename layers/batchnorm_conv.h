@@ -24,4 +24,20 @@ struct BatchNormArgs {
 Tensor batch_norm_conv(const Tensor& x, const BatchNormArgs& bn, const Tensor& w,
                        const Tensor& bias, kernels::ConvOptions o, bool transpose);
 
+struct ConvArgs {
+  const Tensor& weight;
+  const Tensor& bias;  // or undefined
+  kernels::ConvOptions options;
+};
+
+// A dense layer's bottleneck and its convolution, conv2(bn2(leaky_relu(conv1(bn1(x))))) with
+// plain (not transposed) convolutions, as one tape entry that keeps only x and the two
+// normalisations' statistics: backward recomputes conv1's output and its LeakyReLU from them
+// (the forward's kernels, so the same bits) instead of holding the bottleneck's activation (4x
+// the growth rate in DDnet: 64 channels per dense layer). The cost is conv1 again, a 1x1
+// convolution. Values, gradients and running statistics (updated once, in forward) are bit
+// for bit those of batch_norm_conv, leaky_relu, batch_norm_conv. slope >= 0.
+Tensor bottleneck_conv(const Tensor& x, const BatchNormArgs& bn1, const ConvArgs& conv1,
+                       double slope, const BatchNormArgs& bn2, const ConvArgs& conv2);
+
 }  // namespace ddnet::F

@@ -47,10 +47,12 @@ Tensor DenseBlock::forward(const Tensor& x) {
   for (int i = 0; i < kDenseLayers; ++i) {
     const Tensor in = F::concat(slices);  // a view of the slices written so far
     const auto k = static_cast<std::size_t>(i);
-    const Tensor h = lrelu(nn::batch_norm_conv(*bn1_[k], *conv1_[k], in, lean_));
-    // The new features go straight into their slice (no separate LeakyReLU output kept).
-    slices.push_back(F::leaky_relu_into(nn::batch_norm_conv(*bn2_[k], *conv2_[k], h, lean_),
-                                        buf.narrow(1, channels_ * (i + 1), channels_), 0.01));
+    // Lean: one entry keeps `in` (a view of the buffer) and the statistics, not the
+    // bottleneck's 64 channels. The new features go straight into their slice (no separate
+    // LeakyReLU output kept).
+    const Tensor pre =
+        nn::bottleneck_conv(*bn1_[k], *conv1_[k], 0.01, *bn2_[k], *conv2_[k], in, lean_);
+    slices.push_back(F::leaky_relu_into(pre, buf.narrow(1, channels_ * (i + 1), channels_), 0.01));
   }
   return F::concat(slices);
 }

@@ -41,7 +41,9 @@ struct DDnetOptions {
   // noise instead of the image; what brief CPU training (scripts/main.sh) uses. Off: published.
   bool residual = false;
   // Memory: lean (true) records each BatchNorm -> convolution pair as one tape entry that
-  // recomputes the normalised tensor in backward (nn::batch_norm_conv); fast (false) keeps it.
+  // recomputes the normalised tensor in backward (nn::batch_norm_conv), and each dense layer's
+  // bottleneck as one entry that recomputes its 1x1 convolution too (nn::bottleneck_conv); fast
+  // (false) keeps them.
   // Values and gradients are the same bit for bit (docs/memory.md has the bytes per voxel).
   bool lean = true;
   // Stage recompute (activation checkpointing by level): 0 off; L in 1..4: the levels from L

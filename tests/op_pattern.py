@@ -48,10 +48,12 @@ LAYERS_SHARED = {
     "functional.h": "includes every op's autograd header (F::)",
     "loss.h": "the training loss, a composition of ops",
     "loss.cpp": "the training loss, a composition of ops",
-    "batchnorm_conv.h": "BatchNorm -> convolution recorded as one entry (lean memory), a "
-                        "composition of the batchnorm and conv ops",
-    "batchnorm_conv.cpp": "BatchNorm -> convolution recorded as one entry (lean memory), a "
-                          "composition of the batchnorm and conv ops",
+    "batchnorm_conv.h": "BatchNorm -> convolution, and a dense layer's bottleneck, recorded as "
+                        "one entry each (lean memory), compositions of the batchnorm, conv and "
+                        "elementwise ops",
+    "batchnorm_conv.cpp": "BatchNorm -> convolution, and a dense layer's bottleneck, recorded as "
+                          "one entry each (lean memory), compositions of the batchnorm, conv and "
+                          "elementwise ops",
 }
 ABOVE_KERNELS = ["layers", "graph", "models", "data", "dist", "tools"]
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

@@ -147,6 +147,30 @@ TEST_CASE(
     }
 }
 
+TEST_CASE(
+    "gpu bottleneck_conv: the lean dense layer (bottleneck recomputed in backward) matches the "
+    "CPU",
+    "[gpu][batchnorm]") {
+  for (bool training : {true, false})
+    test::check_cuda_matches_cpu(
+        {"bottleneck_conv",
+         {Shape{2, 3, 6, 5, 7}, Shape{3}, Shape{3}, Shape{8, 3, 1, 1, 1}, Shape{8}, Shape{8},
+          Shape{8}, Shape{4, 8, 3, 3, 3}, Shape{4}},
+         [training](const std::vector<Tensor>& in) {
+           Tensor rm1 = running_like(in[0], 3, -0.2, 0.01), rv1 = running_like(in[0], 3, 0.5, 0.02);
+           Tensor rm2 = running_like(in[0], 8, 0.1, 0.01), rv2 = running_like(in[0], 8, 0.7, 0.05);
+           return F::bottleneck_conv(in[0], {in[1], in[2], rm1, rv1, training},
+                                     {in[3], in[4], {1, 0}}, 0.01,
+                                     {in[5], in[6], rm2, rv2, training}, {in[7], in[8], {1, 1}});
+         },
+         -1.f,
+         2.f,
+         // Two normalisations in a row: the second's batch statistics scale the first's float32
+         // rounding by its 1 / std (1.4e-5 absolute seen at 1e-5).
+         1e-4,
+         5e-5});
+}
+
 TEST_CASE("gpu batch_norm backward: overwrite_dy writes over dy on the device, as on the CPU",
           "[gpu][batchnorm]") {
   const Device gpu = Device::cuda(0);

@@ -83,7 +83,7 @@ TEST_CASE("ddnet stage recompute: the options are checked", "[recompute][models]
   CHECK_THROWS_WITH(models::DDnet(o), Catch::Matchers::Contains("recompute_from_level"));
 }
 
-TEST_CASE("ddnet stage recompute: 3D-DDnet holds and peaks at less (lean under 0.4 of PyTorch)",
+TEST_CASE("ddnet stage recompute: 3D-DDnet holds and peaks at less (lean under 0.3 of PyTorch)",
           "[recompute][models]") {
   if (!host_caching_enabled()) {
     SUCCEED("host allocator bypassed (AddressSanitizer): no statistics to read");
@@ -117,9 +117,12 @@ TEST_CASE("ddnet stage recompute: 3D-DDnet holds and peaks at less (lean under 0
   INFO("bytes per voxel, lean: held " << lean.held << ", peak " << lean.peak
                                       << "; recompute from level 1: held " << recompute.held
                                       << ", peak " << recompute.peak);
-  CHECK(recompute.held < 0.65 * lean.held);
+  // At this size (16x32x32): lean 362 held, 517 peak; recompute 260, 415 (at 16x64x64: 369 /
+  // 493 and 268 / 396, docs/memory.md).
+  CHECK(recompute.held < 0.8 * lean.held);
   CHECK(recompute.peak < 0.85 * lean.peak);
   // Issue 18's goal: PyTorch 1.13 saves 1,827 B/voxel for backward of the published model at
-  // 1x1x16x64x64 (bench/torch/saved_bytes.py; docs/memory.md); lean peaks under 0.4 of it.
-  CHECK(lean.peak < 0.4 * 1827);
+  // 1x1x16x64x64 (bench/torch/saved_bytes.py; docs/memory.md); lean peaks under 0.4 of it, and
+  // since the dense layers' bottlenecks are recomputed, under 0.3.
+  CHECK(lean.peak < 0.3 * 1827);
 }
