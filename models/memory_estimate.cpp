@@ -23,37 +23,44 @@ namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0, kGiB = 1024.0 * kMiB;
 
-// Training: growth of the peak resident memory per input voxel of a step, fitted to CPU runs
-// in each memory mode (3D: 16 x 64^2, 16 x 128^2 and 32 x 64^2 x batch 2, and with stage
-// recompute 64 x 512^2; 2D: 256^2 and 512^2; docs/memory.md). Stage recompute from level 2 to 4
-// saves under 6 % of lean's activations: lean's figure.
-double training_bytes_per_voxel(int dims, bool lean, int recompute_from_level) {
-  if (recompute_from_level == 1) return dims == 3 ? 1300.0 : 2200.0;
-  if (dims == 3) return lean ? 1650.0 : 1900.0;
-  return lean ? 2300.0 : 3070.0;
+// Training on the CPU: the peak resident memory of a step, fixed + per_voxel x V + small x
+// min(V, kSmallVoxels) for V input voxels per step (parameters, gradients and moments apart).
+// The small-size term is what grows faster while a step is small: the caching allocator's
+// reserve over the tensors' peak falls from 1.6-2.1x at 64 K voxels to 1.2-1.45x from 1 M on,
+// and the CPU convolutions' workspaces from 1,190 to about 210 B/voxel. Fitted to `ddnet
+// train` on the synthetic loader, second step, 2 threads (bench/memory-sizes.sh at 77ef1bc,
+// Intel Xeon, 2026-12-05; docs/memory.md), from 16 x 64^2 to 64 x 512^2 (3D) and 256^2 to
+// 2048^2 (2D), so that every measured point is at or under its estimate, by at most 8 %. Stage
+// recompute from level 2 to 4 saves little: lean's figures.
+struct ResidentFit {
+  double fixed_mib, per_voxel, small_per_voxel;
+};
+constexpr double kSmallVoxels = 262144;
+ResidentFit training_resident_fit(int dims, bool lean, int recompute_from_level) {
+  if (dims == 3) {
+    if (recompute_from_level == 1) return {135, 820, 430};
+    return lean ? ResidentFit{120, 900, 430} : ResidentFit{145, 1590, 260};
+  }
+  if (recompute_from_level == 1) return {55, 1020, 700};
+  return lean ? ResidentFit{35, 1020, 850} : ResidentFit{35, 2470, 580};
 }
 // Training on a GPU, where only device memory counts: the tensors' peak per input voxel that the
 // step accounting measures (the allocator's requested bytes, the same on every device;
 // bench/memory.sh), times the caching allocator's reserve over it (its reserved peak over the
 // tensors' peak, the same allocator code on the host; docs/memory.md), plus the convolution
 // workspace cap and the depth split's chunk buffers (added in estimate_training_memory).
-// Measured 2026-12-05 (Intel Xeon, CPU, `ddnet train` on the synthetic loader, second step),
-// after gradients were written over the ones they consume: 3D at 512x512x32 (lean, recompute;
-// fast at 512x512x16 before that change, which left fast's peak as it was), 2D at 1024^2; the
-// tensors' peak per voxel is the same at every size measured (16x64^2 up). The reserve is the
-// largest of 2D's and 3D's, rounded up (lean 1.18 and 1.14, recompute 1.23 and 1.05, fast 1.08
-// and 1.06).
+// Measured 2026-12-05 at 77ef1bc (Intel Xeon, CPU, bench/memory-sizes.sh: `ddnet train` on the
+// synthetic loader, second step), with the dense layers' bottlenecks recomputed in lean mode:
+// the tensors' peak per voxel is the same at every size (16x64^2 up; the largest figure is
+// taken), the reserve is that of the largest sizes (3D 32x512^2 and 64x512^2, 2D 2048^2), the
+// larger of 2D's and 3D's, rounded up (lean 1.29 and 1.23, recompute 1.43 and 1.44, fast 1.07
+// and 1.05).
 double gpu_tensor_peak_per_voxel(int dims, bool lean, int recompute_from_level) {
-  if (dims == 3) return recompute_from_level == 1 ? 471.0 : lean ? 639.0 : 1215.0;
-  return recompute_from_level == 1 ? 829.0 : lean ? 961.0 : 1964.0;
+  if (dims == 3) return recompute_from_level == 1 ? 396.0 : lean ? 493.0 : 1215.0;
+  return recompute_from_level == 1 ? 530.0 : lean ? 621.0 : 1964.0;
 }
 double allocator_reserve(bool lean, int recompute_from_level) {
-  return recompute_from_level == 1 ? 1.25 : lean ? 1.18 : 1.10;
-}
-// The process before the tensors of a run and the size-independent part of the workspaces
-// (libraries, thread pools, the allocator's arenas): the fits' intercepts less the parameters.
-double runtime_bytes(int dims) {
-  return (dims == 3 ? 140.0 : 52.0) * kMiB;
+  return recompute_from_level == 1 ? 1.45 : lean ? 1.30 : 1.10;
 }
 // Denoising (eval mode, no tape): the peak resident memory per input voxel of a forward pass,
 // fitted to CPU runs (3D: 32 x 128^2, 32 x 192^2, 64 x 192^2 in one tile; 2D: 256^2 and 512^2
@@ -67,6 +74,8 @@ double denoise_runtime_bytes(int dims) {
   return (dims == 3 ? 195.0 : 50.0) * kMiB;
 }
 
+}  // namespace
+
 std::string bytes_str(double b) {
   char buf[64];
   if (b >= kGiB)
@@ -75,8 +84,6 @@ std::string bytes_str(double b) {
     std::snprintf(buf, sizeof buf, "%.0f MiB", std::ceil(b / kMiB));
   return buf;
 }
-
-}  // namespace
 
 std::string MemoryEstimate::str() const {
   std::string s = "about " + bytes_str(total()) + " (activations " + bytes_str(activations) +
@@ -110,13 +117,17 @@ MemoryEstimate estimate_training_memory(int dims, std::int64_t voxels_per_step,
   // Parameters, gradients, Adam's first and second moments (float32 each).
   e.parameters = 16.0 * static_cast<double>(ddnet_parameter_count(dims));
   e.parameters_are = "parameters, gradients and Adam moments";
-  e.activations = training_bytes_per_voxel(dims, lean, recompute_from_level) *
-                  static_cast<double>(voxels_per_step);
-  e.runtime = device.is_cpu() ? runtime_bytes(dims) : 0;
+  const auto v = static_cast<double>(voxels_per_step);
+  if (device.is_cpu()) {
+    // The fit's intercept is the runtime: the process before the tensors of a run and the
+    // size-independent part of the workspaces (libraries, thread pools, the allocator's arenas).
+    const ResidentFit f = training_resident_fit(dims, lean, recompute_from_level);
+    e.activations = f.per_voxel * v + f.small_per_voxel * std::min(v, kSmallVoxels);
+    e.runtime = f.fixed_mib * kMiB;
+  }
   if (device.is_cuda()) {
     e.activations = gpu_tensor_peak_per_voxel(dims, lean, recompute_from_level) *
-                    allocator_reserve(lean, recompute_from_level) *
-                    static_cast<double>(voxels_per_step);
+                    allocator_reserve(lean, recompute_from_level) * v;
     // cuDNN's workspace (at most the cap per call, from the same allocator) and, when the widest
     // full-resolution tensor (32 channels) is over one convolution call's elements, the depth
     // split's two chunk buffers.

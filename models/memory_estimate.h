@@ -42,6 +42,9 @@ struct MemoryEstimate {
   std::string str() const;
 };
 
+// "3.1 GiB" (from 1 GiB on) or "284 MiB" (rounded up), as the estimates print bytes.
+std::string bytes_str(double bytes);
+
 // The number of parameters of 2D-DDnet (dims 2) or 3D-DDnet (dims 3).
 std::int64_t ddnet_parameter_count(int dims);
 

@@ -145,15 +145,22 @@ void check_training_memory(const models::TrainConfig& c, const Device& device,
     if (es.total() * sharing > available) break;
     fits = size;
   }
+  // The estimate with another memory mode or stage recompute, for the advice.
+  auto with = [&](bool lean, int recompute_from_level) {
+    return models::bytes_str(models::estimate_training_memory(c.model == "3d" ? 3 : 2,
+                                                              voxels_per_step(c), device, lean,
+                                                              recompute_from_level)
+                                 .total());
+  };
   models::check_memory(
       "train", e, device, sharing,
       std::string("Give a smaller --size (the crop; activations grow with its "
                   "square") +
           (fits > 0 ? "; --size " + std::to_string(fits) + " would fit" : "") + ")" +
           (c.model == "3d" ? ", fewer --slices" : "") +
-          (c.memory == "fast" ? ", --memory lean (about 25 % less)" : "") +
+          (c.memory == "fast" ? ", --memory lean (about " + with(true, 0) + ")" : "") +
           (c.recompute_from_level != 1
-               ? ", --recompute-from-level 1 (stage recompute: a third less activation memory)"
+               ? ", --recompute-from-level 1 (stage recompute: about " + with(true, 1) + ")"
                : "") +
           " or a smaller --batch, or a device with more memory");
 }
