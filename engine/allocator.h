@@ -9,6 +9,8 @@
 //   2 MiB): the smallest free piece of the stream that holds the request (512 B multiples) is
 //   split, the rest staying free when it is 1 MiB or more, and a freed piece merges with its free
 //   neighbours, so memory freed by one phase of a step serves the other phase's different sizes.
+//   When no free piece holds a request, the stream's wholly free segments (all too small) are
+//   given back before a new segment is obtained.
 //   Without splitting, a 3D-DDnet step with stage recompute reserved 2.06 times the peak of what
 //   it used at 512x512x32 (docs/memory.md). empty_cache returns the segments wholly free. A block
 //   used on another
@@ -114,6 +116,7 @@ class CachingAllocator {
   };
   void process_pending_locked();
   void release_cached_locked();
+  void release_free_segments_locked(void* stream);
   void* backend_alloc_locked(std::size_t size, std::size_t requested);
 
   std::unique_ptr<AllocatorBackend> backend_;

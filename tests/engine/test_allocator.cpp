@@ -185,6 +185,35 @@ TEST_CASE("allocator: large requests are carved out of segments, freed pieces me
   CHECK(a.stats().requested_bytes == 0);
 }
 
+TEST_CASE("allocator: wholly free segments too small for a request are given back first",
+          "[allocator]") {
+  std::set<void*> events;
+  CachingAllocator a(std::make_unique<FakeBackend>(64 << 20, &events), "fake");
+  void* two = a.allocate(2 << 20, kStreamA);
+  char* four = static_cast<char*>(a.allocate(4 << 20, kStreamA));
+  void* in_use = a.allocate(3 << 20, kStreamA);  // a 4 MiB segment, 1 MiB of it free
+  void* other = a.allocate(2 << 20, kStreamB);
+  a.deallocate(two);
+  a.deallocate(four);
+  a.deallocate(other);  // wholly free: 2 and 4 MiB on stream A, 2 MiB on stream B
+  CHECK(a.stats().reserved_bytes == (12 << 20));
+  // 4 MiB fits the free 4 MiB segment: nothing is given back.
+  void* p = a.allocate(4 << 20, kStreamA);
+  CHECK(p == four);
+  CHECK(a.stats().num_backend_frees == 0);
+  a.deallocate(p);
+  // 8 MiB fits no free piece of stream A: its two wholly free segments (6 MiB) go back before
+  // the new one; stream B's and the one partly in use stay.
+  void* big = a.allocate(8 << 20, kStreamA);
+  CHECK(a.stats().num_backend_frees == 2);
+  CHECK(a.stats().reserved_bytes == (4 << 20) + (2 << 20) + (8 << 20));
+  CHECK(a.stats().peak_reserved_bytes == (8 << 20) + (12 << 20) - (6 << 20));
+  a.deallocate(big);
+  a.deallocate(in_use);
+  a.empty_cache();
+  CHECK(a.stats().reserved_bytes == 0);
+}
+
 TEST_CASE("allocator: a large piece used on another stream merges only after its event",
           "[allocator]") {
   std::set<void*> events;
