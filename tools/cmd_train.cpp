@@ -146,7 +146,7 @@ void check_training_memory(const models::TrainConfig& c, const Device& device,
     fits = size;
   }
   // The estimate with another memory mode or stage recompute, for the advice.
-  auto with = [&](bool lean, int recompute_from_level) {
+  auto estimate_with = [&](bool lean, int recompute_from_level) {
     return models::bytes_str(models::estimate_training_memory(c.model == "3d" ? 3 : 2,
                                                               voxels_per_step(c), device, lean,
                                                               recompute_from_level)
@@ -158,10 +158,10 @@ void check_training_memory(const models::TrainConfig& c, const Device& device,
                   "square") +
           (fits > 0 ? "; --size " + std::to_string(fits) + " would fit" : "") + ")" +
           (c.model == "3d" ? ", fewer --slices" : "") +
-          (c.memory == "fast" ? ", --memory lean (about " + with(true, 0) + ")" : "") +
-          (c.recompute_from_level != 1
-               ? ", --recompute-from-level 1 (stage recompute: about " + with(true, 1) + ")"
-               : "") +
+          (c.memory == "fast" ? ", --memory lean (about " + estimate_with(true, 0) + ")" : "") +
+          (c.recompute_from_level != 1 ? ", --recompute-from-level 1 (stage recompute: about " +
+                                             estimate_with(true, 1) + ")"
+                                       : "") +
           " or a smaller --batch, or a device with more memory");
 }
 
