@@ -26,41 +26,42 @@ constexpr double kMiB = 1024.0 * 1024.0, kGiB = 1024.0 * kMiB;
 // Training on the CPU: the peak resident memory of a step, fixed + per_voxel x V + small x
 // min(V, kSmallVoxels) for V input voxels per step (parameters, gradients and moments apart).
 // The small-size term is what grows faster while a step is small: the caching allocator's
-// reserve over the tensors' peak falls from 1.6-2.1x at 64 K voxels to 1.2-1.45x from 1 M on,
+// reserve over the tensors' peak falls from 1.1-1.7x at 64 K voxels to 1.01-1.33x from 1 M on,
 // and the CPU convolutions' workspaces from 1,190 to about 210 B/voxel. Fitted to `ddnet
-// train` on the synthetic loader, second step, 2 threads (bench/memory-sizes.sh at 77ef1bc,
+// train` on the synthetic loader, second step, 2 threads (bench/memory-sizes.sh at abc17b5,
 // Intel Xeon, 2026-12-05; docs/memory.md), from 16 x 64^2 to 64 x 512^2 (3D) and 256^2 to
-// 2048^2 (2D), so that every measured point is at or under its estimate, by at most 8 %. Stage
-// recompute from level 2 to 4 saves little: lean's figures.
+// 2048^2 (2D), so that every measured point is at or under its estimate, by at most 17 % (most
+// within 10 %). Stage recompute from level 2 to 4 saves little: lean's figures.
 struct ResidentFit {
   double fixed_mib, per_voxel, small_per_voxel;
 };
 constexpr double kSmallVoxels = 262144;
 ResidentFit training_resident_fit(int dims, bool lean, int recompute_from_level) {
   if (dims == 3) {
-    if (recompute_from_level == 1) return {135, 820, 430};
-    return lean ? ResidentFit{120, 900, 430} : ResidentFit{145, 1590, 260};
+    if (recompute_from_level == 1) return {105, 780, 590};
+    return lean ? ResidentFit{120, 840, 530} : ResidentFit{110, 1610, 530};
   }
-  if (recompute_from_level == 1) return {55, 1020, 700};
-  return lean ? ResidentFit{35, 1020, 850} : ResidentFit{35, 2470, 580};
+  if (recompute_from_level == 1) return {20, 830, 1280};
+  return lean ? ResidentFit{30, 1190, 600} : ResidentFit{30, 2350, 1010};
 }
 // Training on a GPU, where only device memory counts: the tensors' peak per input voxel that the
 // step accounting measures (the allocator's requested bytes, the same on every device;
 // bench/memory.sh), times the caching allocator's reserve over it (its reserved peak over the
 // tensors' peak, the same allocator code on the host; docs/memory.md), plus the convolution
 // workspace cap and the depth split's chunk buffers (added in estimate_training_memory).
-// Measured 2026-12-05 at 77ef1bc (Intel Xeon, CPU, bench/memory-sizes.sh: `ddnet train` on the
-// synthetic loader, second step), with the dense layers' bottlenecks recomputed in lean mode:
-// the tensors' peak per voxel is the same at every size (16x64^2 up; the largest figure is
-// taken), the reserve is that of the largest sizes (3D 32x512^2 and 64x512^2, 2D 2048^2), the
-// larger of 2D's and 3D's, rounded up (lean 1.29 and 1.23, recompute 1.43 and 1.44, fast 1.07
-// and 1.05).
+// Measured 2026-12-05 at abc17b5 (Intel Xeon, CPU, bench/memory-sizes.sh: `ddnet train` on the
+// synthetic loader, second step), with the dense layers' bottlenecks recomputed in lean mode and
+// the allocator giving back free segments too small for a request: the tensors' peak per voxel
+// is the same at every size (16x64^2 up; the largest figure is taken); the reserve is that of
+// the sizes from 1 M voxels on, rounded up (3D: lean 1.13-1.14, recompute 1.32-1.33, fast 1.01
+// and 1.11; 2D: lean 1.26-1.29, recompute 1.19-1.22, fast 1.07).
 double gpu_tensor_peak_per_voxel(int dims, bool lean, int recompute_from_level) {
   if (dims == 3) return recompute_from_level == 1 ? 396.0 : lean ? 493.0 : 1215.0;
   return recompute_from_level == 1 ? 530.0 : lean ? 621.0 : 1964.0;
 }
-double allocator_reserve(bool lean, int recompute_from_level) {
-  return recompute_from_level == 1 ? 1.45 : lean ? 1.30 : 1.10;
+double allocator_reserve(int dims, bool lean, int recompute_from_level) {
+  if (dims == 3) return recompute_from_level == 1 ? 1.35 : lean ? 1.15 : 1.12;
+  return recompute_from_level == 1 ? 1.25 : lean ? 1.30 : 1.10;
 }
 // Denoising (eval mode, no tape): the peak resident memory per input voxel of a forward pass,
 // fitted to CPU runs (3D: 32 x 128^2, 32 x 192^2, 64 x 192^2 in one tile; 2D: 256^2 and 512^2
@@ -127,7 +128,7 @@ MemoryEstimate estimate_training_memory(int dims, std::int64_t voxels_per_step,
   }
   if (device.is_cuda()) {
     e.activations = gpu_tensor_peak_per_voxel(dims, lean, recompute_from_level) *
-                    allocator_reserve(lean, recompute_from_level) * v;
+                    allocator_reserve(dims, lean, recompute_from_level) * v;
     // cuDNN's workspace (at most the cap per call, from the same allocator) and, when the widest
     // full-resolution tensor (32 channels) is over one convolution call's elements, the depth
     // split's two chunk buffers.
