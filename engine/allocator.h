@@ -1,7 +1,8 @@
 // The caching device allocator: size-binned, stream-aware, with statistics.
 //
-// Freed blocks are not returned to the driver, so the steady state of a training loop makes no
-// cudaMalloc/cudaFree calls. Two pools:
+// Freed blocks are kept for reuse, not returned to the driver (except by empty_cache, on out of
+// memory, and as below when a stream's wholly free segments are too small for a new request),
+// so the steady state of a training loop makes no cudaMalloc/cudaFree calls. Two pools:
 // - small requests (up to 1 MiB) get bins of 512 B multiples; a freed block waits in a free list
 //   keyed by (stream, bin) and serves the next request of that stream and bin, or, when that
 //   bin has none, the smallest cached one up to twice its size;
